@@ -1,0 +1,33 @@
+# Two commands on a fresh machine (Python >= 3.11 and pip):
+#   make demo   -- install into .venv, then run bank + insurer + arbiter on the bundled data
+#   make test   -- install into .venv, then run the test suite (everything but benchmarks)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: install demo test lint bench clean
+
+$(BIN)/fedrisk: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(BIN)/fedrisk
+
+install: $(BIN)/fedrisk
+
+demo: install
+	$(BIN)/fedrisk demo
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest -m "not benchmark" -q
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	$(BIN)/python -m benchmarks.paillier
+	$(BIN)/python -m benchmarks.vertical_lr
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
