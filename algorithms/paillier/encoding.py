@@ -36,7 +36,11 @@ def encode(values: np.ndarray | Sequence[float], frac_bits: int) -> tuple[list[i
     """Encode reals as signed integers at ``2**frac_bits``; returns the integers and their max magnitude."""
     arr = np.asarray(values, dtype=float).ravel()
     check_finite(arr)
-    scaled = np.rint(np.ldexp(arr, frac_bits))
+    with np.errstate(over="ignore"):
+        scaled = np.rint(np.ldexp(arr, frac_bits))
+    if not np.isfinite(scaled).all():
+        pos = int(np.argmax(~np.isfinite(scaled)))
+        raise EncodingOverflowError(f"value {arr[pos]!r} at position {pos} does not fit fixed point at 2^{frac_bits}")
     ints = [int(v) for v in scaled.tolist()]
     bound = max((abs(v) for v in ints), default=0)
     return ints, bound
