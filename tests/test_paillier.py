@@ -117,7 +117,7 @@ def test_overflow_detected_before_computing(keypair) -> None:
         _ = (big + big) + (big + big)
     with pytest.raises(EncodingOverflowError):
         big.rescale(10)
-    many = encryptor.encrypt_encoded([1 << 2030] * 300, 0)
+    many = encryptor.encrypt_encoded([1 << 2040] * 300, 0)
     with pytest.raises(EncodingOverflowError):
         many.sum()
     with pytest.raises(EncodingOverflowError):
