@@ -1,0 +1,91 @@
+"""Job store: state machine, transactional model registration, content hashes, checkpoint index."""
+
+from __future__ import annotations
+
+import pytest
+
+from arbiter.store import (
+    InvalidTransition,
+    JobStore,
+    StoreError,
+    canonical_json,
+    content_hash,
+)
+
+
+@pytest.fixture()
+def store(tmp_path) -> JobStore:
+    s = JobStore(tmp_path / "jobs.sqlite")
+    yield s
+    s.close()
+
+
+def test_happy_path_and_events(store: JobStore) -> None:
+    job = store.create_job("j1", "vertical_lr", {"seed": 1})
+    assert job.state == "queued" and job.attempt == 0 and job.transport_key == "j1.0"
+    for state in ("aligning", "training", "evaluating"):
+        store.transition("j1", state)
+    model = store.register_model("j1", "credit", "vertical_lr", {"seed": 1}, {"auc": 0.7}, {"parts": {"bank": "ab"}})
+    assert store.job("j1").state == "done"
+    assert [e["to_state"] for e in store.events("j1")] == ["queued", "aligning", "training", "evaluating", "done"]
+    assert model.id == "credit-v1" and model.content_hash == content_hash(canonical_json({"parts": {"bank": "ab"}}))
+
+
+@pytest.mark.parametrize("path", [["training"], ["aligning", "evaluating"], ["aligning", "queued"]])
+def test_invalid_transitions_refused(store: JobStore, path: list[str]) -> None:
+    store.create_job("j", "vertical_lr", {})
+    with pytest.raises(InvalidTransition):
+        for state in path:
+            store.transition("j", state)
+
+
+def test_done_is_terminal_and_failed_resumes_with_new_attempt(store: JobStore) -> None:
+    store.create_job("j", "vertical_lr", {})
+    store.transition("j", "aligning")
+    store.transition("j", "training")
+    failed = store.transition("j", "failed", error="host insurer unreachable")
+    assert failed.stage == "training" and failed.error == "host insurer unreachable"
+    resumed = store.transition("j", "training", new_attempt=True)
+    assert resumed.attempt == 1 and resumed.transport_key == "j.1" and resumed.error is None
+    store.transition("j", "cancelled")
+    with pytest.raises(InvalidTransition):
+        store.transition("j", "training")
+
+
+def test_model_versions_and_lookup(store: JobStore) -> None:
+    for jid in ("a", "b"):
+        store.create_job(jid, "vertical_lr", {})
+        for state in ("aligning", "training", "evaluating"):
+            store.transition(jid, state)
+        store.register_model(jid, "credit", "vertical_lr", {}, {"auc": 0.5}, {"job": jid})
+    assert [m.id for m in store.models()] == ["credit-v1", "credit-v2"]
+    assert store.model("credit").version == 2 and store.model("a").id == "credit-v1"
+    with pytest.raises(StoreError):
+        store.model("nope")
+
+
+def test_failed_registration_leaves_nothing(store: JobStore) -> None:
+    store.create_job("j", "vertical_lr", {})
+    with pytest.raises(InvalidTransition):  # queued -> done is refused, so the model row is rolled back
+        store.register_model("j", "credit", "vertical_lr", {}, {}, {"x": 1})
+    assert store.models() == [] and store.job("j").state == "queued"
+    with pytest.raises(ValueError):  # NaN is not canonical JSON: nothing written
+        store.register_model("j", "credit", "vertical_lr", {}, {}, {"x": float("nan")})
+    assert store.models() == []
+
+
+def test_duplicate_job_refused(store: JobStore) -> None:
+    store.create_job("j", "vertical_lr", {})
+    with pytest.raises(StoreError, match="already exists"):
+        store.create_job("j", "vertical_lr", {})
+
+
+def test_checkpoint_index(store: JobStore) -> None:
+    store.create_job("j", "vertical_lr", {})
+    store.record_checkpoint("j", "bank", 0, "aa")
+    store.record_checkpoint("j", "bank", 1, "bb")
+    store.record_checkpoint("j", "arbiter", 0, "cc", state=b"s0")
+    store.record_checkpoint("j", "arbiter", 1, "dd", state=b"s1")
+    assert store.checkpoints("j", "bank") == [("bank", 0, "aa"), ("bank", 1, "bb")]
+    assert store.checkpoint_state("j", "arbiter") == (1, b"s1")
+    assert store.checkpoint_state("j", "arbiter", max_step=0) == (0, b"s0")
