@@ -6,8 +6,8 @@ Encryption is ``c = (1 + m·n) · ρ mod n²`` where the obfuscator ``ρ`` is an
   ``h = −x² mod n`` for a random ``x``, and a fresh ``α`` of ⌈|n|/2⌉ bits per ciphertext
   (I. Damgård, M. Jurik, J. B. Nielsen, "A generalization of Paillier's public-key system with
   applications to electronic voting", Int. J. Inf. Secur. 9, 2010; I. Damgård, M. Jurik, PKC 2001).
-  ``hs^α`` is computed from a precomputed fixed-base window table (``2^w`` powers per ``w``-bit digit of
-  ``α``), i.e. ~|n|/(2w) modular multiplications instead of a full modular exponentiation.
+  ``hs^α`` is computed from a precomputed fixed-base window table (``2^8`` powers per 8-bit digit of
+  ``α``), i.e. ~|n|/16 modular multiplications instead of a full modular exponentiation.
   The encryptor that holds the private key (e.g. the guest in SecureBoost) evaluates the table modulo
   ``p²`` and ``q²`` and recombines by CRT, which roughly halves the cost again.
 * ``"phe"`` — python-paillier's randomness ``ρ = r^n mod n²`` for a uniform ``r`` (about 10× slower).
@@ -60,32 +60,34 @@ def _fixed_base_table(base: mpz, modulus: mpz, exponent_bits: int, window: int) 
     return table
 
 
-def _table_power(table: list[list[mpz]], exponent: int, modulus: mpz, window: int) -> mpz:
-    mask = (1 << window) - 1
+def _table_power(table: list[list[mpz]], digits: bytes, modulus: mpz) -> mpz:
+    """``base^α`` from the table, with ``α`` given as little-endian 8-bit digits."""
     acc: mpz | None = None
-    for row in table:
-        digit = exponent & mask
-        exponent >>= window
+    for row, digit in zip(table, digits):  # noqa: B905 - the exponent may be shorter than the table
         if digit:
             acc = row[digit] if acc is None else acc * row[digit] % modulus
     return mpz(1) if acc is None else acc
 
 
-def _djn_obfuscators(spec: tuple[int, ...], count: int, alpha_bits: int, window: int) -> list[mpz]:
-    """``count`` fresh ``hs^α`` values; ``spec`` is (nsquare, hs) or (nsquare, hs, p², q², (p²)⁻¹ mod q²)."""
+def _djn_obfuscators(spec: tuple[int, ...], count: int, alpha_bits: int) -> list[mpz]:
+    """``count`` fresh ``hs^α`` values; ``spec`` is (nsquare, hs) or (nsquare, hs, p², q², (p²)⁻¹ mod q²).
+
+    ``α`` is drawn as ⌈alpha_bits/8⌉ random bytes, which are directly its 8-bit window digits.
+    """
     gmpy2.get_context().allow_release_gil = True
+    alpha_bytes = (alpha_bits + 7) // 8
     if len(spec) == 2:
         nsq, hs = mpz(spec[0]), mpz(spec[1])
-        table = _fixed_base_table(hs, nsq, alpha_bits, window)
-        return [_table_power(table, secrets.randbits(alpha_bits), nsq, window) for _ in range(count)]
+        table = _fixed_base_table(hs, nsq, alpha_bits, WINDOW_BITS)
+        return [_table_power(table, secrets.token_bytes(alpha_bytes), nsq) for _ in range(count)]
     _, hs, psq, qsq, psq_inv = (mpz(v) for v in spec)
-    table_p = _fixed_base_table(hs % psq, psq, alpha_bits, window)
-    table_q = _fixed_base_table(hs % qsq, qsq, alpha_bits, window)
+    table_p = _fixed_base_table(hs % psq, psq, alpha_bits, WINDOW_BITS)
+    table_q = _fixed_base_table(hs % qsq, qsq, alpha_bits, WINDOW_BITS)
     out = []
     for _ in range(count):
-        alpha = secrets.randbits(alpha_bits)
-        xp = _table_power(table_p, alpha, psq, window)
-        xq = _table_power(table_q, alpha, qsq, window)
+        alpha = secrets.token_bytes(alpha_bytes)
+        xp = _table_power(table_p, alpha, psq)
+        xq = _table_power(table_q, alpha, qsq)
         out.append(xp + psq * ((xq - xp) * psq_inv % qsq))
     return out
 
@@ -111,8 +113,7 @@ class Encryptor:
     """
 
     def __init__(self, public_key: PublicKey, private_key: PrivateKey | None = None,
-                 obfuscation: Obfuscation = "djn", executor: Executor | None = None,
-                 window: int = WINDOW_BITS) -> None:
+                 obfuscation: Obfuscation = "djn", executor: Executor | None = None) -> None:
         if obfuscation not in ("djn", "phe"):
             raise ValueError(f"unknown obfuscation {obfuscation!r}")
         if private_key is not None:
@@ -120,7 +121,6 @@ class Encryptor:
         self.public_key = public_key
         self.obfuscation = obfuscation
         self.executor = executor
-        self.window = window
         self.alpha_bits = (public_key.bits + 1) // 2
         n, nsq = public_key.n, public_key.nsquare
         x = mpz(secrets.randbelow(int(n) - 2) + 2)
@@ -148,7 +148,7 @@ class Encryptor:
             calls = [(int(self.public_key.n), k) for k in sizes]
             chunks = parallel_map(_phe_obfuscators, calls, executor)
         else:
-            calls = [(self._spec, k, self.alpha_bits, self.window) for k in sizes]
+            calls = [(self._spec, k, self.alpha_bits) for k in sizes]
             chunks = parallel_map(_djn_obfuscators, calls, executor)
         return [r for chunk in chunks for r in chunk]
 
