@@ -48,6 +48,8 @@ __all__ = [
     "psi",
     "roc_curve_points",
     "threshold_metrics",
+    "validate_finite",
+    "validate_labels",
     "validate_scores",
 ]
 
@@ -102,6 +104,21 @@ def _as_labels(y_true: Any, name: str = "y_true") -> np.ndarray:
     return as_float.astype(np.int64)
 
 
+def validate_labels(y_true: Any, *, name: str = "y_true", require_both_classes: bool = True) -> np.ndarray:
+    """Check a label vector (0 = good, 1 = bad; bools accepted) and return it as int64."""
+    y = _as_labels(y_true, name)
+    n_bad = int(y.sum())
+    if require_both_classes and n_bad in (0, y.shape[0]):
+        only = "bads (1)" if n_bad else "goods (0)"
+        raise MetricsError(f"{name} holds only {only} over {y.shape[0]} rows: AUC, KS and lift need both classes")
+    return y
+
+
+def validate_finite(values: Any, name: str) -> np.ndarray:
+    """Check a 1-d vector of finite numbers (scores) and return it as float64."""
+    return _as_scores(values, name)
+
+
 def validate_scores(y_true: Any, scores: Any, *, name: str = "scores",
                     require_both_classes: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Check labels and scores and return them as ``(int64 labels, float64 scores)`` arrays.
@@ -113,12 +130,7 @@ def validate_scores(y_true: Any, scores: Any, *, name: str = "scores",
     s = _as_scores(scores, name)
     if y.shape[0] != s.shape[0]:
         raise MetricsError(f"y_true has {y.shape[0]} rows but {name} has {s.shape[0]}")
-    if require_both_classes:
-        n_bad = int(y.sum())
-        if n_bad == 0 or n_bad == y.shape[0]:
-            only = "bads (1)" if n_bad else "goods (0)"
-            raise MetricsError(f"y_true holds only {only} over {y.shape[0]} rows: AUC, KS and lift need both classes")
-    return y, s
+    return validate_labels(y, require_both_classes=require_both_classes), s
 
 
 def _require_probabilities(s: np.ndarray, name: str) -> None:
