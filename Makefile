@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean proto
 
 $(BIN)/fedrisk: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ lint: install
 bench: install
 	$(BIN)/python -m benchmarks.paillier
 	$(BIN)/python -m benchmarks.vertical_lr
+
+# Regenerate the committed gRPC stubs after editing federation/proto/transport.proto.
+proto:
+	$(PYTHON) -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. federation/proto/transport.proto
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

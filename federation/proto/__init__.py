@@ -1,0 +1,1 @@
+"""Generated gRPC stubs of the party-to-party transport (see transport.proto); regenerate with `make proto`."""
