@@ -1,0 +1,163 @@
+"""Silo configuration (``bank.toml``, ``insurer.toml``): who the party is, where it listens, its TLS files,
+its peers and its data source.
+
+Example::
+
+    [party]
+    id = "bank"
+    role = "guest"                 # guest (holds labels) or host
+    listen = "127.0.0.1:50061"
+    store = "bank-store.sqlite"    # local model parts and checkpoints (relative to this file)
+
+    [tls]
+    ca = "certs/ca.pem"
+    cert = "certs/bank.pem"
+    key = "certs/bank.key"
+
+    [peers]
+    arbiter = "127.0.0.1:50060"
+    insurer = "127.0.0.1:50062"
+
+    [data]
+    source = "csv"                 # csv | parquet | sql
+    path = "bank.csv"              # csv / parquet
+    # url = "sqlite:///bank.db"    # sql (SQLAlchemy URL; a bare path means SQLite)
+    # table = "customers"
+    id_column = "id"
+    label_column = "y"             # guest only
+    # features = ["x0", "x1"]      # default: every other column
+    # categorical = ["region"]     # default: non-numeric columns
+
+Relative paths are resolved against the config file's directory. Errors name the file and the key.
+
+What it reveals to whom: nothing; this is local configuration.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing, malformed, or names files that do not exist."""
+
+
+@dataclass(frozen=True)
+class TLSFiles:
+    ca: Path
+    cert: Path
+    key: Path
+
+    def check(self, where: str) -> None:
+        for name in ("ca", "cert", "key"):
+            path: Path = getattr(self, name)
+            if not path.is_file():
+                raise ConfigError(f"{where}: TLS file tls.{name} = {str(path)!r} does not exist")
+
+
+@dataclass(frozen=True)
+class DataSource:
+    source: str
+    path: Path | None = None
+    url: str | None = None
+    table: str | None = None
+    id_column: str = "id"
+    label_column: str | None = None
+    features: tuple[str, ...] | None = None
+    categorical: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class SiloConfig:
+    party_id: str
+    role: str
+    listen: str
+    store: Path
+    tls: TLSFiles
+    peers: dict[str, str]
+    data: DataSource
+    source_file: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _require(table: dict[str, Any], key: str, where: str, section: str) -> Any:
+    if key not in table:
+        raise ConfigError(f"{where}: missing {section}.{key}")
+    return table[key]
+
+
+def resolve(base: Path, value: str | Path) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (base / path)
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def parse_tls(raw: dict[str, Any], base: Path, where: str) -> TLSFiles:
+    tls = raw.get("tls")
+    if not isinstance(tls, dict):
+        raise ConfigError(f"{where}: missing [tls] section (ca, cert, key)")
+    files = TLSFiles(*(resolve(base, _require(tls, k, where, "tls")) for k in ("ca", "cert", "key")))
+    files.check(where)
+    return files
+
+
+def load_silo_config(path: str | Path) -> SiloConfig:
+    """Parse and check a silo config; raises :class:`ConfigError` naming the problem."""
+    path = Path(path).resolve()
+    raw = load_toml(path)
+    where = str(path)
+    base = path.parent
+    party = raw.get("party")
+    if not isinstance(party, dict):
+        raise ConfigError(f"{where}: missing [party] section")
+    party_id = str(_require(party, "id", where, "party"))
+    role = str(party.get("role", "guest"))
+    if role not in ("guest", "host"):
+        raise ConfigError(f"{where}: party.role must be 'guest' or 'host', not {role!r}")
+    data = raw.get("data")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: missing [data] section")
+    source = str(data.get("source", "csv")).lower()
+    if source not in ("csv", "parquet", "sql"):
+        raise ConfigError(f"{where}: data.source must be csv, parquet or sql, not {source!r}")
+    ds_path = url = table = None
+    if source in ("csv", "parquet"):
+        ds_path = resolve(base, _require(data, "path", where, "data"))
+        if not ds_path.is_file():
+            raise ConfigError(f"{where}: data.path = {str(ds_path)!r} does not exist")
+    else:
+        url = str(_require(data, "url", where, "data"))
+        if "://" not in url:  # a bare path means an embedded SQLite file
+            url = f"sqlite:///{resolve(base, url)}"
+        table = str(_require(data, "table", where, "data"))
+    label = data.get("label_column")
+    if role == "guest" and not label:
+        raise ConfigError(f"{where}: the guest needs data.label_column")
+    if role == "host" and label:
+        raise ConfigError(f"{where}: a host holds no labels; remove data.label_column")
+    features = data.get("features")
+    categorical = data.get("categorical")
+    return SiloConfig(
+        party_id=party_id, role=role, listen=str(_require(party, "listen", where, "party")),
+        store=resolve(base, party.get("store", f"{party_id}-store.sqlite")),
+        tls=parse_tls(raw, base, where),
+        peers={str(k): str(v) for k, v in raw.get("peers", {}).items()},
+        data=DataSource(source=source, path=ds_path, url=url, table=table,
+                        id_column=str(data.get("id_column", "id")), label_column=label,
+                        features=tuple(features) if features is not None else None,
+                        categorical=tuple(categorical) if categorical is not None else None),
+        source_file=path,
+    )

@@ -1,0 +1,171 @@
+"""A silo's private table: loading (CSV, Parquet or a SQL table through SQLAlchemy), validation and the
+schema digest.
+
+Validation runs before any job and fails with :class:`DataError` naming the party, column and row:
+missing or duplicate ids, NaN/inf in a numeric feature, missing categorical values, non-binary labels,
+an empty feature set. The schema digest is SHA-256 over the id/label column names and each feature's
+name, kind and treatment (standardise or one-hot); it changes when the columns change, so a silo whose
+table changed since training is refused at evaluation/prediction time.
+
+What it reveals to whom: the digest (column names and kinds, hashed) is sent to the arbiter and peers;
+rows, values and ids never leave the silo through this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import create_engine, inspect
+
+from silo.config import DataSource
+
+
+class DataError(ValueError):
+    """The silo's table is unusable; the message names the party, column and row."""
+
+
+@dataclass(frozen=True)
+class LocalTable:
+    """Validated private data of one silo (ids as strings, features, optional binary labels)."""
+
+    party_id: str
+    ids: np.ndarray
+    features: pd.DataFrame
+    labels: np.ndarray | None
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    id_column: str
+    label_column: str | None
+
+    @property
+    def schema(self) -> dict[str, object]:
+        return {
+            "id": self.id_column,
+            "label": self.label_column,
+            "features": [[c, "numeric" if c in self.numeric else "categorical",
+                          "standardise" if c in self.numeric else "one_hot"] for c in self.features.columns],
+        }
+
+    @property
+    def schema_digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.schema, sort_keys=True).encode()).hexdigest()
+
+    def rows(self, ids: np.ndarray | list[str]) -> tuple[pd.DataFrame, np.ndarray | None]:
+        """Features (and labels) of ``ids``, in that order."""
+        index = pd.Index(self.ids)
+        pos = index.get_indexer(pd.Index(ids))
+        if (pos < 0).any():
+            missing = np.asarray(ids)[pos < 0][:3]
+            raise DataError(f"{self.party_id}: ids not in the local table: {list(missing)}")
+        feats = self.features.iloc[pos].reset_index(drop=True)
+        return feats, (self.labels[pos] if self.labels is not None else None)
+
+
+def read_source(source: DataSource) -> pd.DataFrame:
+    """Read the configured table as a DataFrame (ids are read as strings)."""
+    if source.source == "csv":
+        assert source.path is not None
+        return pd.read_csv(source.path, dtype={source.id_column: str}, keep_default_na=True)
+    if source.source == "parquet":
+        assert source.path is not None
+        return pd.read_parquet(source.path)
+    assert source.url is not None and source.table is not None
+    engine = create_engine(source.url)
+    try:
+        if not inspect(engine).has_table(source.table):
+            raise DataError(f"SQL source {source.url}: no table {source.table!r}")
+        with engine.connect() as conn:
+            return pd.read_sql_table(source.table, conn)
+    finally:
+        engine.dispose()
+
+
+def validate_table(frame: pd.DataFrame, party_id: str, id_column: str = "id", label_column: str | None = None,
+                   features: tuple[str, ...] | None = None, categorical: tuple[str, ...] | None = None
+                   ) -> LocalTable:
+    """Check a raw table and split it into ids, features and labels; raise :class:`DataError` on problems."""
+    who = f"party {party_id!r}"
+    if id_column not in frame.columns:
+        raise DataError(f"{who}: id column {id_column!r} not found (columns: {list(frame.columns)})")
+    if label_column is not None and label_column not in frame.columns:
+        raise DataError(f"{who}: label column {label_column!r} not found")
+    raw_ids = frame[id_column]
+    missing = raw_ids.isna() | (raw_ids.astype(str).str.strip() == "")
+    if missing.any():
+        row = int(np.flatnonzero(missing.to_numpy())[0])
+        raise DataError(f"{who}: missing id in column {id_column!r} at row {row} ({int(missing.sum())} missing)")
+    ids = raw_ids.astype(str).to_numpy()
+    dup = pd.Series(ids).duplicated(keep="first").to_numpy()
+    if dup.any():
+        row = int(np.flatnonzero(dup)[0])
+        raise DataError(f"{who}: duplicate id {ids[row]!r} in column {id_column!r} at row {row} "
+                        f"({int(dup.sum())} duplicates)")
+    reserved = {id_column, *([label_column] if label_column else [])}
+    if features is None:
+        feature_cols = [c for c in frame.columns if c not in reserved]
+    else:
+        unknown = [c for c in features if c not in frame.columns]
+        if unknown:
+            raise DataError(f"{who}: feature columns not found: {unknown}")
+        clash = [c for c in features if c in reserved]
+        if clash:
+            raise DataError(f"{who}: feature columns {clash} are the id/label column")
+        feature_cols = list(features)
+    if not feature_cols:
+        raise DataError(f"{who}: the feature set is empty (no columns besides {sorted(reserved)})")
+    cat_given = set(categorical or ())
+    bad_cat = cat_given - set(feature_cols)
+    if bad_cat:
+        raise DataError(f"{who}: categorical columns {sorted(bad_cat)} are not features")
+    numeric: list[str] = []
+    cats: list[str] = []
+    feats = frame[feature_cols].copy()
+    for col in feature_cols:
+        series = feats[col]
+        if col in cat_given or not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
+            if series.isna().any():
+                row = int(np.flatnonzero(series.isna().to_numpy())[0])
+                raise DataError(f"{who}: missing value in categorical column {col!r} at row {row} (id {ids[row]!r})")
+            feats[col] = series.astype(str)
+            cats.append(col)
+        else:
+            values = series.to_numpy(dtype=np.float64)
+            bad = ~np.isfinite(values)
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                raise DataError(f"{who}: non-finite value {values[row]!r} in column {col!r} at row {row} "
+                                f"(id {ids[row]!r}; {int(bad.sum())} NaN/inf in this column)")
+            feats[col] = values
+            numeric.append(col)
+    labels = None
+    if label_column is not None:
+        raw = frame[label_column]
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isin(values, (0.0, 1.0))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(f"{who}: label column {label_column!r} must be 0/1; row {row} (id {ids[row]!r}) "
+                            f"has {raw.iloc[row]!r} ({int(bad.sum())} non-binary values)")
+        labels = values.astype(np.int64)
+        if len(np.unique(labels)) < 2:
+            raise DataError(f"{who}: label column {label_column!r} has a single class")
+    return LocalTable(party_id=party_id, ids=ids, features=feats.reset_index(drop=True), labels=labels,
+                      numeric=tuple(numeric), categorical=tuple(cats), id_column=id_column,
+                      label_column=label_column)
+
+
+def load_table(source: DataSource, party_id: str) -> LocalTable:
+    """Read and validate the configured source."""
+    try:
+        frame = read_source(source)
+    except DataError:
+        raise
+    except Exception as exc:
+        where = source.path or f"{source.url} table {source.table}"
+        raise DataError(f"party {party_id!r}: cannot read {source.source} source {where}: {exc}") from exc
+    return validate_table(frame, party_id, source.id_column, source.label_column, source.features,
+                          source.categorical)

@@ -1,0 +1,164 @@
+"""A silo's own SQLite store: its private model parts, per-epoch checkpoints and aligned ids per job.
+
+Everything here stays inside the silo. Checkpoint and model bytes are :mod:`federation.codec` payloads
+(never pickled). :class:`SqliteCheckpoint` implements :class:`algorithms.base.Checkpoint`; on resume the
+arbiter agrees a step every party has, and ``latest()`` is capped at it, so all roles restart from the
+same epoch.
+
+What it reveals to whom: only SHA-256 digests of checkpoint states and model parts are reported to the
+arbiter (so it can index them); the bytes never leave.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    delete,
+    event,
+    insert,
+    select,
+)
+
+from federation import codec
+
+_meta = MetaData()
+checkpoints_table = Table(
+    "checkpoints", _meta,
+    Column("job_id", String(64), primary_key=True),
+    Column("step", Integer, primary_key=True),
+    Column("state", LargeBinary, nullable=False),
+    Column("at", Float, nullable=False),
+)
+models_table = Table(
+    "model_parts", _meta,
+    Column("model_id", String(80), primary_key=True),  # the job id; the arbiter's registry maps names to it
+    Column("part", LargeBinary, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("at", Float, nullable=False),
+)
+alignments_table = Table(
+    "alignments", _meta,
+    Column("job_id", String(64), primary_key=True),
+    Column("payload", LargeBinary, nullable=False),
+    Column("at", Float, nullable=False),
+)
+
+
+class SiloStore:
+    """Local persistence of one silo."""
+
+    def __init__(self, path: str | Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.engine = create_engine(f"sqlite:///{path}")
+
+        @event.listens_for(self.engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.close()
+
+        _meta.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # checkpoints ----------------------------------------------------------------------------------
+    def save_checkpoint(self, job_id: str, step: int, state: dict[str, Any]) -> str:
+        data = codec.encode(state)
+        with self.engine.begin() as conn:
+            conn.execute(delete(checkpoints_table).where((checkpoints_table.c.job_id == job_id)
+                                                         & (checkpoints_table.c.step == step)))
+            conn.execute(insert(checkpoints_table).values(job_id=job_id, step=step, state=data, at=time.time()))
+        return hashlib.sha256(data).hexdigest()
+
+    def checkpoint_steps(self, job_id: str) -> list[int]:
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(select(checkpoints_table.c.step)
+                                               .where(checkpoints_table.c.job_id == job_id)
+                                               .order_by(checkpoints_table.c.step))]
+
+    def latest_checkpoint(self, job_id: str, max_step: int | None = None) -> tuple[int, dict[str, Any]] | None:
+        query = select(checkpoints_table.c.step, checkpoints_table.c.state).where(
+            checkpoints_table.c.job_id == job_id)
+        if max_step is not None:
+            query = query.where(checkpoints_table.c.step <= max_step)
+        with self.engine.connect() as conn:
+            row = conn.execute(query.order_by(checkpoints_table.c.step.desc()).limit(1)).first()
+        return None if row is None else (row[0], codec.decode(row[1]))
+
+    def truncate_checkpoints(self, job_id: str, after_step: int | None) -> None:
+        """Drop checkpoints newer than ``after_step`` (all of them if None)."""
+        cond = checkpoints_table.c.job_id == job_id
+        if after_step is not None:
+            cond = cond & (checkpoints_table.c.step > after_step)
+        with self.engine.begin() as conn:
+            conn.execute(delete(checkpoints_table).where(cond))
+
+    # model parts ------------------------------------------------------------------------------------
+    def save_model_part(self, model_id: str, part: dict[str, Any]) -> str:
+        data = codec.encode(part)
+        digest = hashlib.sha256(data).hexdigest()
+        with self.engine.begin() as conn:
+            conn.execute(delete(models_table).where(models_table.c.model_id == model_id))
+            conn.execute(insert(models_table).values(model_id=model_id, part=data, sha256=digest, at=time.time()))
+        return digest
+
+    def model_part(self, model_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(models_table.c.part).where(models_table.c.model_id == model_id)).first()
+        return None if row is None else codec.decode(row[0])
+
+    def model_ids(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(select(models_table.c.model_id).order_by(models_table.c.at))]
+
+    # alignment ----------------------------------------------------------------------------------------
+    def save_alignment(self, job_id: str, payload: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(alignments_table).where(alignments_table.c.job_id == job_id))
+            conn.execute(insert(alignments_table).values(job_id=job_id, payload=codec.encode(payload),
+                                                         at=time.time()))
+
+    def alignment(self, job_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(alignments_table.c.payload)
+                               .where(alignments_table.c.job_id == job_id)).first()
+        return None if row is None else codec.decode(row[0])
+
+
+class SqliteCheckpoint:
+    """:class:`algorithms.base.Checkpoint` backed by a :class:`SiloStore` (or any store with the same API)."""
+
+    def __init__(self, store: SiloStore, job_id: str, max_step: int | None = None,
+                 on_save: Any = None) -> None:
+        self._store = store
+        self._job_id = job_id
+        self._max_step = max_step
+        self._on_save = on_save
+        self._lock = threading.Lock()
+
+    def save(self, step: int, state: dict[str, Any]) -> None:
+        with self._lock:
+            digest = self._store.save_checkpoint(self._job_id, step, state)
+            self._max_step = None  # new progress supersedes the resume cap
+        if self._on_save is not None:
+            self._on_save(step, digest)
+
+    def latest(self) -> tuple[int, dict[str, Any]] | None:
+        with self._lock:
+            return self._store.latest_checkpoint(self._job_id, self._max_step)
