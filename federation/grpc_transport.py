@@ -1,0 +1,509 @@
+"""The real transport: gRPC over mutual TLS, implementing :class:`federation.channel.Channel`.
+
+Each party runs one :class:`PartyNode`: a gRPC server (its inbox, mailboxes keyed by job id) plus
+client links to its peers. ``node.channel(job_id)`` returns a :class:`GrpcChannel`, a drop-in
+replacement for :class:`~federation.channel.InMemoryChannel`, so the same protocol roles run
+unchanged in-process and across machines.
+
+Sending a message = one client-streaming ``Inbox.Deliver`` call to the receiver: an
+:class:`Envelope` (job id, tag, sender, receiver, sequence number, Paillier key fingerprints of the
+ciphertext vectors inside, payload size and SHA-256) followed by the :mod:`federation.codec` payload in
+1 MiB chunks (no size limit from gRPC's 4 MB default; ``max_payload_bytes`` bounds it).
+
+Guarantees:
+
+* mutual TLS only: the server requires a client certificate signed by the federation CA, the client
+  verifies the server against the CA *and* pins it to the receiver's party id (TLS target name =
+  party id, present as a DNS SAN in every certificate made by :mod:`federation.certs`);
+* the envelope sender must equal the common name of the caller's certificate (read from the gRPC
+  auth context), and the envelope receiver must be this node, otherwise ``PERMISSION_DENIED``;
+* ``UNAVAILABLE`` is retried with exponential backoff (jittered) until ``RetryPolicy.give_up_after``;
+  each attempt has a deadline that grows with the payload size;
+* exactly-once application: the receiver remembers every accepted ``(job, tag, sender, seq)``; a
+  re-delivered or replayed message with that key is acknowledged as a duplicate and dropped, a
+  different message re-using a tag is refused (``ALREADY_EXISTS``), a closed job refuses everything;
+* nothing is unpickled: payloads are decoded by :func:`federation.codec.decode` on ``recv``, and the
+  key fingerprints found in the payload must match those the envelope announced.
+
+What it reveals: to the receiver, exactly the payload plus the envelope (job id, tag, sender, size,
+sequence number, key fingerprints); to a network observer, only TLS metadata (endpoints, timing,
+sizes). Peers learn each other's certificate (party id, host names).
+
+Usage (one process per party in production; threads work too)::
+
+    from federation.certs import provision, TlsConfig
+    from federation.grpc_transport import PartyNode
+
+    provision("certs", ["bank", "insurer", "arbiter"])
+    peers = {"bank": "127.0.0.1:50051", "insurer": "127.0.0.1:50052", "arbiter": "127.0.0.1:50053"}
+    with PartyNode("bank", peers["bank"], TlsConfig.from_dir("certs", "bank"), peers) as node:
+        channel = node.channel("job-42")                 # a federation.channel.Channel
+        channel.send("insurer", "hello", {"x": 1})
+        reply = channel.recv("insurer", "hello.reply", timeout=30)
+        result = SomeGuestRole(...).run(channel)         # roles run unchanged
+        node.close_job("job-42")                         # free the mailbox, refuse late messages
+
+    # services layer: learn about jobs it does not know yet, and read control traffic in order
+    node = PartyNode("insurer", ..., on_new_job=lambda job_id, sender: print("new job", job_id, sender))
+    msg = node.channel(CONTROL_JOB).recv_any(timeout=60)   # Message(sender, tag, payload, ...)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from algorithms.paillier.vector import CiphertextVector
+from federation import codec
+from federation.certs import CertificateError, TlsConfig, check_party_id
+from federation.channel import DEFAULT_TIMEOUT, Channel, ChannelError, ChannelTimeout
+from federation.codec import Payload
+from federation.proto import transport_pb2 as pb
+from federation.proto import transport_pb2_grpc as pb_grpc
+
+log = logging.getLogger(__name__)
+
+CHUNK_SIZE = 1 << 20
+CONTROL_JOB = "control"
+DEFAULT_MAX_PAYLOAD = 1 << 30
+JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+NewJobCallback = Callable[[str, str], None]
+
+
+class PeerRejected(ChannelError):
+    """The receiver refused the message (identity mismatch, tag re-use, closed job, size, ...)."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Backoff and deadlines of a send (seconds)."""
+
+    initial_backoff: float = 0.1
+    max_backoff: float = 5.0
+    multiplier: float = 2.0
+    give_up_after: float = 120.0  # total time spent retrying UNAVAILABLE before raising ChannelError
+    call_timeout: float = 30.0  # deadline of one attempt ...
+    seconds_per_mib: float = 0.5  # ... plus this much per MiB of payload
+
+    def deadline_for(self, size: int) -> float:
+        return self.call_timeout + self.seconds_per_mib * size / CHUNK_SIZE
+
+
+@dataclass(frozen=True)
+class Message:
+    """A received message with its envelope data."""
+
+    job_id: str
+    sender: str
+    tag: str
+    seq: int
+    key_fingerprints: tuple[str, ...]
+    payload: Payload
+
+
+def key_fingerprints(payload: Any) -> list[str]:
+    """Sorted distinct Paillier key fingerprints of every ciphertext vector inside a payload."""
+    found: set[str] = set()
+    stack = [payload]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, CiphertextVector):
+            found.add(value.public_key.fingerprint)
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list | tuple):
+            stack.extend(value)
+    return sorted(found)
+
+
+def check_job_id(job_id: str) -> str:
+    if not isinstance(job_id, str) or not JOB_ID_PATTERN.match(job_id):
+        raise ValueError(f"invalid job id {job_id!r}: 1-128 characters of letters, digits, '.', '_', ':', '-'")
+    return job_id
+
+
+# ----------------------------------------------------------------------------------------------- inbox
+
+
+@dataclass
+class _Stored:
+    envelope: pb.Envelope
+    data: bytes
+
+
+@dataclass
+class _JobBox:
+    messages: dict[tuple[str, str], _Stored] = field(default_factory=dict)
+    order: deque[tuple[str, str]] = field(default_factory=deque)
+    accepted: dict[tuple[str, str], int] = field(default_factory=dict)  # (sender, tag) -> seq
+
+
+class _Duplicate(Exception):
+    pass
+
+
+class _Inbox:
+    """Mailboxes of one node, keyed by job id; thread-safe."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._jobs: dict[str, _JobBox] = {}
+        self._closed_jobs: set[str] = set()
+        self._stopped = False
+
+    def open(self, job_id: str) -> bool:
+        """Ensure a mailbox exists; True if it was created now."""
+        with self._cond:
+            if job_id in self._closed_jobs:
+                raise ChannelError(f"job {job_id!r} was closed on this node")
+            if job_id in self._jobs:
+                return False
+            self._jobs[job_id] = _JobBox()
+            return True
+
+    def close_job(self, job_id: str) -> None:
+        with self._cond:
+            self._jobs.pop(job_id, None)
+            self._closed_jobs.add(job_id)
+            self._cond.notify_all()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+
+    def seen(self, env: pb.Envelope) -> bool:
+        with self._cond:
+            box = self._jobs.get(env.job_id)
+            return box is not None and box.accepted.get((env.sender, env.tag)) == env.seq
+
+    def put(self, env: pb.Envelope, data: bytes) -> tuple[bool, bool]:
+        """Store a message; returns ``(duplicate, new_job)``. Raises PeerRejected on conflicts."""
+        with self._cond:
+            if env.job_id in self._closed_jobs:
+                raise PeerRejected(f"job {env.job_id!r} is closed on {env.receiver!r}")
+            new_job = env.job_id not in self._jobs
+            box = self._jobs.setdefault(env.job_id, _JobBox())
+            key = (env.sender, env.tag)
+            previous = box.accepted.get(key)
+            if previous == env.seq:
+                return True, False
+            if previous is not None:
+                raise _Duplicate(f"tag {env.tag!r} of job {env.job_id!r} from {env.sender!r} was already used "
+                                 f"(seq {previous}, now {env.seq})")
+            box.accepted[key] = env.seq
+            box.messages[key] = _Stored(env, data)
+            box.order.append(key)
+            self._cond.notify_all()
+            return False, new_job
+
+    def _wait(self, job_id: str, ready: Callable[[_JobBox], tuple[str, str] | None], timeout: float,
+              what: str) -> _Stored:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                if self._stopped:
+                    raise ChannelError(f"node stopped while waiting for {what}")
+                box = self._jobs.get(job_id)
+                if box is None:
+                    raise ChannelError(f"job {job_id!r} was closed while waiting for {what}")
+                key = ready(box)
+                if key is not None:
+                    box.order.remove(key)
+                    return box.messages.pop(key)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise ChannelTimeout(f"timed out waiting for {what} (job {job_id!r})")
+                self._cond.wait(min(remaining, 1.0))
+
+    def take(self, job_id: str, sender: str, tag: str, timeout: float) -> _Stored:
+        key = (sender, tag)
+        return self._wait(job_id, lambda box: key if key in box.messages else None, timeout,
+                          f"{tag!r} from {sender!r}")
+
+    def take_any(self, job_id: str, timeout: float) -> _Stored:
+        return self._wait(job_id, lambda box: box.order[0] if box.order else None, timeout, "any message")
+
+
+# ---------------------------------------------------------------------------------------------- server
+
+
+def _peer_common_name(context: grpc.ServicerContext) -> str | None:
+    names = context.auth_context().get("x509_common_name") or []
+    if len(names) != 1:
+        return None
+    name = names[0]
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
+class _InboxServicer(pb_grpc.InboxServicer):
+    def __init__(self, node: PartyNode) -> None:
+        self._node = node
+
+    def Deliver(self, request_iterator: Iterator[pb.Chunk], context: grpc.ServicerContext) -> pb.Ack:
+        node = self._node
+        peer = _peer_common_name(context)
+        first = next(request_iterator, None)
+        if first is None or not first.HasField("envelope"):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first chunk must carry the envelope")
+        env = first.envelope
+        if peer is None or env.sender != peer:
+            log.warning("%s: refused %r claiming sender %r from certificate CN %r", node.party_id, env.tag,
+                        env.sender, peer)
+            context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                          f"envelope sender {env.sender!r} does not match the certificate CN {peer!r}")
+        if env.receiver != node.party_id:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                          f"message for {env.receiver!r} delivered to {node.party_id!r}")
+        if not JOB_ID_PATTERN.match(env.job_id) or not env.tag:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "invalid job id or empty tag")
+        if env.payload_size > node.max_payload_bytes:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                          f"payload of {env.payload_size} bytes exceeds {node.max_payload_bytes}")
+        if node._inbox.seen(env):  # retry or replay of an accepted message: do not read it again
+            return pb.Ack(duplicate=True)
+        buf = bytearray()
+        for chunk in request_iterator:
+            if chunk.HasField("envelope"):
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, "only the first chunk may carry an envelope")
+            buf += chunk.data
+            if len(buf) > env.payload_size:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, "more payload bytes than announced")
+        data = bytes(buf)
+        if len(data) != env.payload_size or hashlib.sha256(data).digest() != env.payload_sha256:
+            context.abort(grpc.StatusCode.DATA_LOSS, f"payload of {env.tag!r} is incomplete or corrupted")
+        try:
+            duplicate, new_job = node._inbox.put(env, data)
+        except _Duplicate as exc:
+            context.abort(grpc.StatusCode.ALREADY_EXISTS, str(exc))
+        except PeerRejected as exc:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        if new_job and node.on_new_job is not None:
+            try:
+                node.on_new_job(env.job_id, env.sender)
+            except Exception:  # a faulty callback must not fail the delivery
+                log.exception("on_new_job callback failed for job %r", env.job_id)
+        return pb.Ack(duplicate=duplicate)
+
+
+# ---------------------------------------------------------------------------------------------- client
+
+_RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE})
+
+
+class _PeerLink:
+    """A TLS channel to one peer, pinned to its party id."""
+
+    def __init__(self, peer_id: str, address: str, tls: TlsConfig) -> None:
+        self.peer_id = peer_id
+        self.address = address
+        options = [
+            ("grpc.ssl_target_name_override", peer_id),
+            ("grpc.enable_retries", 0),  # retries are ours (with dedup), not gRPC's
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 2000),
+        ]
+        self._channel = grpc.secure_channel(address, tls.channel_credentials(), options=options)
+        self._stub = pb_grpc.InboxStub(self._channel)
+
+    def deliver(self, env: pb.Envelope, data: bytes, policy: RetryPolicy) -> bool:
+        """Send with retries; returns True if the receiver already had this message."""
+
+        def chunks() -> Iterator[pb.Chunk]:
+            yield pb.Chunk(envelope=env)
+            view = memoryview(data)
+            for start in range(0, len(data), CHUNK_SIZE):
+                yield pb.Chunk(data=bytes(view[start:start + CHUNK_SIZE]))
+
+        give_up = time.monotonic() + policy.give_up_after
+        backoff = policy.initial_backoff
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                ack = self._stub.Deliver(chunks(), timeout=policy.deadline_for(len(data)))
+                return bool(ack.duplicate)
+            except grpc.RpcError as exc:
+                code, details = exc.code(), exc.details()
+                what = f"{env.tag!r} from {env.sender!r} to {self.peer_id!r} at {self.address}"
+                if code in _RETRYABLE:
+                    if time.monotonic() + backoff > give_up:
+                        raise ChannelError(f"gave up sending {what} after {attempt} attempts: {details}") from exc
+                    log.debug("retrying %s in %.2fs (%s)", what, backoff, details)
+                    time.sleep(backoff * random.uniform(0.8, 1.2))
+                    backoff = min(backoff * policy.multiplier, policy.max_backoff)
+                    continue
+                if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                    raise ChannelTimeout(f"sending {what} exceeded its deadline") from exc
+                raise PeerRejected(f"{self.peer_id!r} refused {what}: {code.name} {details}") from exc
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+# ------------------------------------------------------------------------------------------------ node
+
+
+class PartyNode:
+    """One party's endpoint: inbox server + links to peers. Start it, then take per-job channels.
+
+    ``peers`` maps party id -> ``host:port``. ``listen_address`` may use port 0 (see :attr:`port`).
+    ``on_new_job(job_id, sender)`` is called (from a server thread) when the first message of a job
+    this node has no mailbox for arrives; the message waits in the new mailbox.
+    """
+
+    def __init__(self, party_id: str, listen_address: str, tls: TlsConfig, peers: dict[str, str] | None = None,
+                 *, retry: RetryPolicy | None = None, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD,
+                 on_new_job: NewJobCallback | None = None, max_workers: int = 8) -> None:
+        self.party_id = check_party_id(party_id)
+        if tls.common_name != party_id:
+            raise CertificateError(f"certificate is for {tls.common_name!r}, not for party {party_id!r}")
+        self.listen_address = listen_address
+        self.tls = tls
+        self.peers: dict[str, str] = dict(peers or {})
+        self.retry = retry or RetryPolicy()
+        self.max_payload_bytes = max_payload_bytes
+        self.on_new_job = on_new_job
+        self._max_workers = max_workers
+        self._inbox = _Inbox()
+        self._links: dict[str, _PeerLink] = {}
+        self._seq: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+        self._server: grpc.Server | None = None
+        self.port: int | None = None
+
+    # lifecycle
+    def start(self) -> PartyNode:
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=self._max_workers,
+                                                        thread_name_prefix=f"inbox-{self.party_id}"),
+                             options=[("grpc.so_reuseport", 0)])
+        pb_grpc.add_InboxServicer_to_server(_InboxServicer(self), server)
+        port = server.add_secure_port(self.listen_address, self.tls.server_credentials())
+        if port == 0:
+            raise ChannelError(f"{self.party_id}: cannot listen on {self.listen_address}")
+        server.start()
+        self._server, self.port = server, port
+        return self
+
+    def stop(self, grace: float = 1.0) -> None:
+        """Stop serving, wake every blocked ``recv`` with ChannelError, close peer links."""
+        self._inbox.stop()
+        if self._server is not None:
+            self._server.stop(grace).wait(grace + 1.0)
+            self._server = None
+        with self._lock:
+            links, self._links = list(self._links.values()), {}
+        for link in links:
+            link.close()
+
+    def __enter__(self) -> PartyNode:
+        return self.start() if self._server is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def address(self) -> str:
+        """``host:port`` actually listened on (after :meth:`start`)."""
+        host = self.listen_address.rsplit(":", 1)[0]
+        return f"{host}:{self.port}"
+
+    # jobs
+    def channel(self, job_id: str) -> GrpcChannel:
+        """This party's channel for ``job_id`` (messages that arrived before are kept)."""
+        self._inbox.open(check_job_id(job_id))
+        return GrpcChannel(self, job_id)
+
+    def close_job(self, job_id: str) -> None:
+        """Drop the job's mailbox; later messages for it are refused, blocked receivers fail."""
+        self._inbox.close_job(job_id)
+
+    def add_peer(self, party_id: str, address: str) -> None:
+        with self._lock:
+            self.peers[check_party_id(party_id)] = address
+            old = self._links.pop(party_id, None)
+        if old is not None:
+            old.close()
+
+    # internals used by GrpcChannel
+    def _link(self, party_id: str) -> _PeerLink:
+        with self._lock:
+            link = self._links.get(party_id)
+            if link is None:
+                address = self.peers.get(party_id)
+                if address is None:
+                    raise ChannelError(f"{self.party_id}: no address for party {party_id!r} in the peer table")
+                link = self._links[party_id] = _PeerLink(party_id, address, self.tls)
+            return link
+
+    def _next_seq(self, job_id: str, receiver: str) -> int:
+        with self._lock:
+            seq = self._seq.get((job_id, receiver), 0) + 1
+            self._seq[(job_id, receiver)] = seq
+            return seq
+
+    def _send(self, env: pb.Envelope, data: bytes) -> bool:
+        if env.receiver == self.party_id:  # loopback without the network
+            try:
+                duplicate, _ = self._inbox.put(env, data)
+            except _Duplicate as exc:
+                raise PeerRejected(str(exc)) from exc
+            return duplicate
+        return self._link(env.receiver).deliver(env, data, self.retry)
+
+
+class GrpcChannel(Channel):
+    """A party's :class:`~federation.channel.Channel` for one job over its :class:`PartyNode`."""
+
+    def __init__(self, node: PartyNode, job_id: str) -> None:
+        super().__init__(node.party_id)
+        self.node = node
+        self.job_id = job_id
+
+    def envelope(self, receiver: str, tag: str, payload: Payload, data: bytes, seq: int | None = None
+                 ) -> pb.Envelope:
+        return pb.Envelope(job_id=self.job_id, tag=tag, sender=self.party_id, receiver=receiver,
+                           seq=self.node._next_seq(self.job_id, receiver) if seq is None else seq,
+                           key_fingerprints=key_fingerprints(payload), payload_size=len(data),
+                           payload_sha256=hashlib.sha256(data).digest())
+
+    def send(self, receiver: str, tag: str, payload: Payload) -> None:
+        if not tag:
+            raise ValueError("a message needs a non-empty tag")
+        data = codec.encode(payload)
+        self.node._send(self.envelope(receiver, tag, payload, data), data)
+
+    def recv(self, sender: str, tag: str, timeout: float | None = None) -> Payload:
+        stored = self.node._inbox.take(self.job_id, sender, tag, DEFAULT_TIMEOUT if timeout is None else timeout)
+        return self._open(stored).payload
+
+    def recv_any(self, timeout: float | None = None) -> Message:
+        """The oldest pending message of this job from any sender (for control/service loops)."""
+        stored = self.node._inbox.take_any(self.job_id, DEFAULT_TIMEOUT if timeout is None else timeout)
+        return self._open(stored)
+
+    def close(self) -> None:
+        """Close this job on the node (see :meth:`PartyNode.close_job`)."""
+        self.node.close_job(self.job_id)
+
+    def _open(self, stored: _Stored) -> Message:
+        env = stored.envelope
+        payload = codec.decode(stored.data)
+        found = key_fingerprints(payload)
+        if found != sorted(env.key_fingerprints):
+            raise ChannelError(f"{env.tag!r} from {env.sender!r}: envelope announces keys {list(env.key_fingerprints)}"
+                               f" but the payload holds ciphertexts under {found}")
+        return Message(env.job_id, env.sender, env.tag, env.seq, tuple(env.key_fingerprints), payload)
