@@ -1,0 +1,282 @@
+"""gRPC + mutual-TLS transport: same roles as in-process, identity checks, streaming, retries, dedup."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from algorithms.paillier import Decryptor, Encryptor, PrivateKey, PublicKey
+from federation import codec
+from federation.certs import CertificateAuthority, CertificateError, TlsConfig, provision
+from federation.channel import Channel, ChannelError, ChannelTimeout, InMemoryNetwork, run_parties
+from federation.grpc_transport import (
+    CONTROL_JOB,
+    PartyNode,
+    PeerRejected,
+    RetryPolicy,
+    _PeerLink,
+)
+from federation.proto import transport_pb2 as pb
+
+PARTIES = ("bank", "insurer", "arbiter")
+FAST = RetryPolicy(initial_backoff=0.05, max_backoff=0.4, give_up_after=1.5, call_timeout=10.0)
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("certs")
+    provision(d, PARTIES)
+    return d
+
+
+@pytest.fixture
+def nodes(certs: Path) -> Iterator[Callable[..., PartyNode]]:
+    started: list[PartyNode] = []
+
+    def make(party: str, tls: TlsConfig | None = None, address: str = "127.0.0.1:0", start: bool = True,
+             **kwargs: object) -> PartyNode:
+        node = PartyNode(party, address, tls or TlsConfig.from_dir(certs, party), retry=FAST, **kwargs)  # type: ignore[arg-type]
+        started.append(node)
+        return node.start() if start else node
+
+    yield make
+    for node in started:
+        node.stop(grace=0.1)
+
+
+def connect(*nodes: PartyNode) -> None:
+    for a in nodes:
+        for b in nodes:
+            if a is not b:
+                a.add_peer(b.party_id, b.address)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def envelope(sender: str, receiver: str, tag: str, seq: int, data: bytes, job: str = "j") -> pb.Envelope:
+    return pb.Envelope(job_id=job, tag=tag, sender=sender, receiver=receiver, seq=seq, payload_size=len(data),
+                       payload_sha256=hashlib.sha256(data).digest())
+
+
+# --- the same roles over both transports -------------------------------------------------------------
+
+class KeyHolder:
+    """Arbiter: publishes its key, decrypts the encrypted sum, returns it to both silos."""
+
+    def __init__(self, keypair: tuple[PublicKey, PrivateKey]) -> None:
+        self.public_key, self.private_key = keypair
+
+    def run(self, channel: Channel) -> np.ndarray:
+        channel.broadcast(["bank", "insurer"], "public_key", {"n": self.public_key.to_bytes()})
+        total = Decryptor(self.private_key).decrypt(channel.recv("insurer", "encrypted_sum", timeout=30)["sum"])
+        channel.broadcast(["bank", "insurer"], "sum", {"sum": total})
+        return total
+
+
+class Adder:
+    """A silo: the bank encrypts its vector for the insurer, the insurer adds its own and forwards."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+
+    def run(self, channel: Channel) -> np.ndarray:
+        key = PublicKey.from_bytes(channel.recv("arbiter", "public_key", timeout=30)["n"])
+        if channel.party_id == "bank":
+            channel.send("insurer", "encrypted_values", {"vec": Encryptor(key).encrypt(self.values, 16)})
+        else:
+            theirs = channel.recv("bank", "encrypted_values", timeout=30)["vec"].under(key)
+            channel.send("arbiter", "encrypted_sum", {"sum": theirs + Encryptor(key).encrypt(self.values, 16)})
+        return np.asarray(channel.recv("arbiter", "sum", timeout=30)["sum"])
+
+
+def test_same_roles_run_in_memory_and_over_grpc(keypair: tuple[PublicKey, PrivateKey],
+                                                nodes: Callable[..., PartyNode]) -> None:
+    u, v = np.array([0.5, -1.25, 3.0]), np.array([1.0, 2.0, -0.5])
+    roles = lambda: {"arbiter": KeyHolder(keypair), "bank": Adder(u), "insurer": Adder(v)}  # noqa: E731
+
+    network = InMemoryNetwork()
+    mem = {p: network.channel(p) for p in PARTIES}
+    local = run_parties({p: (lambda r=r, p=p: r.run(mem[p])) for p, r in roles().items()}, network)
+
+    bank, insurer, arbiter = (nodes(p) for p in PARTIES)
+    connect(bank, insurer, arbiter)
+    channels = {n.party_id: n.channel("job-sum") for n in (bank, insurer, arbiter)}
+    remote = run_parties({p: (lambda r=r, p=p: r.run(channels[p])) for p, r in roles().items()})
+
+    for result in (local, remote):
+        for party in PARTIES:
+            np.testing.assert_allclose(result[party], u + v, atol=1e-4)
+
+
+def test_envelope_carries_key_fingerprints(keypair: tuple[PublicKey, PrivateKey],
+                                           nodes: Callable[..., PartyNode]) -> None:
+    bank, insurer = nodes("bank"), nodes("insurer")
+    connect(bank, insurer)
+    vec = Encryptor(keypair[0]).encrypt(np.array([1.0, 2.0]), 8)
+    bank.channel("j").send("insurer", "v", {"nested": [{"vec": vec}], "n": 2})
+    msg = insurer.channel("j").recv_any(timeout=5)
+    assert (msg.sender, msg.tag, msg.seq) == ("bank", "v", 1)
+    assert msg.key_fingerprints == (keypair[0].fingerprint,)
+    assert msg.payload["nested"][0]["vec"].public_key == keypair[0]
+
+
+# --- identity ----------------------------------------------------------------------------------------
+
+def test_certificate_from_another_ca_is_refused(tmp_path: Path, certs: Path,
+                                                nodes: Callable[..., PartyNode]) -> None:
+    provision(tmp_path, PARTIES)  # a second, unrelated federation with the same party names
+    other = TlsConfig.from_dir(tmp_path, "bank")
+    insurer = nodes("insurer")
+    # the rogue client trusts the real CA (so only the server's check of the client certificate can fail)
+    rogue = nodes("bank", tls=TlsConfig((certs / "ca.pem").read_bytes(), other.cert_pem, other.key_pem))
+    connect(insurer, rogue)
+    with pytest.raises(ChannelError, match="gave up"):
+        rogue.channel("j").send("insurer", "x", {"a": 1})
+    with pytest.raises(ChannelTimeout):
+        insurer.channel("j").recv("bank", "x", timeout=0.2)
+    # and the other way round: a legitimate client does not talk to a server of another CA
+    legit = nodes("bank")
+    legit.add_peer("insurer", nodes("insurer", tls=TlsConfig.from_dir(tmp_path, "insurer")).address)
+    with pytest.raises(ChannelError, match="gave up"):
+        legit.channel("j").send("insurer", "x", {"a": 1})
+
+
+def test_expired_certificate_is_refused(certs: Path, nodes: Callable[..., PartyNode]) -> None:
+    ca = CertificateAuthority.load((certs / "ca.pem").read_bytes(), (certs / "ca-key.pem").read_bytes())
+    cert, key = ca.issue("bank", days=1, not_before=dt.datetime.now(dt.UTC) - dt.timedelta(days=30))
+    expired = TlsConfig((certs / "ca.pem").read_bytes(), cert, key)
+    insurer, bank = nodes("insurer"), nodes("bank", tls=expired)
+    connect(insurer, bank)
+    with pytest.raises(ChannelError, match="gave up"):
+        bank.channel("j").send("insurer", "x", {"a": 1})
+    with pytest.raises(ChannelTimeout):
+        insurer.channel("j").recv("bank", "x", timeout=0.2)
+
+
+def test_sender_must_match_certificate_common_name(certs: Path, nodes: Callable[..., PartyNode]) -> None:
+    insurer = nodes("insurer")
+    link = _PeerLink("insurer", insurer.address, TlsConfig.from_dir(certs, "bank"))
+    data = b"\x81\xa1a\x01"
+    try:
+        with pytest.raises(PeerRejected, match=r"PERMISSION_DENIED.*does not match the certificate CN 'bank'"):
+            link.deliver(envelope("arbiter", "insurer", "forged", 1, data), data, FAST)
+        with pytest.raises(PeerRejected, match="PERMISSION_DENIED"):  # addressed to someone else
+            link.deliver(envelope("bank", "arbiter", "misrouted", 1, data), data, FAST)
+    finally:
+        link.close()
+    with pytest.raises(ChannelTimeout):
+        insurer.channel("j").recv("arbiter", "forged", timeout=0.2)
+
+
+def test_node_refuses_a_certificate_of_another_party(certs: Path) -> None:
+    with pytest.raises(CertificateError, match="not for party 'insurer'"):
+        PartyNode("insurer", "127.0.0.1:0", TlsConfig.from_dir(certs, "bank"))
+
+
+def test_client_pins_the_receiver_identity(nodes: Callable[..., PartyNode]) -> None:
+    bank, arbiter = nodes("bank"), nodes("arbiter")
+    bank.add_peer("insurer", arbiter.address)  # wrong address: the arbiter answers, not the insurer
+    with pytest.raises(ChannelError, match="gave up"):
+        bank.channel("j").send("insurer", "x", {"a": 1})
+
+
+# --- delivery semantics ------------------------------------------------------------------------------
+
+def test_replayed_message_is_not_applied_twice(certs: Path, nodes: Callable[..., PartyNode]) -> None:
+    insurer = nodes("insurer")
+    link = _PeerLink("insurer", insurer.address, TlsConfig.from_dir(certs, "bank"))
+    data = codec.encode({"amount": 100})
+    env = envelope("bank", "insurer", "transfer", 7, data)
+    channel = insurer.channel("j")
+    try:
+        assert link.deliver(env, data, FAST) is False
+        assert link.deliver(env, data, FAST) is True  # retry of the same message: acknowledged, dropped
+        assert channel.recv("bank", "transfer", timeout=5) == {"amount": 100}
+        assert link.deliver(env, data, FAST) is True  # replay after it was consumed: still dropped
+        with pytest.raises(ChannelTimeout):
+            channel.recv("bank", "transfer", timeout=0.3)
+        with pytest.raises(PeerRejected, match="ALREADY_EXISTS"):  # same tag, new seq: refused
+            link.deliver(envelope("bank", "insurer", "transfer", 8, data), data, FAST)
+    finally:
+        link.close()
+
+
+def test_payload_above_grpc_limit_is_streamed(nodes: Callable[..., PartyNode]) -> None:
+    bank, insurer = nodes("bank"), nodes("insurer")
+    connect(bank, insurer)
+    blob = os.urandom(9 * 1024 * 1024 + 17)  # > 4 MB default message limit, not a chunk multiple
+    array = np.arange(300_000, dtype=np.float64)  # another 2.4 MB
+    bank.channel("big").send("insurer", "blob", {"blob": blob, "array": array})
+    got = insurer.channel("big").recv("bank", "blob", timeout=20)
+    assert got["blob"] == blob
+    np.testing.assert_array_equal(got["array"], array)
+
+
+def test_send_retries_until_the_receiver_starts(nodes: Callable[..., PartyNode]) -> None:
+    port = free_port()
+    bank = nodes("bank")
+    insurer = nodes("insurer", address=f"127.0.0.1:{port}", start=False)
+    bank.add_peer("insurer", f"127.0.0.1:{port}")
+    errors: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            bank.channel("late").send("insurer", "hello", {"x": 1})
+        except BaseException as exc:
+            errors.append(exc)
+
+    sender = threading.Thread(target=send)
+    started = time.monotonic()
+    sender.start()
+    time.sleep(0.6)
+    insurer.start()
+    sender.join(timeout=10)
+    assert not sender.is_alive() and not errors, errors
+    assert time.monotonic() - started >= 0.6
+    assert insurer.channel("late").recv("bank", "hello", timeout=5) == {"x": 1}
+
+
+def test_send_gives_up_when_nobody_listens(nodes: Callable[..., PartyNode]) -> None:
+    bank = nodes("bank")
+    bank.add_peer("insurer", f"127.0.0.1:{free_port()}")
+    started = time.monotonic()
+    with pytest.raises(ChannelError, match="gave up"):
+        bank.channel("j").send("insurer", "x", {})
+    assert time.monotonic() - started < FAST.give_up_after + 2
+
+
+def test_new_job_callback_and_control_channel(nodes: Callable[..., PartyNode]) -> None:
+    seen: list[tuple[str, str]] = []
+    arbiter, bank = nodes("arbiter", on_new_job=lambda job, sender: seen.append((job, sender))), nodes("bank")
+    connect(arbiter, bank)
+    control = bank.channel(CONTROL_JOB)
+    control.send("arbiter", "submit.1", {"job": "job-7"})
+    control.send("arbiter", "submit.2", {"job": "job-8"})
+    msg = arbiter.channel(CONTROL_JOB).recv_any(timeout=5)
+    assert (msg.sender, msg.tag, msg.payload) == ("bank", "submit.1", {"job": "job-7"})
+    assert arbiter.channel(CONTROL_JOB).recv_any(timeout=5).tag == "submit.2"
+    assert seen == [(CONTROL_JOB, "bank")]
+
+
+def test_closed_job_refuses_messages_and_wakes_receivers(nodes: Callable[..., PartyNode]) -> None:
+    bank, insurer = nodes("bank"), nodes("insurer")
+    connect(bank, insurer)
+    channel = insurer.channel("done")
+    threading.Timer(0.2, channel.close).start()
+    with pytest.raises(ChannelError, match="closed"):
+        channel.recv("bank", "never", timeout=5)
+    with pytest.raises(PeerRejected, match="closed"):
+        bank.channel("done").send("insurer", "late", {})
