@@ -99,7 +99,7 @@ def _as_labels(y_true: Any, name: str = "y_true") -> np.ndarray:
         raise MetricsError(f"{name}: labels must be 0 or 1 ({exc})") from exc
     bad = np.flatnonzero((as_float != 0) & (as_float != 1))
     if bad.size:
-        raise MetricsError(f"{name}: labels must be 0 (good) or 1 (bad); row {int(bad[0])} is {arr[bad[0]]!r} "
+        raise MetricsError(f"{name}: labels must be 0 (good) or 1 (bad); row {int(bad[0])} is {arr[bad[0]].item()!r} "
                            f"({bad.size} invalid row(s))")
     return as_float.astype(np.int64)
 
@@ -160,7 +160,8 @@ class KSResult:
 
     ``statistic`` is the largest absolute gap between the cumulative score distributions of bads and goods
     (the two-sample KS statistic); ``cutoff`` is the score at which it is reached (classify score ≥ cutoff
-    as bad); ``bad_share``/``good_share`` are the shares of bads/goods at or above the cut-off.
+    as bad; the highest such score if several reach it); ``bad_share``/``good_share`` are the shares of
+    bads/goods at or above the cut-off.
     """
 
     statistic: float
@@ -180,7 +181,7 @@ def ks(y_true: Any, scores: Any) -> KSResult:
     y, s = validate_scores(y_true, scores)
     fpr, tpr, thr = _roc_all(y, s)
     gap = tpr - fpr
-    i = int(np.argmax(np.abs(gap)))
+    i = int(np.argmax(np.round(np.abs(gap), 12)))  # ties (up to float noise): the highest cut-off
     cutoff = float(thr[i]) if np.isfinite(thr[i]) else float(s.max())  # all scores tied: no separation
     return KSResult(statistic=float(abs(gap[i])), cutoff=cutoff, bad_share=float(tpr[i]),
                     good_share=float(fpr[i]))
@@ -407,7 +408,7 @@ def ks_curve_points(y_true: Any, scores: Any, max_points: int = 200) -> dict[str
     population = (tpr * n_bad + fpr * n_good) / y.shape[0]
     thr = thr.copy()
     thr[0] = float(s.max())
-    i_ks = int(np.argmax(np.abs(tpr - fpr)))
+    i_ks = int(np.argmax(np.round(np.abs(tpr - fpr), 12)))
     idx = _downsample_index(fpr.size, max_points, keep=(i_ks,))
     return {"population": [float(v) for v in population[idx]], "threshold": [float(v) for v in thr[idx]],
             "cum_bad": [float(v) for v in tpr[idx]], "cum_good": [float(v) for v in fpr[idx]]}
