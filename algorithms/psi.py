@@ -22,13 +22,15 @@ hosts the guest runs the exchange with each host, intersects the results and tel
 its pairwise-intersection rows survive (indices into that canonical list).
 
 What it reveals: to each party, the intersection and the size of the other party's set (the number
-of points received); with several hosts, each host learns the final (all-party) intersection, which
-is a subset of its own ids. Nothing else: everything that crosses the channel is a Curve25519 point
-(32 bytes) blinded by a secret scalar, in a fresh random order, and the intersection indices. Under
-the decisional Diffie-Hellman assumption (in the random-oracle model for the hash) the blinded points
-of non-matching ids look random. An intersection smaller than ``min_intersection`` (default 100) is
-refused by both sides before anything is returned: a tiny intersection would make PSI a membership
-oracle for individual customers.
+of points received). With several hosts, each host learns its pairwise intersection with the guest and
+which of those rows are in the final (all-party) intersection, or only *that* the alignment was refused
+(not why, nor any other host's sizes); the guest learns every pairwise intersection. Nothing else:
+everything that crosses the channel is a Curve25519 point (32 bytes) blinded by a secret scalar, in a
+fresh random order, plus (several hosts only) those intersection indices. Under the decisional
+Diffie-Hellman assumption (random-oracle model for the hash) the blinded points of non-matching ids
+look random. An intersection smaller than ``min_intersection`` (default 100) is refused by both sides
+before anything is returned: a tiny intersection would make PSI a membership oracle for individual
+customers.
 
 Usage (the same roles run over :class:`federation.channel.InMemoryNetwork` or gRPC)::
 
@@ -229,17 +231,23 @@ class PsiGuest:
         hashed = hash_to_curve(self.ids, self.context)
         pairwise: dict[str, list[int]] = {}
         sizes: dict[str, int] = {}
-        for host in self.parties.hosts:
+        for host in self.parties.hosts:  # all exchanges first, so every host hears the outcome below
             found, sizes[host] = _Side(me, host, f"psi.{host}").exchange(channel, hashed)
-            _check_size(len(found), self.min_intersection, f"{me} with {host}")
             pairwise[host] = sorted(found, key=lambda i: self.ids[i])
         final = set.intersection(*(set(rows) for rows in pairwise.values()))
         canonical = sorted(final, key=lambda i: self.ids[i])
-        if len(self.parties.hosts) > 1:
-            refused = "" if len(canonical) >= self.min_intersection else \
-                f"the intersection over all hosts has {len(canonical)} ids, below {self.min_intersection}"
+        if len(self.parties.hosts) == 1:
+            _check_size(len(canonical), self.min_intersection, me)  # the host checks the same size itself
+        else:
+            small = [f"{h}: {len(r)}" for h, r in pairwise.items() if len(r) < self.min_intersection]
+            if len(canonical) < self.min_intersection:
+                small.append(f"all hosts: {len(canonical)}")
+            # hosts hear only *that* the alignment was refused, never another host's intersection size
+            refused = f"an intersection is below the minimum of {self.min_intersection}" if small else ""
             for host, rows in pairwise.items():
-                indices = np.array([k for k, row in enumerate(rows) if row in final], dtype=np.int64)
+                indices = np.array([] if refused else [k for k, row in enumerate(rows) if row in final],
+                                   dtype=np.int64)
                 channel.send(host, f"psi.{host}.keep", {"indices": indices, "refused": refused})
-            _check_size(len(canonical), self.min_intersection, f"{me} over all hosts")
+            if refused:
+                raise IntersectionTooSmall(f"{me}: refusing to align, {refused} ({', '.join(small)})")
         return PsiResult([self.ids[i] for i in canonical], np.asarray(canonical, dtype=np.int64), sizes)

@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from algorithms.base import Parties
 from algorithms.paillier import Decryptor, Encryptor, PrivateKey, PublicKey
+from algorithms.psi import PsiGuest, PsiHost
 from federation import codec
 from federation.certs import CertificateAuthority, CertificateError, TlsConfig, provision
 from federation.channel import Channel, ChannelError, ChannelTimeout, InMemoryNetwork, run_parties
@@ -131,6 +133,17 @@ def test_envelope_carries_key_fingerprints(keypair: tuple[PublicKey, PrivateKey]
     assert (msg.sender, msg.tag, msg.seq) == ("bank", "v", 1)
     assert msg.key_fingerprints == (keypair[0].fingerprint,)
     assert msg.payload["nested"][0]["vec"].public_key == keypair[0]
+
+
+def test_psi_alignment_over_grpc(nodes: Callable[..., PartyNode]) -> None:
+    parties = Parties(guest="bank", hosts=("insurer",))
+    bank, insurer = nodes("bank"), nodes("insurer")
+    connect(bank, insurer)
+    ids = [f"C{i:05d}" for i in range(1000)]
+    channels = {"bank": bank.channel("align"), "insurer": insurer.channel("align")}
+    results = run_parties({"bank": lambda: PsiGuest(ids[:900], parties, "align").run(channels["bank"]),
+                           "insurer": lambda: PsiHost(ids[100:], parties, "align").run(channels["insurer"])})
+    assert results["bank"].ids == results["insurer"].ids == ids[100:900]
 
 
 # --- identity ----------------------------------------------------------------------------------------
