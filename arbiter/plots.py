@@ -88,7 +88,7 @@ def ks_png(report: dict[str, Any]) -> bytes:
 
 def gain_lift_png(report: dict[str, Any]) -> bytes:
     """Left: cumulative gain (share of bads captured) by decile; right: lift and cumulative lift per decile."""
-    fig = _figure(width=10.0, height=4.3)
+    fig = _figure(width=12.3, height=4.3)  # spans two columns: same text scale as the others
     ax1, ax2 = fig.subplots(1, 2)
     rows = report["deciles"]
     pop = [0.0] + [r["cum_population"] for r in rows]
@@ -159,7 +159,9 @@ def psi_png(report: dict[str, Any]) -> bytes | None:
     ax.set(xlabel="Bin (deciles of the training scores, lowest first)", ylabel="Share of population",
            title=f"Score stability (PSI {report['psi']:.3f}, {report.get('psi_verdict')})")
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    ax.legend(loc="upper left", fontsize=9, frameon=False)
+    top = max(max(r["train_share"] for r in rows), max(r["eval_share"] for r in rows))
+    ax.set_ylim(0, top * 1.3)  # room for the legend above the bars
+    ax.legend(loc="upper center", ncol=2, fontsize=9, frameon=False)
     _style(ax)
     return _png(fig)
 

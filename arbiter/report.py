@@ -107,7 +107,9 @@ def _pct(x: Any, digits: int = 1) -> str:
 
 
 def _score(x: Any) -> str:
-    return "–" if x is None else f"{x:.4g}"
+    if x is None:
+        return "–"
+    return f"{x:.6f}" if abs(x) < 1e-3 else f"{x:.4g}"  # no scientific notation for near-zero scores
 
 
 def _signed(x: float, digits: int = 3, better_if_negative: bool = False) -> str:
