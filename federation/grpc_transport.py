@@ -18,7 +18,8 @@ Guarantees:
 * the envelope sender must equal the common name of the caller's certificate (read from the gRPC
   auth context), and the envelope receiver must be this node, otherwise ``PERMISSION_DENIED``;
 * ``UNAVAILABLE`` is retried with exponential backoff (jittered) until ``RetryPolicy.give_up_after``;
-  each attempt has a deadline that grows with the payload size;
+  each attempt has a deadline that grows with the payload size; a failed verification of the server's
+  certificate is not retried (:class:`TlsVerificationError`);
 * exactly-once application: the receiver remembers every accepted ``(job, tag, sender, seq)``; a
   re-delivered or replayed message with that key is acknowledged as a duplicate and dropped, a
   different message re-using a tag is refused (``ALREADY_EXISTS``), a closed job refuses everything;
@@ -84,6 +85,10 @@ NewJobCallback = Callable[[str, str], None]
 
 class PeerRejected(ChannelError):
     """The receiver refused the message (identity mismatch, tag re-use, closed job, size, ...)."""
+
+
+class TlsVerificationError(ChannelError):
+    """We could not verify the peer (certificate of another CA, expired, or not the expected party id)."""
 
 
 @dataclass(frozen=True)
@@ -301,6 +306,8 @@ class _InboxServicer(pb_grpc.InboxServicer):
 # ---------------------------------------------------------------------------------------------- client
 
 _RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE})
+# our own check of the server failed (the server refusing *our* certificate looks like a closed socket)
+_TLS_FAILURE = re.compile(r"CERTIFICATE_VERIFY_FAILED|Hostname Verification|verification check failed", re.I)
 
 
 class _PeerLink:
@@ -339,6 +346,8 @@ class _PeerLink:
             except grpc.RpcError as exc:
                 code, details = exc.code(), exc.details()
                 what = f"{env.tag!r} from {env.sender!r} to {self.peer_id!r} at {self.address}"
+                if code in _RETRYABLE and _TLS_FAILURE.search(details or ""):  # misconfiguration: do not retry
+                    raise TlsVerificationError(f"cannot verify {self.peer_id!r}, sending {what}: {details}") from exc
                 if code in _RETRYABLE:
                     if time.monotonic() + backoff > give_up:
                         raise ChannelError(f"gave up sending {what} after {attempt} attempts: {details}") from exc
