@@ -6,7 +6,9 @@ Example::
     [party]
     id = "bank"
     role = "guest"                 # guest (holds labels) or host
-    listen = "127.0.0.1:50061"
+    listen = "127.0.0.1:50061"     # data plane (protocol messages from peers)
+    control = "127.0.0.1:50071"    # control plane (stage requests from the arbiter)
+    arbiter = "arbiter"            # the only party allowed to send control requests
     store = "bank-store.sqlite"    # local model parts and checkpoints (relative to this file)
 
     [tls]
@@ -75,6 +77,8 @@ class SiloConfig:
     party_id: str
     role: str
     listen: str
+    control: str
+    arbiter: str
     store: Path
     tls: TLSFiles
     peers: dict[str, str]
@@ -152,6 +156,7 @@ def load_silo_config(path: str | Path) -> SiloConfig:
     categorical = data.get("categorical")
     return SiloConfig(
         party_id=party_id, role=role, listen=str(_require(party, "listen", where, "party")),
+        control=str(_require(party, "control", where, "party")), arbiter=str(party.get("arbiter", "arbiter")),
         store=resolve(base, party.get("store", f"{party_id}-store.sqlite")),
         tls=parse_tls(raw, base, where),
         peers={str(k): str(v) for k, v in raw.get("peers", {}).items()},

@@ -54,6 +54,11 @@ class LocalTable:
     def schema_digest(self) -> str:
         return hashlib.sha256(json.dumps(self.schema, sort_keys=True).encode()).hexdigest()
 
+    def at(self, positions: np.ndarray) -> tuple[pd.DataFrame, np.ndarray | None]:
+        """Features (and labels) of the rows at ``positions``, in that order."""
+        feats = self.features.iloc[positions].reset_index(drop=True)
+        return feats, (self.labels[positions] if self.labels is not None else None)
+
     def rows(self, ids: np.ndarray | list[str]) -> tuple[pd.DataFrame, np.ndarray | None]:
         """Features (and labels) of ``ids``, in that order."""
         index = pd.Index(self.ids)

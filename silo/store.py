@@ -92,6 +92,13 @@ class SiloStore:
                                                .where(checkpoints_table.c.job_id == job_id)
                                                .order_by(checkpoints_table.c.step))]
 
+    def checkpoint_digests(self, job_id: str) -> list[list[Any]]:
+        """``[[step, sha256], ...]`` of the job's checkpoints (what the arbiter indexes)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(checkpoints_table.c.step, checkpoints_table.c.state)
+                                .where(checkpoints_table.c.job_id == job_id).order_by(checkpoints_table.c.step))
+            return [[r[0], hashlib.sha256(r[1]).hexdigest()] for r in rows]
+
     def latest_checkpoint(self, job_id: str, max_step: int | None = None) -> tuple[int, dict[str, Any]] | None:
         query = select(checkpoints_table.c.step, checkpoints_table.c.state).where(
             checkpoints_table.c.job_id == job_id)

@@ -1,0 +1,148 @@
+"""Arbiter and job configuration (``arbiter.toml``, ``job.toml``).
+
+``arbiter.toml``::
+
+    [party]
+    id = "arbiter"
+    listen = "127.0.0.1:50060"       # data plane (the arbiter's protocol role receives here)
+    store = "arbiter.sqlite"         # job store and model registry (SQLAlchemy URL or SQLite path)
+    reports = "reports"              # where report files are written
+
+    [tls]
+    ca = "certs/ca.pem"
+    cert = "certs/arbiter.pem"
+    key = "certs/arbiter-key.pem"
+
+``job.toml``::
+
+    [job]
+    name = "credit-lr"               # model name in the registry (versions count up)
+    algorithm = "vertical_lr"
+    holdout = 0.2                    # evaluation fraction of the aligned ids (hash split)
+    seed = 42
+    # id = "credit-lr-001"           # default: name + timestamp
+    # salt = "..."                   # default: random per job
+    silo_deadline = 120              # seconds to wait for a silo that went down before failing the job
+    retries = 3                      # automatic resumes after a silo comes back
+
+    [params]                         # passed to the algorithm
+    max_epochs = 3
+
+    [parties.bank]
+    role = "guest"
+    address = "127.0.0.1:50061"      # data plane
+    control = "127.0.0.1:50071"      # control plane
+
+    [parties.insurer]
+    role = "host"
+    address = "127.0.0.1:50062"
+    control = "127.0.0.1:50072"
+
+Errors name the file and the key; nothing is written to the store while a config is invalid.
+
+What it reveals to whom: nothing; this is local configuration.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from algorithms.base import Parties
+from silo import registry
+from silo.config import ConfigError, TLSFiles, load_toml, parse_tls, resolve
+from silo.jobs import JobSpec
+
+
+@dataclass(frozen=True)
+class ArbiterConfig:
+    party_id: str
+    listen: str
+    store: str
+    reports: Path
+    tls: TLSFiles
+    source_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class PartyAddress:
+    party_id: str
+    role: str
+    address: str
+    control: str
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    spec: JobSpec
+    parties: dict[str, PartyAddress]
+    silo_deadline: float = 120.0
+    retries: int = 3
+    source_file: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def load_arbiter_config(path: str | Path) -> ArbiterConfig:
+    path = Path(path).resolve()
+    raw = load_toml(path)
+    where = str(path)
+    party = raw.get("party")
+    if not isinstance(party, dict):
+        raise ConfigError(f"{where}: missing [party] section")
+    if "listen" not in party:
+        raise ConfigError(f"{where}: missing party.listen")
+    store = str(party.get("store", "arbiter.sqlite"))
+    if "://" not in store:
+        store = str(resolve(path.parent, store))
+    return ArbiterConfig(party_id=str(party.get("id", "arbiter")), listen=str(party["listen"]), store=store,
+                         reports=resolve(path.parent, party.get("reports", "reports")),
+                         tls=parse_tls(raw, path.parent, where), source_file=path)
+
+
+def load_job_config(path: str | Path, arbiter_id: str = "arbiter") -> JobConfig:
+    path = Path(path).resolve()
+    raw = load_toml(path)
+    where = str(path)
+    job = raw.get("job")
+    if not isinstance(job, dict):
+        raise ConfigError(f"{where}: missing [job] section")
+    algorithm = job.get("algorithm")
+    if not algorithm:
+        raise ConfigError(f"{where}: missing job.algorithm")
+    try:
+        registry.check_algorithm(str(algorithm))
+    except ValueError as exc:
+        raise ConfigError(f"{where}: job.algorithm: {exc}") from exc
+    parties_raw = raw.get("parties")
+    if not isinstance(parties_raw, dict) or not parties_raw:
+        raise ConfigError(f"{where}: missing [parties.<id>] sections")
+    parties: dict[str, PartyAddress] = {}
+    for pid, entry in parties_raw.items():
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: [parties.{pid}] must be a table")
+        for key in ("role", "address", "control"):
+            if key not in entry:
+                raise ConfigError(f"{where}: missing parties.{pid}.{key}")
+        if entry["role"] not in ("guest", "host"):
+            raise ConfigError(f"{where}: parties.{pid}.role must be guest or host, not {entry['role']!r}")
+        parties[pid] = PartyAddress(pid, entry["role"], str(entry["address"]), str(entry["control"]))
+    guests = [p.party_id for p in parties.values() if p.role == "guest"]
+    hosts = tuple(p.party_id for p in parties.values() if p.role == "host")
+    if len(guests) != 1:
+        raise ConfigError(f"{where}: exactly one party must have role = 'guest' (found {guests})")
+    if not hosts:
+        raise ConfigError(f"{where}: at least one party must have role = 'host'")
+    name = str(job.get("name", f"{algorithm}-model"))
+    job_id = str(job.get("id", f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"))
+    params = dict(raw.get("params", {}))
+    try:
+        registry.check_params(str(algorithm), params)
+        spec = JobSpec(job_id=job_id, algorithm=str(algorithm), parties=Parties(guests[0], hosts, arbiter_id),
+                       params=params, holdout=float(job.get("holdout", 0.2)), salt=str(job.get("salt", "")),
+                       seed=int(job.get("seed", 42)), name=name)
+    except (ValueError, TypeError, RuntimeError) as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    return JobConfig(spec=spec, parties=parties, silo_deadline=float(job.get("silo_deadline", 120.0)),
+                     retries=int(job.get("retries", 3)), source_file=path)

@@ -1,0 +1,263 @@
+"""``fedrisk demo``: a bank, an insurer and an arbiter as three separate processes on loopback.
+
+Steps: fresh certificates (private CA, one certificate per party) into the work dir, configs for the
+three parties and the job (free loopback ports), ``fedrisk silo serve`` for the bank (guest: the
+bundled default-credit guest file) and the insurer (host file), ``fedrisk arbiter run job.toml``
+(PSI, vertical LR with 2048-bit Paillier keys, evaluation on the held-out ids, report files), then
+shutdown. Every child process is stopped on success, on error and on Ctrl-C (SIGTERM, then SIGKILL
+after a grace period).
+
+What it reveals to whom: the same as the real deployment; the demo only runs all parties on one host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from datasets import DATA_DIR
+
+DATASETS = {
+    "default_credit": ("default_credit_hetero_guest.csv.gz", "default_credit_hetero_host.csv.gz",
+                       {"max_epochs": 2, "batch_size": 4096, "learning_rate": 0.15, "optimizer": "adam"}),
+    "breast": ("breast_hetero_guest.csv.gz", "breast_hetero_host.csv.gz",
+               {"max_epochs": 3, "batch_size": 128, "learning_rate": 0.15, "optimizer": "adam",
+                "min_intersection": 100}),
+}
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free TCP ports on loopback (bound, read, released)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))
+
+
+def _toml(sections: dict[str, dict[str, Any]]) -> str:
+    lines: list[str] = []
+    for name, table in sections.items():
+        lines.append(f"[{name}]")
+        lines.extend(f"{k} = {_toml_value(v)}" for k, v in table.items())
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_configs(workdir: Path, guest_file: Path, host_file: Path, params: dict[str, Any], *,
+                  job_id: str | None = None, seed: int = 42, holdout: float = 0.2, salt: str = "fedrisk-demo",
+                  silo_deadline: float = 60.0, retries: int = 3, name: str = "credit-lr",
+                  ports: list[int] | None = None) -> dict[str, Path]:
+    """Write bank.toml, insurer.toml, arbiter.toml and job.toml into ``workdir`` (certs in workdir/certs)."""
+    arb_data, bank_data, bank_ctl, ins_data, ins_ctl = ports or free_ports(5)
+    addr = {"arbiter": f"127.0.0.1:{arb_data}", "bank": f"127.0.0.1:{bank_data}", "insurer": f"127.0.0.1:{ins_data}"}
+    control = {"bank": f"127.0.0.1:{bank_ctl}", "insurer": f"127.0.0.1:{ins_ctl}"}
+
+    def tls(party: str) -> dict[str, str]:
+        return {"ca": "certs/ca.pem", "cert": f"certs/{party}.pem", "key": f"certs/{party}-key.pem"}
+
+    paths = {name: workdir / f"{name}.toml" for name in ("bank", "insurer", "arbiter", "job")}
+    paths["bank"].write_text(_toml({
+        "party": {"id": "bank", "role": "guest", "listen": addr["bank"], "control": control["bank"],
+                  "arbiter": "arbiter", "store": "stores/bank.sqlite"},
+        "tls": tls("bank"),
+        "peers": {"arbiter": addr["arbiter"], "insurer": addr["insurer"]},
+        "data": {"source": "csv", "path": str(guest_file), "id_column": "id", "label_column": "y"},
+    }))
+    paths["insurer"].write_text(_toml({
+        "party": {"id": "insurer", "role": "host", "listen": addr["insurer"], "control": control["insurer"],
+                  "arbiter": "arbiter", "store": "stores/insurer.sqlite"},
+        "tls": tls("insurer"),
+        "peers": {"arbiter": addr["arbiter"], "bank": addr["bank"]},
+        "data": {"source": "csv", "path": str(host_file), "id_column": "id"},
+    }))
+    paths["arbiter"].write_text(_toml({
+        "party": {"id": "arbiter", "listen": addr["arbiter"], "store": "stores/arbiter.sqlite",
+                  "reports": "reports"},
+        "tls": tls("arbiter"),
+    }))
+    job: dict[str, Any] = {"name": name, "algorithm": "vertical_lr", "holdout": holdout, "seed": seed,
+                           "salt": salt, "silo_deadline": silo_deadline, "retries": retries}
+    if job_id:
+        job["id"] = job_id
+    paths["job"].write_text(_toml({
+        "job": job,
+        "params": params,
+        "parties.bank": {"role": "guest", "address": addr["bank"], "control": control["bank"]},
+        "parties.insurer": {"role": "host", "address": addr["insurer"], "control": control["insurer"]},
+    }))
+    return paths
+
+
+def fedrisk_command(*args: str) -> list[str]:
+    """The ``fedrisk`` console script run by this interpreter (works in a venv and from a checkout)."""
+    return [sys.executable, "-m", "federation.cli", *args]
+
+
+class Processes:
+    """Child processes that are always stopped: SIGTERM, then SIGKILL after ``grace`` seconds."""
+
+    def __init__(self) -> None:
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.logs: dict[str, Path] = {}
+
+    def start(self, name: str, cmd: list[str], log_path: Path | None = None, cwd: Path | None = None
+              ) -> subprocess.Popen[bytes]:
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        if log_path is not None:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            out: Any = log_path.open("ab")
+            self.logs[name] = log_path
+        else:
+            out = None
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT if out else None, cwd=cwd, env=env,
+                                start_new_session=True)
+        if out is not None:
+            out.close()
+        self.procs[name] = proc
+        return proc
+
+    def stop(self, name: str, grace: float = 10.0) -> int | None:
+        proc = self.procs.pop(name, None)
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                proc.wait(5)
+        return proc.returncode
+
+    def kill(self, name: str) -> None:
+        """SIGKILL (tests: a silo dying mid-job)."""
+        proc = self.procs.pop(name)
+        proc.kill()
+        proc.wait(10)
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            self.stop(name)
+
+    def tail(self, name: str, lines: int = 15) -> str:
+        path = self.logs.get(name)
+        if path is None or not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def wait_until_ready(procs: Processes, names: list[str], workdir: Path, timeout: float = 60.0) -> None:
+    """Wait until each silo answers a control ``check`` from the arbiter's identity."""
+    from arbiter.config import load_job_config
+    from federation.certs import TlsConfig
+    from silo.control import ControlClient, SiloUnavailable
+
+    job = load_job_config(workdir / "job.toml")
+    tls = TlsConfig.from_dir(workdir / "certs", "arbiter")
+    deadline = time.monotonic() + timeout
+    for name in names:
+        client = ControlClient(name, job.parties[name].control, tls)
+        try:
+            while True:
+                proc = procs.procs[name]
+                if proc.poll() is not None:
+                    raise RuntimeError(f"silo {name!r} exited with status {proc.returncode}:\n{procs.tail(name)}")
+                try:
+                    client.call("check", timeout=2.0)
+                    break
+                except SiloUnavailable:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"silo {name!r} did not come up within {timeout:.0f}s:\n"
+                                           f"{procs.tail(name)}") from None
+                    time.sleep(0.3)
+        finally:
+            client.close()
+
+
+def prepare_workdir(workdir: str | Path, dataset: str = "default_credit", epochs: int | None = None,
+                    keep: bool = False, **job: Any) -> tuple[Path, dict[str, Path]]:
+    """Fresh certificates and configs in ``workdir``; returns it and the config paths."""
+    from federation.certs import provision
+
+    root = Path(workdir).resolve()
+    if not keep:
+        for sub in ("stores", "logs", "reports", "certs"):
+            shutil.rmtree(root / sub, ignore_errors=True)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "stores").mkdir(exist_ok=True)
+    provision(root / "certs", parties=["bank", "insurer", "arbiter"], hosts=["localhost", "127.0.0.1"],
+              overwrite=True)
+    guest_name, host_name, params = DATASETS[dataset]
+    params = dict(params)
+    if epochs is not None:
+        params["max_epochs"] = int(epochs)
+    paths = write_configs(root, DATA_DIR / guest_name, DATA_DIR / host_name, params, **job)
+    return root, paths
+
+
+def run_demo(workdir: str | Path = "fedrisk-demo", epochs: int | None = None, dataset: str = "default_credit",
+             keep: bool = False) -> int:
+    """Run the whole demo; returns the arbiter's exit status."""
+    root, paths = prepare_workdir(workdir, dataset, epochs, keep,
+                                  job_id=f"demo-{time.strftime('%Y%m%d-%H%M%S')}")
+    print(f"fedrisk demo: work dir {root}")
+    print(f"  certificates: {root / 'certs'} (private CA; bank, insurer, arbiter)")
+    print(f"  configs: {', '.join(p.name for p in paths.values())}")
+    procs = Processes()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_signal)
+    try:
+        for name in ("bank", "insurer"):
+            procs.start(name, fedrisk_command("silo", "serve", "--config", str(paths[name])),
+                        root / "logs" / f"{name}.log", cwd=root)
+            print(f"  started silo {name} (pid {procs.procs[name].pid}, log logs/{name}.log)")
+        wait_until_ready(procs, ["bank", "insurer"], root)
+        print("  silos are up; starting the arbiter\n")
+        arbiter = procs.start("arbiter", fedrisk_command("arbiter", "run", str(paths["job"]), "--config",
+                                                         str(paths["arbiter"])), cwd=root)
+        status = arbiter.wait()
+        procs.procs.pop("arbiter", None)
+        if status != 0:
+            for name in ("bank", "insurer"):
+                print(f"\n--- last lines of {name}'s log ---\n{procs.tail(name)}", file=sys.stderr)
+            print(f"fedrisk demo: the arbiter exited with status {status}", file=sys.stderr)
+            return status
+        print(f"\nfedrisk demo: done. Reports in {root / 'reports'}; registry: "
+              f"fedrisk models list --config {paths['arbiter']}")
+        return 0
+    except KeyboardInterrupt:
+        print("\nfedrisk demo: interrupted, stopping every process", file=sys.stderr)
+        return 130
+    finally:
+        procs.stop_all()
+        signal.signal(signal.SIGTERM, previous)

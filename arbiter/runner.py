@@ -1,0 +1,417 @@
+"""``fedrisk arbiter run|resume``: drive a job through its stages across the silos.
+
+Steps of :meth:`ArbiterService.run`:
+
+1. ``check``: every silo is reachable over mutual TLS, runs a compatible version, has the role the job
+   gives it; its schema digest is recorded (and compared again before evaluation and on resume: a
+   silo whose columns changed is refused). Only then is the job row created (nothing is written for an
+   invalid job).
+2. ``aligning``: each silo runs PSI (guest with every host) and the hash split of the aligned ids.
+3. ``training``: the arbiter runs its own protocol role (key holder) while each silo runs its role;
+   every party checkpoints per epoch (silos locally, the arbiter in its store).
+4. ``evaluating``: federated scoring of the held-out ids; the guest returns aggregate metrics only.
+5. ``done``: the model (parameters, metrics, schema digests and the SHA-256 of each party's private
+   part) is registered in the same transaction as the state change, and the report is written.
+
+If a silo dies, the attempt is aborted everywhere; the arbiter waits up to ``silo_deadline`` seconds
+for it to come back and then resumes automatically (at most ``retries`` times) with a fresh attempt
+number in the transport key (``f"{job_id}.{attempt}.{stage}"``) from the newest checkpoint step every
+party holds. Otherwise the job is ``failed`` and ``fedrisk arbiter resume JOB`` continues it later.
+
+What it reveals to whom: the arbiter learns what :mod:`silo.control` lists (counts, digests, hashes,
+aggregate metrics) plus what its protocol role sees (see the algorithm's module docstring).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from arbiter.config import ArbiterConfig, JobConfig, PartyAddress
+from arbiter.store import ALIGNING, CANCELLED, DONE, EVALUATING, FAILED, QUEUED, TRAINING, JobRecord, JobStore
+from federation.certs import TlsConfig
+from federation.channel import ChannelError
+from federation.grpc_transport import PartyNode
+from silo import registry
+from silo.control import ControlClient, ControlError, SiloUnavailable
+from silo.jobs import VERSION, CancellableChannel, JobCancelled, JobError, JobSpec
+from silo.logs import job_logger
+from silo.store import SqliteCheckpoint
+
+STAGES = (ALIGNING, TRAINING, EVALUATING)
+_STAGE_OF = {"align": ALIGNING, "train": TRAINING, "evaluate": EVALUATING}
+
+
+class ArbiterError(RuntimeError):
+    """The job cannot run or continue; the message says why and what to do."""
+
+
+class _StoreCheckpointAdapter:
+    """The arbiter role's checkpoints, kept (codec bytes) in the job store's checkpoint table."""
+
+    def __init__(self, store: JobStore, job_id: str, party: str) -> None:
+        self._store, self._job_id, self._party = store, job_id, party
+
+    def save_checkpoint(self, job_id: str, step: int, state: dict[str, Any]) -> str:
+        from arbiter.store import content_hash
+        from federation import codec
+
+        data = codec.encode(state)
+        digest = content_hash(data)
+        self._store.record_checkpoint(job_id, self._party, step, digest, state=data)
+        return digest
+
+    def latest_checkpoint(self, job_id: str, max_step: int | None = None) -> tuple[int, dict[str, Any]] | None:
+        from federation import codec
+
+        found = self._store.checkpoint_state(job_id, self._party, max_step)
+        return None if found is None else (found[0], codec.decode(found[1]))
+
+
+class ArbiterService:
+    """The coordinator: job store, data-plane node for its protocol role, control clients to the silos."""
+
+    def __init__(self, config: ArbiterConfig, progress: bool = True) -> None:
+        self.config = config
+        self.tls = TlsConfig(config.tls.ca.read_bytes(), config.tls.cert.read_bytes(), config.tls.key.read_bytes())
+        self.store = JobStore(config.store)
+        self.progress = progress
+        self.log = job_logger("fedrisk.arbiter", config.party_id)
+        self._node: PartyNode | None = None
+        self._clients: dict[str, ControlClient] = {}
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+        if self._node is not None:
+            self._node.stop(grace=0.5)
+            self._node = None
+        self.store.close()
+
+    # ---------------------------------------------------------------------------------------------- setup
+    def _client(self, party: PartyAddress) -> ControlClient:
+        client = self._clients.get(party.party_id)
+        if client is None or client.address != party.control:
+            client = self._clients[party.party_id] = ControlClient(party.party_id, party.control, self.tls)
+        return client
+
+    def _start_node(self, parties: dict[str, PartyAddress]) -> PartyNode:
+        if self._node is None:
+            self._node = PartyNode(self.config.party_id, self.config.listen, self.tls,
+                                   {p.party_id: p.address for p in parties.values()}).start()
+        return self._node
+
+    def check(self, spec: JobSpec, parties: dict[str, PartyAddress], timeout: float = 10.0) -> dict[str, Any]:
+        """Every silo reachable, same version, expected role; returns ``{party: status}``."""
+        statuses: dict[str, Any] = {}
+        for pid, party in parties.items():
+            try:
+                status = self._client(party).call("check", timeout=timeout, spec=spec.to_dict())
+            except SiloUnavailable as exc:
+                raise ArbiterError(f"silo {pid!r} is not reachable at {party.control}: {exc}") from exc
+            except ControlError as exc:
+                raise ArbiterError(str(exc)) from exc
+            if status.get("version") != VERSION:
+                raise ArbiterError(f"silo {pid!r} runs {status.get('version')!r}, the arbiter {VERSION!r}")
+            if status.get("party") != pid:
+                raise ArbiterError(f"the silo at {party.control} says it is {status.get('party')!r}, not {pid!r}")
+            statuses[pid] = status
+        return statuses
+
+    def submit(self, job: JobConfig) -> JobRecord:
+        """Check the silos, then create the job (nothing is stored if a check fails)."""
+        spec = job.spec
+        statuses = self.check(spec, job.parties)
+        record = {
+            "spec": spec.to_dict(),
+            "parties": {p.party_id: {"role": p.role, "address": p.address, "control": p.control}
+                        for p in job.parties.values()},
+            "silo_deadline": job.silo_deadline, "retries": job.retries,
+            "schema_digests": {pid: s["schema_digest"] for pid, s in statuses.items()},
+            "rows": {pid: s["rows"] for pid, s in statuses.items()},
+            "features": {pid: s["features"] for pid, s in statuses.items()},
+        }
+        created = self.store.create_job(spec.job_id, spec.algorithm, record)
+        self.log.info("job created", extra={"job": spec.job_id, "fields": {"algorithm": spec.algorithm}})
+        return created
+
+    # ------------------------------------------------------------------------------------------------ run
+    def run(self, job_id: str, *, resume: bool = False) -> dict[str, Any]:
+        """Drive ``job_id`` to ``done`` (automatic resumes after silo failures); return the result."""
+        job = self.store.job(job_id)
+        spec = JobSpec.from_dict(job.spec["spec"])
+        parties = {pid: PartyAddress(pid, p["role"], p["address"], p["control"])
+                   for pid, p in job.spec["parties"].items()}
+        log = job_logger("fedrisk.arbiter", self.config.party_id, job_id)
+        if job.state in TERMINAL_STATES:
+            raise ArbiterError(f"job {job_id!r} is already {job.state}")
+        if job.state in STAGES:  # the arbiter itself stopped mid-job: mark the attempt failed first
+            job = self.store.transition(job_id, FAILED, error="arbiter restarted while the job was running")
+        if job.state == FAILED and not resume:
+            raise ArbiterError(f"job {job_id!r} failed at {job.stage}: {job.error}; "
+                               f"continue it with `fedrisk arbiter resume {job_id}`")
+        self._start_node(parties)
+        retries = int(job.spec.get("retries", 3))
+        deadline = float(job.spec.get("silo_deadline", 120.0))
+        while True:
+            job = self.store.job(job_id)
+            start = STAGES.index(job.stage) if job.state == FAILED and job.stage in STAGES else 0
+            if job.state == FAILED:
+                self._wait_for_silos(job, parties, deadline, log)
+            try:
+                result = self._run_stages(job, spec, parties, STAGES[start:], log)
+                return result
+            except (SiloUnavailable, ChannelError) as exc:
+                job = self.store.job(job_id)
+                if job.state != FAILED:
+                    job = self.store.transition(job_id, FAILED, error=str(exc))
+                log.warning("attempt failed", extra={"fields": {"attempt": job.attempt, "stage": job.stage,
+                                                                "error": str(exc)[:200]}})
+                self._abort(job, parties)
+                if retries <= 0:
+                    raise ArbiterError(f"job {job_id!r} failed at {job.stage}: {exc}; continue it with "
+                                       f"`fedrisk arbiter resume {job_id}` once every silo is up") from exc
+                retries -= 1
+            except BaseException as exc:
+                job = self.store.job(job_id)
+                if job.state not in (FAILED, *TERMINAL_STATES):
+                    self.store.transition(job_id, FAILED, error=f"{type(exc).__name__}: {exc}")
+                self._abort(self.store.job(job_id), parties)
+                raise
+
+    def _wait_for_silos(self, job: JobRecord, parties: dict[str, PartyAddress], deadline: float,
+                        log: logging.LoggerAdapter) -> None:  # type: ignore[type-arg]
+        """Poll every silo until it answers (same schema digest as at submission) or the deadline passes."""
+        spec = JobSpec.from_dict(job.spec["spec"])
+        expected = job.spec.get("schema_digests", {})
+        until = time.monotonic() + deadline
+        waiting = set(parties)
+        while waiting:
+            for pid in sorted(waiting):
+                try:
+                    status = self._client(parties[pid]).call("check", timeout=3.0, spec=spec.to_dict())
+                except SiloUnavailable:
+                    continue
+                if expected.get(pid) and status["schema_digest"] != expected[pid]:
+                    raise ArbiterError(f"silo {pid!r}: its table's columns changed since the job started "
+                                       f"(schema digest {status['schema_digest'][:12]} != {expected[pid][:12]})")
+                waiting.discard(pid)
+            if not waiting:
+                return
+            if time.monotonic() > until:
+                raise ArbiterError(f"job {job.id!r}: silos {sorted(waiting)} did not come back within {deadline:.0f}s;"
+                                   f" continue later with `fedrisk arbiter resume {job.id}`")
+            log.info("waiting for silos", extra={"fields": {"silos": ",".join(sorted(waiting))}})
+            time.sleep(1.0)
+
+    def _abort(self, job: JobRecord, parties: dict[str, PartyAddress]) -> None:
+        keys = [f"{job.id}.{job.attempt}.{stage}" for stage in STAGES]
+        if self._node is not None:
+            for key in keys:
+                with contextlib.suppress(Exception):
+                    self._node.close_job(key)
+        for party in parties.values():
+            with contextlib.suppress(ControlError):  # a dead silo has nothing left to abort
+                self._client(party).call("abort", timeout=3.0, keys=keys)
+
+    def _run_stages(self, job: JobRecord, spec: JobSpec, parties: dict[str, PartyAddress], stages: tuple[str, ...],
+                    log: logging.LoggerAdapter) -> dict[str, Any]:  # type: ignore[type-arg]
+        resumed = job.state == FAILED
+        for i, stage in enumerate(stages):
+            job = self.store.transition(job.id, stage, new_attempt=resumed and i == 0)
+            log.info("stage", extra={"fields": {"state": stage, "attempt": job.attempt}})
+            if stage == ALIGNING:
+                self._align(job, spec, parties)
+            elif stage == TRAINING:
+                self._train(job, spec, parties, resumed and i == 0, log)
+            else:
+                return self._evaluate(job, spec, parties, log)
+        raise AssertionError("unreachable")
+
+    # --------------------------------------------------------------------------------------------- stages
+    def _parallel(self, calls: dict[str, Callable[[], Any]], on_error: Callable[[], None]) -> dict[str, Any]:
+        results: dict[str, Any] = {}
+        errors: list[tuple[str, BaseException]] = []
+        lock = threading.Lock()
+
+        def runner(name: str, fn: Callable[[], Any]) -> None:
+            try:
+                results[name] = fn()
+            except BaseException as exc:
+                with lock:
+                    first = not errors
+                    errors.append((name, exc))
+                if first:
+                    on_error()
+
+        threads = [threading.Thread(target=runner, args=item, daemon=True, name=f"call-{item[0]}")
+                   for item in calls.items()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            def rank(e: tuple[str, BaseException]) -> int:
+                exc = e[1]
+                return 0 if isinstance(exc, SiloUnavailable) else 2 if isinstance(exc, JobCancelled | ChannelError) \
+                    else 1
+            raise sorted(errors, key=rank)[0][1]
+        return results
+
+    def _silo_calls(self, op: str, job: JobRecord, spec: JobSpec, parties: dict[str, PartyAddress],
+                    **fields: Any) -> dict[str, Callable[[], Any]]:
+        key = f"{job.id}.{job.attempt}.{_STAGE_OF[op]}"
+        return {pid: (lambda p=p: self._client(p).call(op, timeout=None, spec=spec.to_dict(), key=key, **fields))
+                for pid, p in parties.items()}
+
+    def _align(self, job: JobRecord, spec: JobSpec, parties: dict[str, PartyAddress]) -> None:
+        bar = tqdm(total=len(parties), desc="PSI alignment", unit="silo", disable=not self.progress, leave=True)
+        calls = self._silo_calls("align", job, spec, parties)
+
+        def wrap(fn: Callable[[], Any]) -> Callable[[], Any]:
+            def inner() -> Any:
+                out = fn()
+                bar.update(1)
+                return out
+            return inner
+
+        try:
+            out = self._parallel({k: wrap(v) for k, v in calls.items()}, lambda: self._abort(job, parties))
+        finally:
+            bar.close()
+        counts = {pid: r["aligned"] for pid, r in out.items()}
+        if len(set(counts.values())) != 1:
+            raise JobError(f"job {job.id!r}: silos disagree on the aligned row count: {counts}")
+        self.log.info("aligned", extra={"job": job.id, "fields": {
+            "rows": next(iter(counts.values())), "evaluation": out[spec.parties.guest]["evaluation"]}})
+
+    def _resume_step(self, job: JobRecord, spec: JobSpec, parties: dict[str, PartyAddress]) -> int:
+        """Newest checkpoint step that every party (silos and the arbiter's role) holds; -1 if none."""
+        common: set[int] | None = {s for _, s, _ in self.store.checkpoints(job.id, self.config.party_id)}
+        for party in parties.values():
+            steps = set(self._client(party).call("checkpoints", timeout=10.0, spec=spec.to_dict())["steps"])
+            common = steps if common is None else common & steps
+        return max(common) if common else -1
+
+    def _train(self, job: JobRecord, spec: JobSpec, parties: dict[str, PartyAddress], resumed: bool,
+               log: logging.LoggerAdapter) -> None:  # type: ignore[type-arg]
+        assert self._node is not None
+        # A fresh run ignores any stale checkpoint (cap -1); a resumed run hands every role its latest
+        # checkpoint and the protocol's setup agrees the restart epoch (parties may be one epoch apart).
+        resume_step = self._resume_step(job, spec, parties) if resumed else -1
+        cap = None if resumed else -1
+        log.info("training", extra={"fields": {"attempt": job.attempt, "common_checkpoint": resume_step}})
+        epochs = registry.epochs(spec)
+        bar = tqdm(total=epochs, desc="training epochs", unit="epoch", disable=not self.progress, leave=True,
+                   initial=max(resume_step + 1, 0) if epochs else 0)
+        key = f"{job.id}.{job.attempt}.{TRAINING}"
+        cancelled = threading.Event()
+        channel = CancellableChannel(self._node.channel(key), cancelled)
+
+        def on_save(step: int, digest: str) -> None:
+            bar.n = min(step + 1, epochs or step + 1)
+            bar.refresh()
+            log.info("epoch", extra={"fields": {"step": step, "sha256": digest[:12]}})
+
+        checkpoint = SqliteCheckpoint(_StoreCheckpointAdapter(self.store, job.id, self.config.party_id),  # type: ignore[arg-type]
+                                      job.id, max_step=cap, on_save=on_save)
+        calls = self._silo_calls("train", job, spec, parties, resume_step=cap)
+        calls["__arbiter__"] = lambda: registry.run_training(spec, "arbiter", self.config.party_id, None, None,
+                                                             channel, checkpoint)
+
+        def on_error() -> None:
+            cancelled.set()
+            self._abort(job, parties)
+
+        t0 = time.perf_counter()
+        try:
+            out = self._parallel(calls, on_error)
+        finally:
+            bar.close()
+        arbiter_part = out.pop("__arbiter__")
+        for pid, reply in out.items():
+            for step, digest in reply.get("checkpoints", []):
+                self.store.record_checkpoint(job.id, pid, int(step), str(digest))
+        self._training = {"part_hashes": {pid: r["part_sha256"] for pid, r in out.items()},
+                          "train_rows": out[spec.parties.guest]["train_rows"],
+                          "training_time_s": round(time.perf_counter() - t0, 2),
+                          "arbiter_part": registry.jsonable(arbiter_part)}
+        self._save_training_summary(job.id)
+
+    def _save_training_summary(self, job_id: str) -> None:
+        from arbiter.store import canonical_json, content_hash
+
+        data = canonical_json(self._training)
+        self.store.record_checkpoint(job_id, "__summary__", 0, content_hash(data), state=data)
+
+    def _training_summary(self, job_id: str) -> dict[str, Any]:
+        import json
+
+        found = self.store.checkpoint_state(job_id, "__summary__")
+        if found is None:
+            raise ArbiterError(f"job {job_id!r}: no training summary; resume at training")
+        return json.loads(found[1])
+
+    def _evaluate(self, job: JobRecord, spec: JobSpec, parties: dict[str, PartyAddress],
+                  log: logging.LoggerAdapter) -> dict[str, Any]:  # type: ignore[type-arg]
+        expected = job.spec.get("schema_digests", {})
+        for pid, status in self.check(spec, parties).items():
+            if expected.get(pid) and status["schema_digest"] != expected[pid]:
+                raise ArbiterError(f"silo {pid!r}: its table's columns changed since training; refusing to evaluate")
+        out = self._parallel(self._silo_calls("evaluate", job, spec, parties), lambda: self._abort(job, parties))
+        metrics = out[spec.parties.guest]["metrics"]
+        training = self._training_summary(job.id)
+        model = {"job_id": job.id, "algorithm": spec.algorithm, "params": spec.params, "seed": spec.seed,
+                 "parties": spec.parties.to_dict(), "schema_digests": expected,
+                 "part_hashes": training["part_hashes"], "arbiter_part": training["arbiter_part"]}
+        headline = {k: metrics.get(k) for k in ("auc", "ks", "gini", "n", "n_bad")}
+        result = {"metrics": headline, "training_time_s": training["training_time_s"],
+                  "evaluation_rows": out[spec.parties.guest]["evaluation_rows"], "train_rows": training["train_rows"]}
+        record = self.store.register_model(job.id, spec.name, spec.algorithm, spec.params, headline, model,
+                                           result=result)
+        result["model_id"] = record.id
+        result["content_hash"] = record.content_hash
+        result["report"] = self._write_report(job, spec, record.id, metrics, training)
+        log.info("done", extra={"fields": {"model": record.id, "auc": f"{headline['auc']:.4f}",
+                                           "ks": f"{headline['ks']:.4f}"}})
+        result["full_metrics"] = metrics
+        return result
+
+    def _write_report(self, job: JobRecord, spec: JobSpec, model_id: str, metrics: dict[str, Any],
+                      training: dict[str, Any]) -> list[str]:
+        card = {"name": spec.name, "algorithm": spec.algorithm, "job_id": job.id, "model_id": model_id,
+                "trained_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+                "parties": spec.parties.to_dict(), "features_per_party": job.spec.get("features", {}),
+                "parameters": spec.params, "training_time_s": training["training_time_s"], "key_bits": 2048,
+                "privacy_notes": ["Rows, ids, labels and weights never left their silo; the arbiter received "
+                                  "aggregate metrics, schema digests and model-part hashes only."]}
+        try:
+            from arbiter.report import write_report
+        except ImportError:  # report module not available: JSON only
+            import json
+
+            out = Path(self.config.reports)
+            out.mkdir(parents=True, exist_ok=True)
+            path = out / f"{job.id}.json"
+            path.write_text(json.dumps({"model_card": card, "metrics": metrics}, indent=1))
+            return [str(path)]
+        html_path, json_path = write_report(Path(self.config.reports), metrics, card, stem=job.id)
+        return [str(html_path), str(json_path)]
+
+    def resume(self, job_id: str) -> dict[str, Any]:
+        return self.run(job_id, resume=True)
+
+    def status(self, job_id: str | None = None) -> list[JobRecord]:
+        return [self.store.job(job_id)] if job_id else self.store.jobs()
+
+
+TERMINAL_STATES = (DONE, CANCELLED)
+__all__ = ["QUEUED", "ArbiterError", "ArbiterService"]

@@ -1,0 +1,272 @@
+"""The ``fedrisk`` command line.
+
+    fedrisk certs --out certs [--parties bank insurer arbiter] [--hosts localhost 127.0.0.1]
+    fedrisk silo serve --config bank.toml
+    fedrisk arbiter run job.toml [--config arbiter.toml]
+    fedrisk arbiter resume JOB [--config arbiter.toml]
+    fedrisk arbiter status [JOB] [--config arbiter.toml]
+    fedrisk models list [--config arbiter.toml]
+    fedrisk models show ID [--config arbiter.toml]
+    fedrisk demo [--workdir DIR] [--epochs N]
+
+Expected errors (bad configs, bad data, unreachable silos, invalid transitions) print one clear line
+``fedrisk: error: ...`` and exit with status 2; nothing is left half-written.
+
+What it reveals to whom: the commands print only what the running party may see (its own logs; the
+arbiter's job store: states, aggregate metrics, hashes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def _arbiter_config_path(args: argparse.Namespace, job_file: str | None = None) -> Path:
+    if args.config:
+        return Path(args.config)
+    if job_file is not None:
+        return Path(job_file).resolve().parent / "arbiter.toml"
+    return Path("arbiter.toml")
+
+
+# ------------------------------------------------------------------------------------------------ certs
+def cmd_certs(args: argparse.Namespace) -> int:
+    from federation.certs import provision
+
+    paths = provision(args.out, parties=args.parties, hosts=args.hosts, days=args.days, overwrite=args.overwrite)
+    for name, path in paths.items():
+        print(f"{name:>16}  {path}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------- silo
+def cmd_silo_serve(args: argparse.Namespace) -> int:
+    from silo.config import load_silo_config
+    from silo.logs import configure_logging
+    from silo.service import SiloService
+
+    config = load_silo_config(args.config)
+    configure_logging(config.party_id, as_json=args.json_logs)
+    service = SiloService(config).start()
+    if args.ready_file:
+        Path(args.ready_file).write_text(f"{service.node.address}\n")
+    service.serve_forever()
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- arbiter
+def _print_result(result: dict[str, Any]) -> None:
+    metrics = result.get("metrics", {})
+    full = result.get("full_metrics")
+    if full:
+        try:
+            from arbiter.report import summary_table
+
+            print(summary_table(full))
+        except ImportError:
+            pass
+    print(f"job {result.get('job_id', '')} done: model {result.get('model_id')} "
+          f"(sha256 {str(result.get('content_hash', ''))[:16]})")
+    print(f"AUC = {metrics.get('auc', float('nan')):.4f}")
+    print(f"KS  = {metrics.get('ks', float('nan')):.4f}")
+    for path in result.get("report", []):
+        print(f"report: {path}")
+
+
+def cmd_arbiter_run(args: argparse.Namespace) -> int:
+    from arbiter.config import load_arbiter_config, load_job_config
+    from arbiter.runner import ArbiterService
+    from silo.logs import configure_logging
+
+    config = load_arbiter_config(_arbiter_config_path(args, args.job))
+    job = load_job_config(args.job, arbiter_id=config.party_id)
+    configure_logging(config.party_id, as_json=args.json_logs)
+    service = ArbiterService(config, progress=not args.no_progress)
+    try:
+        record = service.submit(job)
+        result = service.run(record.id)
+    finally:
+        service.close()
+    result["job_id"] = record.id
+    _print_result(result)
+    return 0
+
+
+def cmd_arbiter_resume(args: argparse.Namespace) -> int:
+    from arbiter.config import load_arbiter_config
+    from arbiter.runner import ArbiterService
+    from silo.logs import configure_logging
+
+    config = load_arbiter_config(_arbiter_config_path(args))
+    configure_logging(config.party_id, as_json=args.json_logs)
+    service = ArbiterService(config, progress=not args.no_progress)
+    try:
+        result = service.resume(args.job_id)
+    finally:
+        service.close()
+    result["job_id"] = args.job_id
+    _print_result(result)
+    return 0
+
+
+def cmd_arbiter_status(args: argparse.Namespace) -> int:
+    from arbiter.config import load_arbiter_config
+    from arbiter.store import JobStore
+
+    store = JobStore(load_arbiter_config(_arbiter_config_path(args)).store)
+    try:
+        jobs = [store.job(args.job_id)] if args.job_id else store.jobs()
+        for job in jobs:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(job.updated_at))
+            line = f"{job.id:<32} {job.algorithm:<12} {job.state:<10} attempt={job.attempt} updated={when}"
+            if job.error:
+                line += f" stage={job.stage} error={job.error}"
+            print(line)
+            if args.job_id:
+                for e in store.events(job.id):
+                    note = e["note"] or ""
+                    print(f"  {e['from_state'] or '-':>10} -> {e['to_state']:<10} attempt={e['attempt']} {note}")
+                for party, step, digest in store.checkpoints(job.id):
+                    if not party.startswith("__"):
+                        print(f"  checkpoint {party:<10} step={step} sha256={digest[:16]}")
+        if not jobs:
+            print("no jobs")
+    finally:
+        store.close()
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------- models
+def cmd_models_list(args: argparse.Namespace) -> int:
+    from arbiter.config import load_arbiter_config
+    from arbiter.store import JobStore
+
+    store = JobStore(args.store or load_arbiter_config(_arbiter_config_path(args)).store)
+    try:
+        models = store.models()
+        if not models:
+            print("no models")
+        for m in models:
+            metrics = " ".join(f"{k}={v:.4f}" for k, v in m.metrics.items() if isinstance(v, float))
+            print(f"{m.id:<28} {m.algorithm:<12} job={m.job_id:<32} {metrics} sha256={m.content_hash[:16]}")
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_models_show(args: argparse.Namespace) -> int:
+    from arbiter.config import load_arbiter_config
+    from arbiter.store import JobStore
+
+    store = JobStore(args.store or load_arbiter_config(_arbiter_config_path(args)).store)
+    try:
+        m = store.model(args.model_id)
+        print(json.dumps({"id": m.id, "name": m.name, "version": m.version, "job_id": m.job_id,
+                          "algorithm": m.algorithm, "params": m.params, "metrics": m.metrics,
+                          "content_hash": m.content_hash, "model": m.model,
+                          "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(m.created_at))}, indent=2))
+    finally:
+        store.close()
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------- demo
+def cmd_demo(args: argparse.Namespace) -> int:
+    from arbiter.demo import run_demo
+
+    return run_demo(workdir=args.workdir, epochs=args.epochs, dataset=args.dataset, keep=args.keep)
+
+
+# ------------------------------------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fedrisk", description="Cross-silo federated risk models")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("certs", help="provision a private CA and one certificate per party")
+    p.add_argument("--out", default="certs")
+    p.add_argument("--parties", nargs="+", default=["bank", "insurer", "arbiter"])
+    p.add_argument("--hosts", nargs="+", default=["localhost", "127.0.0.1"])
+    p.add_argument("--days", type=int, default=365)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing CA")
+    p.set_defaults(func=cmd_certs)
+
+    silo = sub.add_parser("silo", help="run a silo").add_subparsers(dest="silo_command", required=True)
+    p = silo.add_parser("serve", help="serve jobs for the arbiter")
+    p.add_argument("--config", required=True)
+    p.add_argument("--json-logs", action="store_true")
+    p.add_argument("--ready-file", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_silo_serve)
+
+    arb = sub.add_parser("arbiter", help="run and inspect jobs").add_subparsers(dest="arbiter_command", required=True)
+    p = arb.add_parser("run", help="check the silos, then run a job to completion")
+    p.add_argument("job", help="job.toml")
+    p.add_argument("--config", help="arbiter.toml (default: next to the job file)")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--json-logs", action="store_true")
+    p.set_defaults(func=cmd_arbiter_run)
+    p = arb.add_parser("resume", help="continue a failed job from its last checkpoint")
+    p.add_argument("job_id")
+    p.add_argument("--config", help="arbiter.toml (default: ./arbiter.toml)")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--json-logs", action="store_true")
+    p.set_defaults(func=cmd_arbiter_resume)
+    p = arb.add_parser("status", help="jobs and their states")
+    p.add_argument("job_id", nargs="?")
+    p.add_argument("--config", help="arbiter.toml (default: ./arbiter.toml)")
+    p.set_defaults(func=cmd_arbiter_status)
+
+    models = sub.add_parser("models", help="model registry").add_subparsers(dest="models_command", required=True)
+    for name, func in (("list", cmd_models_list), ("show", cmd_models_show)):
+        p = models.add_parser(name)
+        if name == "show":
+            p.add_argument("model_id", help="model id (name-vN), name (latest version) or job id")
+        p.add_argument("--config", help="arbiter.toml (default: ./arbiter.toml)")
+        p.add_argument("--store", help="job store path or SQLAlchemy URL (instead of --config)")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("demo", help="bank + insurer + arbiter as three local processes on the bundled data")
+    p.add_argument("--workdir", default="fedrisk-demo")
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--dataset", choices=["default_credit", "breast"], default="default_credit")
+    p.add_argument("--keep", action="store_true", help="keep the work dir's previous stores")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = ()
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    from arbiter.runner import ArbiterError
+    from arbiter.store import StoreError
+    from federation.certs import CertificateError
+    from silo.config import ConfigError
+    from silo.control import ControlError
+    from silo.data import DataError
+    from silo.jobs import JobError
+
+    return (ArbiterError, StoreError, CertificateError, ConfigError, ControlError, DataError, JobError)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("fedrisk: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if isinstance(exc, _expected_errors()):
+            print(f"fedrisk: error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

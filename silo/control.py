@@ -1,0 +1,123 @@
+"""Control plane between the arbiter and the silos: unary gRPC calls over mutual TLS.
+
+The arbiter asks a silo to do something for a job (``check``, ``align``, ``train``, ``evaluate``,
+``checkpoints``, ``abort``, ``shutdown``); the request and the reply are :mod:`federation.codec`
+payloads (never pickled). Long stages are long calls: a ``train`` call returns when the silo's role has
+finished, so a silo that dies mid-job surfaces at once as ``UNAVAILABLE`` on the arbiter's side. Protocol
+messages themselves travel on the data plane (:mod:`federation.grpc_transport`), not here.
+
+The server accepts calls only from the configured arbiter: the caller's certificate common name (checked
+by gRPC against the federation CA) must equal the arbiter's party id. The client pins the silo by using
+its party id as the TLS target name.
+
+What it reveals to whom: the arbiter sees what a silo replies: its party id, role, schema digest,
+software version, row counts, checkpoint steps and digests, content hashes of its model part and the
+guest's aggregate evaluation metrics. No rows, ids, features, labels or weights.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent import futures
+from typing import Any
+
+import grpc
+
+from federation import codec
+from federation.certs import TlsConfig
+
+SERVICE = "fedrisk.control.Control"
+METHOD = f"/{SERVICE}/Call"
+_log = logging.getLogger("fedrisk.control")
+
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class ControlError(RuntimeError):
+    """The silo refused or failed a control request (the message is the silo's own error)."""
+
+
+class SiloUnavailable(ControlError):
+    """The silo could not be reached (down, wrong address, or TLS refused)."""
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+class ControlServer:
+    """A gRPC server exposing one silo's control handler to the arbiter."""
+
+    def __init__(self, listen: str, tls: TlsConfig, handler: Handler, allowed_caller: str,
+                 max_workers: int = 8) -> None:
+        self._handler = handler
+        self._allowed = allowed_caller
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="control"),
+                                   options=[("grpc.max_receive_message_length", 64 << 20),
+                                            ("grpc.max_send_message_length", 64 << 20)])
+        rpc = grpc.unary_unary_rpc_method_handler(self._call, request_deserializer=_identity,
+                                                  response_serializer=_identity)
+        self._server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {"Call": rpc}),))
+        self.port = self._server.add_secure_port(listen, tls.server_credentials())
+        if self.port == 0:
+            raise OSError(f"cannot listen on {listen}")
+        self._stopped = threading.Event()
+
+    def start(self) -> ControlServer:
+        self._server.start()
+        return self
+
+    def stop(self, grace: float | None = 1.0) -> None:
+        self._server.stop(grace).wait()
+        self._stopped.set()
+
+    def wait(self) -> None:
+        self._server.wait_for_termination()
+
+    def _call(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        names = context.auth_context().get("x509_common_name", [])
+        caller = names[0].decode() if names else ""
+        if caller != self._allowed:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                          f"control calls are only accepted from {self._allowed!r}, not {caller!r}")
+        try:
+            payload = codec.decode(request)
+            reply = self._handler(payload)
+            return codec.encode({"ok": True, **reply})
+        except Exception as exc:  # the arbiter gets the message, the silo keeps serving
+            _log.warning("control request %s failed: %s", request[:0] or "", exc, exc_info=True)
+            return codec.encode({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
+
+
+class ControlClient:
+    """The arbiter's handle on one silo's control server."""
+
+    def __init__(self, party_id: str, address: str, tls: TlsConfig) -> None:
+        self.party_id = party_id
+        self.address = address
+        self._channel = grpc.secure_channel(address, tls.channel_credentials(), options=[
+            ("grpc.ssl_target_name_override", party_id),
+            ("grpc.max_receive_message_length", 64 << 20),
+            ("grpc.max_send_message_length", 64 << 20),
+        ])
+        self._call = self._channel.unary_unary(METHOD, request_serializer=_identity, response_deserializer=_identity)
+
+    def call(self, op: str, timeout: float | None = 30.0, **fields: Any) -> dict[str, Any]:
+        try:
+            raw = self._call(codec.encode({"op": op, **fields}), timeout=timeout)
+        except grpc.RpcError as exc:
+            code = exc.code() if hasattr(exc, "code") else None
+            detail = exc.details() if hasattr(exc, "details") else str(exc)
+            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
+                raise SiloUnavailable(f"silo {self.party_id!r} at {self.address} unavailable during {op!r}: "
+                                      f"{detail}") from exc
+            raise ControlError(f"silo {self.party_id!r} at {self.address}: {op!r} failed: {detail}") from exc
+        reply = codec.decode(raw)
+        if not reply.pop("ok", False):
+            raise ControlError(f"silo {self.party_id!r}: {op!r} failed: {reply.get('error')}")
+        return reply
+
+    def close(self) -> None:
+        self._channel.close()

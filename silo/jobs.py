@@ -1,0 +1,220 @@
+"""What a silo does for a job, stage by stage, over a :class:`~federation.channel.Channel`.
+
+:class:`JobSpec` is the job as the arbiter sends it (algorithm, parameters, parties, hold-out fraction,
+salt, seed). :class:`SiloWorker` runs one silo's side of each stage:
+
+* ``align``: PSI between the guest and each host (roles from :mod:`algorithms.psi`); the aligned ids are
+  sorted and split into train / evaluation by :func:`holdout_mask` (SHA-256 of salt and id, so every
+  silo gets the same split without exchanging rows). Stored locally.
+* ``train``: fit local preprocessing on the training rows, build the algorithm's role, ``role.run``,
+  keep the private model part (role result + preprocessing + schema digest) in the silo's store.
+* ``evaluate``: federated scoring of the evaluation rows; the guest turns scores and labels into
+  aggregate metrics (:mod:`silo.evaluation`), which are all the arbiter gets.
+
+The same worker code runs in threads over :class:`~federation.channel.InMemoryNetwork` (the in-process
+simulation) and in separate processes over gRPC, so both give identical models.
+
+What it reveals to whom: PSI reveals the intersection to guest and host (see :mod:`algorithms.psi`);
+training reveals what the algorithm's module documents; evaluation sends the host's partial scores of
+the evaluation rows to the guest (as in FATE's hetero prediction) and only aggregate metrics to the
+arbiter. The arbiter gets counts, digests and hashes from the silos, never rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from algorithms.base import Checkpoint, Parties
+from federation.channel import Channel, ChannelError, ChannelTimeout
+from silo import registry
+from silo.data import DataError, LocalTable
+from silo.preprocess import Preprocessor
+from silo.store import SiloStore
+
+_log = logging.getLogger("fedrisk.silo")
+VERSION = "fedrisk-services/1"
+
+
+class JobError(RuntimeError):
+    """A job cannot run as specified (unknown algorithm, missing alignment, schema changed, ...)."""
+
+
+class JobCancelled(ChannelError):
+    """The arbiter aborted this attempt of the job."""
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A federated job as agreed by all parties (sent by the arbiter with every stage request)."""
+
+    job_id: str
+    algorithm: str
+    parties: Parties
+    params: dict[str, Any] = field(default_factory=dict)
+    holdout: float = 0.2
+    salt: str = ""
+    seed: int = 42
+    name: str = "model"
+
+    def __post_init__(self) -> None:
+        if not self.salt:
+            object.__setattr__(self, "salt", uuid.uuid4().hex)
+        if not 0.0 <= self.holdout < 1.0:
+            raise JobError(f"job {self.job_id!r}: holdout must be in [0, 1), not {self.holdout}")
+        registry.check_algorithm(self.algorithm)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"job_id": self.job_id, "algorithm": self.algorithm, "parties": self.parties.to_dict(),
+                "params": self.params, "holdout": self.holdout, "salt": self.salt, "seed": self.seed,
+                "name": self.name}
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> JobSpec:
+        return JobSpec(job_id=d["job_id"], algorithm=d["algorithm"], parties=Parties.from_dict(d["parties"]),
+                       params=dict(d.get("params", {})), holdout=float(d.get("holdout", 0.2)),
+                       salt=str(d.get("salt", "")), seed=int(d.get("seed", 42)), name=str(d.get("name", "model")))
+
+
+def holdout_mask(ids: np.ndarray, salt: str, fraction: float) -> np.ndarray:
+    """True for ids in the evaluation set: SHA-256(salt || id) read as a number in [0, 1) < fraction."""
+    prefix = salt.encode()
+    values = np.array([int.from_bytes(hashlib.sha256(prefix + str(i).encode()).digest()[:8], "big") / 2.0**64
+                       for i in ids], dtype=np.float64)
+    return values < fraction
+
+
+class CancellableChannel(Channel):
+    """Wraps a channel so a blocked ``recv`` notices when the attempt is aborted."""
+
+    def __init__(self, inner: Channel, cancelled: threading.Event, poll: float = 0.5) -> None:
+        super().__init__(inner.party_id)
+        self._inner = inner
+        self._cancelled = cancelled
+        self._poll = poll
+
+    def send(self, receiver: str, tag: str, payload: dict[str, Any]) -> None:
+        if self._cancelled.is_set():
+            raise JobCancelled(f"{self.party_id}: attempt aborted")
+        self._inner.send(receiver, tag, payload)
+
+    def recv(self, sender: str, tag: str, timeout: float | None = None) -> dict[str, Any]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if self._cancelled.is_set():
+                raise JobCancelled(f"{self.party_id}: attempt aborted while waiting for {tag!r} from {sender!r}")
+            wait = self._poll if deadline is None else min(self._poll, deadline - time.monotonic())
+            if wait <= 0:
+                raise ChannelTimeout(f"{self.party_id} timed out waiting for {tag!r} from {sender!r}")
+            try:
+                return self._inner.recv(sender, tag, timeout=wait)
+            except ChannelTimeout:
+                continue
+
+
+class SiloWorker:
+    """One silo's side of every job stage (transport-free: stages take a channel)."""
+
+    def __init__(self, party_id: str, role: str, table: LocalTable, store: SiloStore) -> None:
+        self.party_id = party_id
+        self.role = role
+        self.table = table
+        self.store = store
+
+    # --- status -------------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        return {"party": self.party_id, "role": self.role, "schema_digest": self.table.schema_digest,
+                "version": VERSION, "rows": len(self.table.ids), "features": len(self.table.features.columns)}
+
+    def _check_role(self, spec: JobSpec) -> None:
+        expected = "guest" if self.party_id == spec.parties.guest else "host" if self.party_id in spec.parties.hosts \
+            else None
+        if expected is None:
+            raise JobError(f"party {self.party_id!r} is not in job {spec.job_id!r} ({spec.parties.to_dict()})")
+        if expected != self.role:
+            raise JobError(f"job {spec.job_id!r} names {self.party_id!r} as {expected}, but it is configured "
+                           f"as {self.role}")
+
+    # --- align --------------------------------------------------------------------------------------
+    def align(self, spec: JobSpec, channel: Channel) -> dict[str, Any]:
+        """PSI with the peers, then the hash split; returns counts only."""
+        self._check_role(spec)
+        existing = self.store.alignment(spec.job_id)
+        if existing is not None:
+            return {"aligned": len(existing["ids"]), "evaluation": int(np.sum(existing["holdout"])),
+                    "reused": True}
+        aligned, positions = registry.run_psi(spec, self.role, list(self.table.ids), channel)
+        if not aligned:
+            raise DataError(f"party {self.party_id!r}: the intersection with the other silos is empty")
+        mask = holdout_mask(np.asarray(aligned), spec.salt, spec.holdout)
+        self.store.save_alignment(spec.job_id, {"ids": list(aligned), "positions": np.asarray(positions, np.int64),
+                                                "holdout": mask})
+        return {"aligned": len(aligned), "evaluation": int(mask.sum()), "reused": False}
+
+    def _split(self, spec: JobSpec) -> tuple[np.ndarray, np.ndarray]:
+        """Row positions (in the local table) of the training and the evaluation ids, in canonical order."""
+        alignment = self.store.alignment(spec.job_id)
+        if alignment is None:
+            raise JobError(f"job {spec.job_id!r}: {self.party_id} has no alignment; run the align stage first")
+        positions = np.asarray(alignment["positions"], dtype=np.int64)
+        mask = np.asarray(alignment["holdout"], dtype=bool)
+        return positions[~mask], positions[mask]
+
+    # --- train --------------------------------------------------------------------------------------
+    def train(self, spec: JobSpec, channel: Channel, checkpoint: Checkpoint | None) -> dict[str, Any]:
+        self._check_role(spec)
+        train_ids, _ = self._split(spec)
+        frame, labels = self.table.at(train_ids)
+        pre = Preprocessor(self.table.numeric, self.table.categorical)
+        X = pre.fit_transform(frame)
+        result = registry.run_training(spec, self.role, self.party_id, X, labels, channel, checkpoint,
+                                       feature_names=pre.output_columns)
+        part = {"algorithm": spec.algorithm, "model": result, "preprocessing": pre.to_dict(),
+                "schema_digest": self.table.schema_digest, "columns": pre.output_columns,
+                "train_rows": len(train_ids)}
+        digest = self.store.save_model_part(spec.job_id, part)
+        return {"part_sha256": digest, "train_rows": len(train_ids)}
+
+    # --- evaluate -----------------------------------------------------------------------------------
+    def model_part(self, model_id: str) -> dict[str, Any]:
+        part = self.store.model_part(model_id)
+        if part is None:
+            raise JobError(f"party {self.party_id!r} has no model part for {model_id!r}")
+        if part["schema_digest"] != self.table.schema_digest:
+            raise JobError(f"party {self.party_id!r}: the table's columns changed since model {model_id!r} was "
+                           f"trained (schema digest {self.table.schema_digest[:12]} != {part['schema_digest'][:12]});"
+                           " refusing to score")
+        return part
+
+    def evaluate(self, spec: JobSpec, channel: Channel) -> dict[str, Any]:
+        """Score the training and the evaluation rows; the guest returns aggregate metrics only."""
+        self._check_role(spec)
+        train_pos, test_pos = self._split(spec)
+        part = self.model_part(spec.job_id)
+        pre = Preprocessor.from_dict(part["preprocessing"])
+        train_frame, train_labels = self.table.at(train_pos)
+        test_frame, test_labels = self.table.at(test_pos)
+        X_train, X_test = pre.transform(train_frame), pre.transform(test_frame)
+        train_scores = registry.run_prediction(spec, self.role, self.party_id, part["model"], X_train, channel,
+                                               "eval.train")
+        scores = registry.run_prediction(spec, self.role, self.party_id, part["model"], X_test, channel, "eval.test")
+        if self.role == "host":
+            return {"evaluation_rows": len(test_pos)}
+        assert train_labels is not None and test_labels is not None and scores is not None
+        baseline = None
+        try:
+            from silo.evaluation import guest_only_baseline
+
+            _, baseline = guest_only_baseline(X_train, train_labels, X_test)
+        except ImportError:
+            pass
+        metrics = registry.evaluate_scores_at_guest(test_labels, scores, train_scores=train_scores,
+                                                    baseline_scores=baseline)
+        return {"metrics": metrics, "evaluation_rows": len(test_pos)}

@@ -1,0 +1,148 @@
+"""``fedrisk silo serve``: one silo as a long-running service.
+
+On start the silo reads and validates its table (a bad table stops it with an error naming the column
+and row, before it listens), opens its local store, starts its data-plane node
+(:class:`federation.grpc_transport.PartyNode`, mutual TLS) and its control server
+(:class:`silo.control.ControlServer`, accepting calls from the arbiter only). Each control request runs
+one job stage (:class:`silo.jobs.SiloWorker`) on the transport channel of key
+``f"{job_id}.{attempt}.{stage}"``, so messages of an aborted attempt can never reach the next one.
+
+What it reveals to whom: see :mod:`silo.control` (to the arbiter) and :mod:`silo.jobs` (to peers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+from typing import Any
+
+from federation.certs import TlsConfig
+from federation.grpc_transport import PartyNode
+from silo.config import SiloConfig
+from silo.control import ControlServer
+from silo.data import load_table
+from silo.jobs import CancellableChannel, JobError, JobSpec, SiloWorker
+from silo.logs import job_logger
+from silo.store import SiloStore, SqliteCheckpoint
+
+_log = logging.getLogger("fedrisk.silo")
+
+
+def load_tls(config: SiloConfig | Any) -> TlsConfig:
+    tls = config.tls
+    return TlsConfig(tls.ca.read_bytes(), tls.cert.read_bytes(), tls.key.read_bytes())
+
+
+class SiloService:
+    """A silo: validated data, local store, data-plane node and control server."""
+
+    def __init__(self, config: SiloConfig) -> None:
+        self.config = config
+        self.table = load_table(config.data, config.party_id)  # DataError before anything listens
+        self.tls = load_tls(config)
+        self.store = SiloStore(config.store)
+        self.worker = SiloWorker(config.party_id, config.role, self.table, self.store)
+        self.node = PartyNode(config.party_id, config.listen, self.tls, config.peers)
+        self.control: ControlServer | None = None
+        self._cancel: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self.log = job_logger("fedrisk.silo", config.party_id)
+
+    # lifecycle ---------------------------------------------------------------------------------------
+    def start(self) -> SiloService:
+        self.node.start()
+        try:
+            self.control = ControlServer(self.config.control, self.tls, self.handle, self.config.arbiter).start()
+        except Exception:
+            self.node.stop()
+            raise
+        self.log.info("serving", extra={"fields": {
+            "listen": self.node.address, "control": f"{self.config.control.rsplit(':', 1)[0]}:{self.control.port}",
+            "rows": len(self.table.ids), "schema": self.table.schema_digest[:12], "role": self.config.role}})
+        return self
+
+    def stop(self) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        with self._lock:
+            for event in self._cancel.values():
+                event.set()
+        if self.control is not None:
+            self.control.stop(grace=0.5)
+        self.node.stop(grace=0.5)
+        self.store.close()
+        self.log.info("stopped")
+
+    def serve_forever(self) -> None:
+        """Serve until SIGTERM/SIGINT or a ``shutdown`` request."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self._stopped.set())
+        try:
+            while not self._stopped.wait(0.5):
+                pass
+        finally:
+            self._stopped.clear()
+            self.stop()
+
+    # control requests ----------------------------------------------------------------------------------
+    def _channel(self, key: str) -> CancellableChannel:
+        with self._lock:
+            event = self._cancel.setdefault(key, threading.Event())
+        return CancellableChannel(self.node.channel(key), event)
+
+    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        op = request.get("op")
+        if op == "check":
+            status = self.worker.status()
+            if "spec" in request:
+                self.worker._check_role(JobSpec.from_dict(request["spec"]))
+            return status
+        if op == "shutdown":
+            self._stopped.set()
+            return {}
+        if op == "abort":
+            self._abort(list(request.get("keys", [])))
+            return {}
+        spec = JobSpec.from_dict(request["spec"])
+        log = job_logger("fedrisk.silo", self.config.party_id, spec.job_id)
+        if op == "checkpoints":
+            return {"steps": self.store.checkpoint_steps(spec.job_id)}
+        if op == "model_hash":
+            part = self.worker.model_part(spec.job_id)
+            return {"schema_digest": part["schema_digest"]}
+        key = str(request["key"])
+        if op == "align":
+            log.info("align start", extra={"fields": {"key": key}})
+            out = self.worker.align(spec, self._channel(key))
+            log.info("align done", extra={"fields": out})
+            return out
+        if op == "train":
+            resume_step = request.get("resume_step")
+            checkpoint = SqliteCheckpoint(
+                self.store, spec.job_id, max_step=resume_step,
+                on_save=lambda step, digest: log.info("checkpoint", extra={"fields": {"step": step,
+                                                                                     "sha256": digest[:12]}}))
+            log.info("train start", extra={"fields": {"key": key, "resume_step": resume_step}})
+            out = self.worker.train(spec, self._channel(key), checkpoint)
+            out["checkpoints"] = self.store.checkpoint_digests(spec.job_id)
+            log.info("train done", extra={"fields": {"part_sha256": out["part_sha256"][:12]}})
+            return out
+        if op == "evaluate":
+            log.info("evaluate start", extra={"fields": {"key": key}})
+            out = self.worker.evaluate(spec, self._channel(key))
+            log.info("evaluate done", extra={"fields": {"rows": out["evaluation_rows"]}})
+            return out
+        raise JobError(f"unknown control operation {op!r}")
+
+    def _abort(self, keys: list[str]) -> None:
+        for key in keys:
+            with self._lock:
+                event = self._cancel.setdefault(key, threading.Event())
+            event.set()
+            with contextlib.suppress(Exception):  # already closed
+                self.node.close_job(key)
+            self.log.info("aborted", extra={"fields": {"key": key}})
