@@ -45,9 +45,11 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import random
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +64,7 @@ from federation.channel import Channel
 
 POINT_BYTES = 32
 DEFAULT_MIN_INTERSECTION = 100
+_PARALLEL_MIN = 2048
 DOMAIN = b"fedrisk/psi/ecdh-x25519/v1"
 _P = gmpy2.mpz(2**255 - 19)
 _Y_MASK = (1 << 255) - 1
@@ -113,17 +116,34 @@ def normalise_ids(ids: Sequence[Any]) -> list[str]:
     return normalised
 
 
-def hash_to_curve(ids: Sequence[str], context: str) -> list[bytes]:
-    """Montgomery u-coordinates (32 bytes) of the hashed points of normalised ids under ``context``."""
-    ctx = context.encode("utf-8")
-    prefix = DOMAIN + len(ctx).to_bytes(4, "big") + ctx + b"\x00"
+def _chunked(fn: Callable[[Sequence[Any], int], list[bytes]], items: Sequence[Any], workers: int | None) -> list[bytes]:
+    """``fn(chunk, offset)`` over contiguous chunks of ``items``, on threads for large inputs (libsodium
+    releases the GIL), concatenated in order."""
+    workers = workers or min(4, os.cpu_count() or 1)
+    if workers <= 1 or len(items) < 2 * _PARALLEL_MIN:
+        return fn(items, 0)
+    step = -(-len(items) // workers)
+    with ThreadPoolExecutor(workers, thread_name_prefix="psi") as pool:
+        parts = pool.map(lambda start: fn(items[start:start + step], start), range(0, len(items), step))
+        return [point for part in parts for point in part]
+
+
+def _to_montgomery(digests: Sequence[bytes], offset: int = 0) -> list[bytes]:
     out: list[bytes] = []
-    for value in ids:
-        edwards = crypto_core_ed25519_from_uniform(hashlib.sha512(prefix + value.encode("utf-8")).digest()[:32])
+    for digest in digests:
+        edwards = crypto_core_ed25519_from_uniform(digest)  # Elligator 2, cofactor cleared
         y = gmpy2.mpz(int.from_bytes(edwards, "little") & _Y_MASK)
         u = (1 + y) * gmpy2.invert(1 - y, _P) % _P  # birational map Edwards -> Montgomery (y != 1: no identity)
         out.append(int(u).to_bytes(POINT_BYTES, "little"))
     return out
+
+
+def hash_to_curve(ids: Sequence[str], context: str, workers: int | None = None) -> list[bytes]:
+    """Montgomery u-coordinates (32 bytes) of the hashed points of normalised ids under ``context``."""
+    ctx = context.encode("utf-8")
+    prefix = DOMAIN + len(ctx).to_bytes(4, "big") + ctx + b"\x00"
+    digests = [hashlib.sha512(prefix + value.encode("utf-8")).digest()[:32] for value in ids]
+    return _chunked(_to_montgomery, digests, workers)
 
 
 def new_scalar() -> bytes:
@@ -131,15 +151,19 @@ def new_scalar() -> bytes:
     return random_bytes(32)
 
 
-def blind(scalar: bytes, points: Sequence[bytes], peer: str = "peer") -> list[bytes]:
+def blind(scalar: bytes, points: Sequence[bytes], peer: str = "peer", workers: int | None = None) -> list[bytes]:
     """``scalar · point`` for every point; a low-order or malformed point raises :class:`PsiError`."""
-    out: list[bytes] = []
-    for i, point in enumerate(points):
-        try:
-            out.append(crypto_scalarmult(scalar, point))
-        except (NaclRuntimeError, TypeError, ValueError) as exc:
-            raise PsiError(f"invalid curve point at position {i} from {peer!r}") from exc
-    return out
+
+    def serial(chunk: Sequence[bytes], offset: int) -> list[bytes]:
+        out: list[bytes] = []
+        for i, point in enumerate(chunk):
+            try:
+                out.append(crypto_scalarmult(scalar, point))
+            except (NaclRuntimeError, TypeError, ValueError) as exc:
+                raise PsiError(f"invalid curve point at position {offset + i} from {peer!r}") from exc
+        return out
+
+    return _chunked(serial, points, workers)
 
 
 def _pack(points: list[bytes]) -> bytes:
