@@ -191,11 +191,11 @@ class _Side:
         random.SystemRandom().shuffle(order)
         channel.send(self.peer, f"{self.prefix}.blinded.{self.me}",
                      {"points": _pack(blind(scalar, [hashed[i] for i in order], self.me))})
-        theirs = _unpack(channel.recv(self.peer, f"{self.prefix}.blinded.{self.peer}")["points"], self.peer,
+        theirs = _unpack(channel.recv(self.peer, f"{self.prefix}.blinded.{self.peer}").get("points"), self.peer,
                          "blinded points")
         double_theirs = blind(scalar, theirs, self.peer)
         channel.send(self.peer, f"{self.prefix}.double.{self.me}", {"points": _pack(double_theirs)})
-        double_mine = _unpack(channel.recv(self.peer, f"{self.prefix}.double.{self.peer}")["points"], self.peer,
+        double_mine = _unpack(channel.recv(self.peer, f"{self.prefix}.double.{self.peer}").get("points"), self.peer,
                               "double-blinded points")
         if len(double_mine) != len(hashed):
             raise PsiError(f"{self.peer!r} returned {len(double_mine)} double-blinded points for {len(hashed)} sent")
