@@ -24,6 +24,7 @@
     # salt = "..."                   # default: random per job
     silo_deadline = 120              # seconds to wait for a silo that went down before failing the job
     retries = 3                      # automatic resumes after a silo comes back
+    min_intersection = 100           # PSI refuses smaller intersections (membership-oracle guard)
 
     [params]                         # passed to the algorithm
     max_epochs = 3
@@ -141,7 +142,8 @@ def load_job_config(path: str | Path, arbiter_id: str = "arbiter") -> JobConfig:
         registry.check_params(str(algorithm), params)
         spec = JobSpec(job_id=job_id, algorithm=str(algorithm), parties=Parties(guests[0], hosts, arbiter_id),
                        params=params, holdout=float(job.get("holdout", 0.2)), salt=str(job.get("salt", "")),
-                       seed=int(job.get("seed", 42)), name=name)
+                       seed=int(job.get("seed", 42)), name=name,
+                       min_intersection=int(job.get("min_intersection", 100)))
     except (ValueError, TypeError, RuntimeError) as exc:
         raise ConfigError(f"{where}: {exc}") from exc
     return JobConfig(spec=spec, parties=parties, silo_deadline=float(job.get("silo_deadline", 120.0)),

@@ -30,8 +30,7 @@ DATASETS = {
     "default_credit": ("default_credit_hetero_guest.csv.gz", "default_credit_hetero_host.csv.gz",
                        {"max_epochs": 2, "batch_size": 4096, "learning_rate": 0.15, "optimizer": "adam"}),
     "breast": ("breast_hetero_guest.csv.gz", "breast_hetero_host.csv.gz",
-               {"max_epochs": 3, "batch_size": 128, "learning_rate": 0.15, "optimizer": "adam",
-                "min_intersection": 100}),
+               {"max_epochs": 3, "batch_size": 128, "learning_rate": 0.15, "optimizer": "adam"}),
 }
 
 
@@ -115,7 +114,7 @@ def write_configs(workdir: Path, guest_file: Path, host_file: Path, params: dict
 
 def fedrisk_command(*args: str) -> list[str]:
     """The ``fedrisk`` console script run by this interpreter (works in a venv and from a checkout)."""
-    return [sys.executable, "-m", "federation.cli", *args]
+    return [sys.executable, "-P", "-m", "federation.cli", *args]  # -P: the cwd never shadows a package
 
 
 class Processes:

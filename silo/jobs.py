@@ -63,6 +63,7 @@ class JobSpec:
     salt: str = ""
     seed: int = 42
     name: str = "model"
+    min_intersection: int = 100
 
     def __post_init__(self) -> None:
         if not self.salt:
@@ -74,13 +75,14 @@ class JobSpec:
     def to_dict(self) -> dict[str, Any]:
         return {"job_id": self.job_id, "algorithm": self.algorithm, "parties": self.parties.to_dict(),
                 "params": self.params, "holdout": self.holdout, "salt": self.salt, "seed": self.seed,
-                "name": self.name}
+                "name": self.name, "min_intersection": self.min_intersection}
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> JobSpec:
         return JobSpec(job_id=d["job_id"], algorithm=d["algorithm"], parties=Parties.from_dict(d["parties"]),
                        params=dict(d.get("params", {})), holdout=float(d.get("holdout", 0.2)),
-                       salt=str(d.get("salt", "")), seed=int(d.get("seed", 42)), name=str(d.get("name", "model")))
+                       salt=str(d.get("salt", "")), seed=int(d.get("seed", 42)), name=str(d.get("name", "model")),
+                       min_intersection=int(d.get("min_intersection", 100)))
 
 
 def holdout_mask(ids: np.ndarray, salt: str, fraction: float) -> np.ndarray:

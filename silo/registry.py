@@ -86,17 +86,14 @@ def run_psi(spec: Any, role: str, ids: list[str], channel: Channel) -> tuple[lis
     from algorithms.psi import PsiGuest, PsiHost
 
     context = f"{spec.job_id}/{spec.salt}"
-    min_size = int(spec.params.get("min_intersection", 100)) if isinstance(spec.params, dict) else 100
     cls = PsiGuest if role == "guest" else PsiHost
-    result = cls(ids, spec.parties, context=context, min_intersection=min_size).run(channel)
+    result = cls(ids, spec.parties, context=context, min_intersection=spec.min_intersection).run(channel)
     return list(result.ids), np.asarray(result.positions, dtype=np.int64)
 
 
 # -------------------------------------------------------------------------------------------- training
 def _training_params(spec: Any) -> dict[str, Any]:
-    params = dict(spec.params)
-    params.pop("min_intersection", None)
-    return params
+    return dict(spec.params)
 
 
 def build_role(spec: Any, role: str, X: np.ndarray | None, y: np.ndarray | None, checkpoint: Checkpoint | None,
