@@ -189,6 +189,10 @@ class _Inbox:
             self._stopped = True
             self._cond.notify_all()
 
+    def is_closed(self, job_id: str) -> bool:
+        with self._cond:
+            return job_id in self._closed_jobs
+
     def seen(self, env: pb.Envelope) -> bool:
         with self._cond:
             box = self._jobs.get(env.job_id)
@@ -277,6 +281,8 @@ class _InboxServicer(pb_grpc.InboxServicer):
         if env.payload_size > node.max_payload_bytes:
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                           f"payload of {env.payload_size} bytes exceeds {node.max_payload_bytes}")
+        if node._inbox.is_closed(env.job_id):
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"job {env.job_id!r} is closed on {node.party_id!r}")
         if node._inbox.seen(env):  # retry or replay of an accepted message: do not read it again
             return pb.Ack(duplicate=True)
         buf = bytearray()
