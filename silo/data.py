@@ -142,7 +142,7 @@ def validate_table(frame: pd.DataFrame, party_id: str, id_column: str = "id", la
             bad = ~np.isfinite(values)
             if bad.any():
                 row = int(np.flatnonzero(bad)[0])
-                raise DataError(f"{who}: non-finite value {values[row]!r} in column {col!r} at row {row} "
+                raise DataError(f"{who}: non-finite value {float(values[row])} in column {col!r} at row {row} "
                                 f"(id {ids[row]!r}; {int(bad.sum())} NaN/inf in this column)")
             feats[col] = values
             numeric.append(col)

@@ -53,7 +53,7 @@ class Preprocessor:
             blocks.append((values - means) / scales)
         for col in self.categorical:
             cats = self.categories_[col]
-            codes = pd.Categorical(frame[col].astype(str), categories=cats).codes
+            codes = pd.Index(cats).get_indexer(frame[col].astype(str))  # -1 for categories unseen at fit
             onehot = np.zeros((len(frame), len(cats)))
             known = codes >= 0
             onehot[np.flatnonzero(known), codes[known]] = 1.0
