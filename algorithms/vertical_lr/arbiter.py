@@ -1,0 +1,137 @@
+"""The arbiter of vertical logistic regression: key holder, decryptor of masked values, convergence judge.
+
+Setup: collects every silo's hello (row count, feature count, latest checkpointed epoch; the guest adds
+the job parameters and its loss history), picks the start epoch (the smallest epoch every silo has
+checkpointed), enforces the batch-size guard, generates a Paillier key pair (>= 2048 bits) and sends
+the public key, the parameters and the start epoch to every silo.
+
+Training: per batch it decrypts each silo's *masked* gradient with ``decrypt_raw`` and returns the
+residues; per epoch it decrypts the guest's masked loss terms, receives the plaintext epoch loss (and,
+with ``early_stopping="weight_diff"``, every silo's ``‖Δw‖²``) and broadcasts stop/continue.
+
+What it receives and learns: row and feature counts, the parameters, the per-epoch loss (an aggregate
+scalar) and, in weight-diff mode, each silo's squared weight change per epoch. Every vector it decrypts
+is masked by its owner with uniform values of ``Z_n``: the residues are uniformly random and reveal
+nothing about gradients, weights or labels. It refuses to decrypt a vector not marked as masked.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Executor
+
+from algorithms.base import Checkpoint, Parties
+from algorithms.paillier import CiphertextVector, Decryptor, PrivateKey, PublicKey, generate_keypair, shared_executor
+from algorithms.vertical_lr.common import DEFAULT_PARTIES, PREFIX, batch_tag, epoch_tag, expect_vector, saved_epoch
+from algorithms.vertical_lr.model import ArbiterSummary
+from algorithms.vertical_lr.params import ProtocolError, VerticalLRParams, batch_schedule, check_batch_guard
+from federation.channel import Channel
+
+
+class VerticalLRArbiter:
+    """Coordinator role. ``run(channel)`` returns an :class:`ArbiterSummary`.
+
+    ``params``: if given, must equal the guest's (otherwise the guest's are adopted). ``keypair``: use this
+    key pair instead of generating one (tests share a session key). ``checkpoint``: receives the summary
+    after every epoch (the arbiter needs no state to resume: the guest reports the loss history).
+    """
+
+    def __init__(self, parties: Parties = DEFAULT_PARTIES, params: VerticalLRParams | None = None,
+                 checkpoint: Checkpoint | None = None, executor: Executor | None = None,
+                 keypair: tuple[PublicKey, PrivateKey] | None = None, key_bits: int = 2048) -> None:
+        self.parties = parties
+        self.params = params
+        self.checkpoint = checkpoint
+        self.executor = executor
+        self.keypair = keypair
+        self.key_bits = key_bits
+        self.epoch_seconds: list[float] = []
+
+    # ------------------------------------------------------------------ steps
+    def _refuse(self, channel: Channel, message: str) -> ProtocolError:
+        channel.broadcast(self.parties.silos, f"{PREFIX}.setup", {"error": message})
+        return ProtocolError(message)
+
+    def _setup(self, channel: Channel) -> tuple[VerticalLRParams, int, int, bool, bool, list[float], PublicKey,
+                                                Decryptor]:
+        p = self.parties
+        hellos = {silo: channel.recv(silo, f"{PREFIX}.hello") for silo in p.silos}
+        guest = hellos[p.guest]
+        try:
+            params = VerticalLRParams.from_dict(guest["params"])
+            if self.params is not None:
+                self.params.require_same(params, "arbiter")
+        except (ProtocolError, ValueError, TypeError, KeyError) as exc:
+            raise self._refuse(channel, f"invalid job parameters: {exc}") from exc
+        n_rows = int(guest["n_rows"])
+        for silo, hello in hellos.items():
+            if int(hello["n_rows"]) != n_rows:
+                raise self._refuse(channel, f"{silo!r} holds {hello['n_rows']} aligned rows but the guest {n_rows}")
+        host_features = {h: int(hellos[h]["n_features"]) for h in p.hosts}
+        try:
+            check_batch_guard(n_rows, params.batch_size, host_features)
+        except ProtocolError as exc:
+            raise self._refuse(channel, str(exc)) from exc
+        epochs = {silo: int(h["checkpoint_epoch"]) for silo, h in hellos.items()}
+        resume = min(epochs.values())
+        if max(epochs.values()) > resume + 1:
+            raise self._refuse(channel, f"checkpoints are more than one epoch apart ({epochs}): cannot resume")
+        history = [float(v) for v in guest.get("history", [])][: resume + 1]
+        finished = resume >= params.max_epochs - 1 or (epochs[p.guest] == resume and bool(guest.get("stopped")))
+        converged = epochs[p.guest] == resume and bool(guest.get("converged"))
+        public_key, private_key = self.keypair if self.keypair is not None else generate_keypair(self.key_bits)
+        common = {"public_key": public_key.to_bytes(), "params": params.to_dict(), "n_rows": n_rows,
+                  "start_epoch": resume + 1, "finished": finished, "error": None}
+        channel.send(p.guest, f"{PREFIX}.setup", {**common, "host_features": host_features})
+        channel.broadcast(p.hosts, f"{PREFIX}.setup", common)
+        decryptor = Decryptor(private_key, executor=self.executor or shared_executor())
+        return params, n_rows, resume + 1, finished, converged, history, public_key, decryptor
+
+    def _decrypt_masked(self, decryptor: Decryptor, vector: CiphertextVector, sender: str) -> list[int]:
+        if not vector.masked:
+            raise ProtocolError(f"{sender!r} asked to decrypt an unmasked vector: refused")
+        return decryptor.decrypt_raw(vector)
+
+    def _serve_gradient(self, channel: Channel, decryptor: Decryptor, key: PublicKey, tag: str, silo: str) -> None:
+        payload = channel.recv(silo, f"{tag}.gradient")
+        vec = payload.get("g")
+        if not isinstance(vec, CiphertextVector):
+            raise ProtocolError(f"expected a masked gradient from {silo!r}")
+        vec = expect_vector(payload, "g", key, len(vec), silo)
+        channel.send(silo, f"{tag}.gradient.plain", {"residues": self._decrypt_masked(decryptor, vec, silo)})
+
+    def run(self, channel: Channel) -> ArbiterSummary:
+        p = self.parties
+        params, n_rows, start, finished, converged, losses, key, decryptor = self._setup(channel)
+        _, latest = saved_epoch(self.checkpoint)
+        weight_diffs: list[float] = [float(v) for v in (latest or {}).get("weight_diffs", [])][:start]
+        epoch = start
+        while not finished and epoch < params.max_epochs:
+            began = time.perf_counter()
+            batches = batch_schedule(n_rows, params.batch_size, params.seed, epoch)
+            for b in range(len(batches)):
+                tag = batch_tag(epoch, b)
+                for silo in (*p.hosts, p.guest):  # hosts' products are smaller and arrive first
+                    self._serve_gradient(channel, decryptor, key, tag, silo)
+            et = epoch_tag(epoch)
+            terms = channel.recv(p.guest, f"{et}.loss_terms").get("terms")
+            if not isinstance(terms, list) or not all(isinstance(t, CiphertextVector) for t in terms):
+                raise ProtocolError("expected a list of masked loss terms from the guest")
+            plain = [self._decrypt_masked(decryptor, t.under(key), p.guest) for t in terms]
+            channel.send(p.guest, f"{et}.loss_terms.plain", {"residues": plain})
+            loss = float(channel.recv(p.guest, f"{et}.report")["loss"])
+            if params.early_stopping == "weight_diff":
+                diff = sum(float(channel.recv(s, f"{et}.weight_diff")["sq_norm"]) for s in p.silos) ** 0.5
+                weight_diffs.append(diff)
+                converged = diff < params.tol
+            else:
+                converged = bool(losses) and abs(losses[-1] - loss) < params.tol
+            losses.append(loss)
+            stop = converged or epoch == params.max_epochs - 1
+            channel.broadcast(p.silos, f"{et}.decision", {"stop": stop, "converged": converged})
+            self.epoch_seconds.append(time.perf_counter() - began)
+            if self.checkpoint is not None:
+                self.checkpoint.save(epoch, ArbiterSummary(len(losses), losses, converged, weight_diffs).to_dict())
+            finished = stop
+            epoch += 1
+        return ArbiterSummary(len(losses), losses, converged, weight_diffs)

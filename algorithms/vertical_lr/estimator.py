@@ -1,0 +1,155 @@
+"""scikit-learn-style entry point: run the real vertical LR protocol in-process (simulation and tests).
+
+``VerticalLogisticRegression(**params).fit(data)`` builds the guest, host and arbiter roles, runs them
+in threads over an :class:`~federation.channel.InMemoryNetwork` (every message through the codec) and
+keeps each party's result; ``predict_proba(data)`` runs the federated scoring protocol the same way.
+``coef_`` / ``intercept_`` gather all parties' weights for inspection — only possible in a simulation.
+
+What it reveals: in a real deployment, see the role modules; this class holds every party's data and
+is for simulations only.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from functools import partial
+
+import numpy as np
+import pandas as pd
+
+from algorithms.base import Checkpoint, Parties
+from algorithms.paillier import PrivateKey, PublicKey
+from algorithms.vertical_lr.arbiter import VerticalLRArbiter
+from algorithms.vertical_lr.guest import VerticalLRGuest
+from algorithms.vertical_lr.host import VerticalLRHost
+from algorithms.vertical_lr.model import ArbiterSummary, GuestModel, HostModel
+from algorithms.vertical_lr.params import EarlyStopping, Optimizer, VerticalLRParams, check_batch_guard
+from algorithms.vertical_lr.predict import VerticalLRGuestPredictor, VerticalLRHostPredictor
+from datasets import VerticalDataset
+from federation.channel import InMemoryNetwork, run_parties
+
+
+@dataclass
+class VerticalArrays:
+    """Aligned arrays of a vertical job: row i is the same customer at every party."""
+
+    guest_x: np.ndarray
+    y: np.ndarray | None
+    hosts_x: dict[str, np.ndarray]
+    guest_features: list[str] | None = None
+    host_features: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _features(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c not in ("id", "y")]
+
+
+def as_arrays(data: VerticalDataset | VerticalArrays, need_labels: bool = True) -> VerticalArrays:
+    """Align a :class:`VerticalDataset` on the guest's id order and split it into arrays."""
+    if isinstance(data, VerticalArrays):
+        if need_labels and data.y is None:
+            raise ValueError("guest: labels are required for training")
+        return data
+    guest = data.guest
+    if "id" not in guest:
+        raise ValueError("guest: the table has no 'id' column")
+    if need_labels and "y" not in guest:
+        raise ValueError("guest: the table has no label column 'y'")
+    hosts_x, host_features = {}, {}
+    for name, frame in data.hosts.items():
+        if "id" not in frame:
+            raise ValueError(f"host {name!r}: the table has no 'id' column")
+        indexed = frame.set_index("id")
+        missing = pd.Index(guest["id"]).difference(indexed.index)
+        if len(missing):
+            raise ValueError(f"host {name!r}: {len(missing)} guest ids are missing (e.g. {missing[0]!r}); "
+                             "align the parties first")
+        cols = _features(frame)
+        hosts_x[name] = indexed.loc[guest["id"], cols].to_numpy(dtype=float)
+        host_features[name] = cols
+    cols = _features(guest)
+    y = guest["y"].to_numpy() if "y" in guest else None
+    return VerticalArrays(guest[cols].to_numpy(dtype=float), y, hosts_x, cols, host_features)
+
+
+class VerticalLogisticRegression:
+    """Vertical (hetero) logistic regression with a guest, one or more hosts and an arbiter.
+
+    Parameters are those of :class:`~algorithms.vertical_lr.params.VerticalLRParams`, plus the party ids
+    (``guest``/``arbiter``; host ids come from the data), an optional executor, an optional key pair for
+    the arbiter (default: a fresh 2048-bit key per fit) and optional per-party checkpoints.
+    """
+
+    def __init__(self, learning_rate: float = 0.05, max_epochs: int = 5, batch_size: int | None = 2048,
+                 optimizer: Optimizer = "adam", l2: float = 0.0, tol: float = 1e-4,
+                 early_stopping: EarlyStopping = "loss", seed: int = 0, fit_intercept: bool = True,
+                 guest: str = "bank", arbiter: str = "arbiter", executor: Executor | None = None,
+                 keypair: tuple[PublicKey, PrivateKey] | None = None,
+                 checkpoints: dict[str, Checkpoint] | None = None) -> None:
+        self.learning_rate = learning_rate
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.l2 = l2
+        self.tol = tol
+        self.early_stopping = early_stopping
+        self.seed = seed
+        self.fit_intercept = fit_intercept
+        self.guest = guest
+        self.arbiter = arbiter
+        self.executor = executor
+        self.keypair = keypair
+        self.checkpoints = checkpoints
+
+    @property
+    def params(self) -> VerticalLRParams:
+        return VerticalLRParams(self.learning_rate, self.max_epochs, self.batch_size, self.optimizer, self.l2,
+                                self.tol, self.early_stopping, self.seed, self.fit_intercept)
+
+    def fit(self, data: VerticalDataset | VerticalArrays) -> VerticalLogisticRegression:
+        arrays = as_arrays(data)
+        params = self.params
+        parties = Parties(self.guest, tuple(arrays.hosts_x), self.arbiter)
+        check_batch_guard(len(arrays.guest_x), params.batch_size,
+                          {h: np.asarray(x).shape[1] if np.ndim(x) == 2 else 0 for h, x in arrays.hosts_x.items()})
+        cps = self.checkpoints or {}
+        roles = {parties.guest: VerticalLRGuest(arrays.guest_x, arrays.y, arrays.guest_features, parties, params,
+                                                cps.get(parties.guest), self.executor),
+                 parties.arbiter: VerticalLRArbiter(parties, params, cps.get(parties.arbiter), self.executor,
+                                                    self.keypair)}
+        for h, x in arrays.hosts_x.items():
+            roles[h] = VerticalLRHost(x, arrays.host_features.get(h), parties, params, cps.get(h), self.executor)
+        self.network_ = InMemoryNetwork()
+        results = run_parties({name: partial(role.run, self.network_.channel(name)) for name, role in roles.items()},
+                              self.network_)
+        self.parties_ = parties
+        self.guest_model_: GuestModel = results[parties.guest]
+        self.host_models_: dict[str, HostModel] = {h: results[h] for h in parties.hosts}
+        self.summary_: ArbiterSummary = results[parties.arbiter]
+        self.epoch_seconds_: list[float] = roles[parties.arbiter].epoch_seconds  # type: ignore[attr-defined]
+        self.coef_ = np.concatenate([self.guest_model_.weights, *(m.weights for m in self.host_models_.values())])
+        self.intercept_ = self.guest_model_.intercept
+        self.losses_ = list(self.summary_.losses)
+        return self
+
+    def predict_proba(self, data: VerticalDataset | VerticalArrays) -> np.ndarray:
+        """``(n, 2)`` class probabilities, computed by the federated scoring protocol."""
+        if not hasattr(self, "guest_model_"):
+            raise RuntimeError("call fit() first")
+        arrays = as_arrays(data, need_labels=False)
+        p = self.parties_
+        if set(arrays.hosts_x) != set(p.hosts):
+            raise ValueError(f"prediction data has hosts {sorted(arrays.hosts_x)} but the model {list(p.hosts)}")
+        roles: dict[str, VerticalLRGuestPredictor | VerticalLRHostPredictor] = {
+            p.guest: VerticalLRGuestPredictor(self.guest_model_, arrays.guest_x, arrays.guest_features, p)}
+        for h in p.hosts:
+            roles[h] = VerticalLRHostPredictor(self.host_models_[h], arrays.hosts_x[h], arrays.host_features.get(h), p)
+        network = InMemoryNetwork()
+        results = run_parties({name: partial(role.run, network.channel(name)) for name, role in roles.items()},
+                              network)
+        proba = np.asarray(results[p.guest], dtype=float)
+        return np.c_[1.0 - proba, proba]
+
+    def predict(self, data: VerticalDataset | VerticalArrays, threshold: float = 0.5) -> np.ndarray:
+        return (self.predict_proba(data)[:, 1] >= threshold).astype(np.int64)

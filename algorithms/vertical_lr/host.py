@@ -1,0 +1,149 @@
+"""A host (feature holder) of vertical logistic regression.
+
+Per mini-batch ``B`` host k
+
+1. computes its partial scores ``u_k = X_k[B]·w_k`` and sends ``[[u_k]]`` (fresh encryptions under the
+   arbiter's key) and ``[[Σ_B u_k²]]`` to the guest; with several hosts it also sends ``[[u_k]]`` to every
+   host listed before it, and returns to the guest ``[[Σ_B u_k·u_l]]`` (re-randomised) for each host l
+   listed after it (the cross terms of the loss);
+2. receives the re-randomised fore-gradient ``[[d]]`` from the guest, computes ``[[X_k[B]ᵀ d]]`` by
+   multi-exponentiation, adds a fresh uniform mask from ``Z_n`` and has the arbiter decrypt it;
+3. unmasks, divides by ``|B|``, adds ``l2·w_k`` and updates ``w_k`` locally (SGD or Adam).
+
+What it receives and learns: the arbiter's public key, the job parameters and the stop/continue
+decisions; ciphertexts under the arbiter's key (``[[d]]``; other hosts' ``[[u]]``), which it cannot read;
+the masked residues of its own gradient, i.e. its own plaintext gradient ``X_k[B]ᵀ d / |B|`` per batch.
+That gradient is a linear function of ``d``; batches are always larger than ``X_k``'s feature count, so it
+cannot be solved for ``d`` or the labels within a batch (the FATE guard); across batches ``d`` changes
+with the weights. It never sees a label, a plaintext fore-gradient or another party's weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import Executor
+
+import numpy as np
+
+from algorithms.base import Checkpoint, Parties
+from algorithms.paillier import CiphertextVector, QuantisedMatrix, mask, shared_executor, unmask
+from algorithms.vertical_lr.common import (
+    DEFAULT_PARTIES,
+    batch_tag,
+    checkpoint_state,
+    encrypted_product,
+    epoch_tag,
+    expect_residues,
+    expect_vector,
+    saved_epoch,
+    silo_setup,
+    state_at,
+)
+from algorithms.vertical_lr.model import HostModel
+from algorithms.vertical_lr.optimizer import PartyOptimizer
+from algorithms.vertical_lr.params import (
+    FEATURE_BITS,
+    FORWARD_FRAC_BITS,
+    LOSS_BITS,
+    ProtocolError,
+    VerticalLRParams,
+    batch_schedule,
+    n_batches,
+)
+from algorithms.vertical_lr.pool import PooledEncryptor
+from algorithms.vertical_lr.validation import check_features
+from federation.channel import Channel
+
+
+class VerticalLRHost:
+    """Feature-holder role. ``run(channel)`` returns this host's :class:`HostModel`.
+
+    ``x``: the host's features, rows aligned with the guest's. ``params``: if given, must equal the job's
+    (sent by the guest through the arbiter); otherwise the job's are adopted.
+    """
+
+    def __init__(self, x: np.ndarray, feature_names: Sequence[str] | None = None, parties: Parties = DEFAULT_PARTIES,
+                 params: VerticalLRParams | None = None, checkpoint: Checkpoint | None = None,
+                 executor: Executor | None = None) -> None:
+        self.parties = parties
+        self.x, self.feature_names = check_features(x, feature_names, "host")
+        self.params = params
+        self.checkpoint = checkpoint
+        self.executor = executor
+
+    def run(self, channel: Channel) -> HostModel:
+        me, p = channel.party_id, self.parties
+        if me not in p.hosts:
+            raise ProtocolError(f"{me!r} is not a host of this job (hosts: {list(p.hosts)})")
+        n_rows, n_features = self.x.shape
+        latest_epoch, latest = saved_epoch(self.checkpoint)
+        setup = silo_setup(channel, p, {"role": "host", "n_rows": n_rows, "n_features": n_features,
+                                        "checkpoint_epoch": latest_epoch}, self.params, n_rows)
+        params, key = setup.params, setup.public_key
+        state = state_at(latest_epoch, latest, setup.start_epoch - 1, me)
+        weights = np.zeros(n_features) if state is None else np.asarray(state["weights"], dtype=float).copy()
+        optimizer = PartyOptimizer(params.optimizer, params.learning_rate, n_features)
+        if state is not None:
+            optimizer.load(state["optimizer"])
+        if setup.finished:
+            return HostModel(weights, self.feature_names)
+
+        index = p.hosts.index(me)
+        earlier, later = p.hosts[:index], p.hosts[index + 1:]
+        executor = self.executor or shared_executor()
+        per_epoch = n_rows + n_batches(n_rows, params.batch_size) * (1 + (1 if later else 0))
+        epochs_left = params.max_epochs - setup.start_epoch
+        capacity = 2 * (n_rows // n_batches(n_rows, params.batch_size) + 2)
+        encryptor = PooledEncryptor(key, executor, per_epoch * epochs_left, capacity, party=me)
+        quantised = QuantisedMatrix.from_float(self.x, FEATURE_BITS)
+        previous = state
+        try:
+            for epoch in range(setup.start_epoch, params.max_epochs):
+                start_weights = weights.copy()
+                for b, rows in enumerate(batch_schedule(n_rows, params.batch_size, params.seed, epoch)):
+                    tag = batch_tag(epoch, b)
+                    u = self.x[rows] @ weights
+                    forward = encryptor.encrypt(u, FORWARD_FRAC_BITS)
+                    channel.send(p.guest, f"{tag}.forward",
+                                 {"u": forward, "u_sq": encryptor.encrypt(np.array([u @ u]), FORWARD_FRAC_BITS)})
+                    for peer in earlier:
+                        channel.send(peer, f"{tag}.peer_forward", {"u": forward})
+                    if later:
+                        channel.send(p.guest, f"{tag}.cross", {"cross": self._cross_term(channel, encryptor, tag, u,
+                                                                                         later, executor)})
+                    d = expect_vector(channel.recv(p.guest, f"{tag}.fore_gradient"), "d", key, len(rows), p.guest)
+                    product = encrypted_product(d, quantised.take(rows), executor)
+                    masked, masks = mask(product)
+                    channel.send(p.arbiter, f"{tag}.gradient", {"g": masked})
+                    residues = expect_residues(channel.recv(p.arbiter, f"{tag}.gradient.plain"), n_features,
+                                               p.arbiter)
+                    gradient = unmask(residues, masks, key.n, product.frac_bits) / len(rows) + params.l2 * weights
+                    weights = optimizer.step(weights, gradient)
+                et = epoch_tag(epoch)
+                if params.early_stopping == "weight_diff":
+                    delta = weights - start_weights
+                    channel.send(p.arbiter, f"{et}.weight_diff", {"sq_norm": float(delta @ delta)})
+                decision = channel.recv(p.arbiter, f"{et}.decision")
+                state = {"epoch": epoch, "weights": weights.copy(), "optimizer": optimizer.state(),
+                         "stopped": bool(decision["stop"])}
+                if self.checkpoint is not None:
+                    self.checkpoint.save(epoch, checkpoint_state(state, previous))
+                previous = state
+                if decision["stop"]:
+                    break
+        finally:
+            encryptor.close()
+        return HostModel(weights, self.feature_names)
+
+    def _cross_term(self, channel: Channel, encryptor: PooledEncryptor, tag: str, u: np.ndarray,
+                    later: Sequence[str], executor: Executor) -> CiphertextVector:
+        """``[[Σ_B u_k·u_l]]`` summed over the hosts l listed after this one, re-randomised for the guest."""
+        key = encryptor.public_key
+        weights_q = QuantisedMatrix.from_float(u, LOSS_BITS)
+        total: CiphertextVector | None = None
+        for peer in later:
+            theirs = expect_vector(channel.recv(peer, f"{tag}.peer_forward"), "u", key, len(u), peer)
+            part = encrypted_product(theirs, weights_q, executor)
+            total = part if total is None else total + part
+        assert total is not None
+        return encryptor.rerandomize(total)

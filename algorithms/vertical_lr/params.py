@@ -1,0 +1,127 @@
+"""Training parameters of vertical logistic regression and the batch schedule every party derives from them.
+
+The guest (job initiator) owns the parameters; at setup they travel guest → arbiter → hosts, so every
+party shuffles the same rows into the same mini-batches from ``(seed, epoch)`` alone. A resumed run
+therefore replays exactly the batches of an uninterrupted one.
+
+What it reveals: the parameters (learning rate, batch size, seed, …) are shared with every party; the
+seed lets every party compute the batch membership, which is the point (rows are already aligned).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+import numpy as np
+
+Optimizer = Literal["sgd", "adam"]
+EarlyStopping = Literal["loss", "weight_diff"]
+
+#: Host partial scores ``u = X·w`` are encrypted at this fixed-point scale.
+FORWARD_FRAC_BITS = 40
+#: Features are quantised to this many bits (sign excluded) for the encrypted ``Xᵀ[[d]]`` products.
+FEATURE_BITS = 16
+#: Per-row loss coefficients (guest) and partial scores (host cross terms) are quantised to this many bits.
+LOSS_BITS = 24
+
+
+class ProtocolError(RuntimeError):
+    """A peer sent something the protocol does not allow, or the parties' setups disagree."""
+
+
+@dataclass(frozen=True)
+class VerticalLRParams:
+    """Hyper-parameters shared by every party of one training job."""
+
+    learning_rate: float = 0.05
+    max_epochs: int = 5
+    batch_size: int | None = 2048
+    optimizer: Optimizer = "adam"
+    l2: float = 0.0
+    tol: float = 1e-4
+    early_stopping: EarlyStopping = "loss"
+    seed: int = 0
+    fit_intercept: bool = True
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.learning_rate, int | float) and self.learning_rate > 0):
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        if not (isinstance(self.max_epochs, int) and self.max_epochs >= 1):
+            raise ValueError(f"max_epochs must be an integer >= 1, got {self.max_epochs!r}")
+        if self.batch_size is not None and not (isinstance(self.batch_size, int) and self.batch_size >= 1):
+            raise ValueError(f"batch_size must be None (full batch) or an integer >= 1, got {self.batch_size!r}")
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
+        if not (isinstance(self.l2, int | float) and self.l2 >= 0):
+            raise ValueError(f"l2 must be >= 0, got {self.l2!r}")
+        if not (isinstance(self.tol, int | float) and self.tol >= 0):
+            raise ValueError(f"tol must be >= 0, got {self.tol!r}")
+        if self.early_stopping not in ("loss", "weight_diff"):
+            raise ValueError(f"early_stopping must be 'loss' or 'weight_diff', got {self.early_stopping!r}")
+        if not isinstance(self.seed, int):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> VerticalLRParams:
+        names = {f.name for f in fields(VerticalLRParams)}
+        unknown = set(d) - names
+        if unknown:
+            raise ProtocolError(f"unknown training parameters {sorted(unknown)}")
+        return VerticalLRParams(**d)
+
+    def require_same(self, other: VerticalLRParams, party: str) -> None:
+        """Raise naming the first field where this party's parameters differ from the job's."""
+        for f in fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if mine != theirs:
+                raise ProtocolError(f"{party} was configured with {f.name}={mine!r} but the job uses {theirs!r}")
+
+
+DEFAULT_PARAMS = VerticalLRParams()
+
+
+def bucket_window(rows: int, exponent_bits: int) -> int:
+    """Bucket width for ``Xᵀ[[d]]`` minimising ``⌈bits/w⌉·(rows + 2^(w+1))`` modular multiplications per column."""
+    return min(range(2, 9), key=lambda w: -(-exponent_bits // w) * (rows + (2 << w)))
+
+
+def n_batches(n_rows: int, batch_size: int | None) -> int:
+    """Number of mini-batches per epoch; every batch holds at least ``min(batch_size, n_rows)`` rows."""
+    if batch_size is None or batch_size >= n_rows:
+        return 1
+    return n_rows // batch_size
+
+
+def smallest_batch(n_rows: int, batch_size: int | None) -> int:
+    return n_rows // n_batches(n_rows, batch_size)
+
+
+def batch_schedule(n_rows: int, batch_size: int | None, seed: int, epoch: int) -> list[np.ndarray]:
+    """The epoch's mini-batches: a permutation from ``(seed, epoch)`` cut into near-equal parts.
+
+    The remainder is spread over the batches instead of forming a small last batch, so no batch is
+    smaller than ``batch_size`` (a tiny batch would let a host solve for the fore-gradient).
+    """
+    order = np.random.default_rng([seed, epoch]).permutation(n_rows)
+    return [np.sort(part) for part in np.array_split(order, n_batches(n_rows, batch_size))]
+
+
+def check_batch_guard(n_rows: int, batch_size: int | None, host_features: dict[str, int]) -> None:
+    """Refuse batches a host could invert: each batch must have more rows than any host has features.
+
+    With ``|B| <= p_k`` rows, host k's plaintext gradient ``X_kᵀ d / |B|`` is a solvable linear system in
+    the fore-gradient ``d`` and thus the labels (FATE enforces the same rule).
+    """
+    if not host_features:
+        raise ProtocolError("vertical logistic regression needs at least one host")
+    widest = max(host_features, key=lambda h: host_features[h])
+    smallest = smallest_batch(n_rows, batch_size)
+    if smallest <= host_features[widest]:
+        raise ProtocolError(
+            f"batch size {smallest} (of {n_rows} rows) is not larger than host {widest!r}'s {host_features[widest]} "
+            "features: that host could solve its gradient for the labels; use a larger batch_size"
+        )
