@@ -201,8 +201,10 @@ def wait_until_ready(procs: Processes, names: list[str], workdir: Path, timeout:
 
 
 def prepare_workdir(workdir: str | Path, dataset: str = "default_credit", epochs: int | None = None,
-                    keep: bool = False, **job: Any) -> tuple[Path, dict[str, Path]]:
-    """Fresh certificates and configs in ``workdir``; returns it and the config paths."""
+                    keep: bool = False, params: dict[str, Any] | None = None, **job: Any
+                    ) -> tuple[Path, dict[str, Path]]:
+    """Fresh certificates and configs in ``workdir`` (``params`` override the dataset's training
+    parameters, ``job`` the job settings of :func:`write_configs`); returns it and the config paths."""
     from federation.certs import provision
 
     root = Path(workdir).resolve()
@@ -213,8 +215,9 @@ def prepare_workdir(workdir: str | Path, dataset: str = "default_credit", epochs
     (root / "stores").mkdir(exist_ok=True)
     provision(root / "certs", parties=["bank", "insurer", "arbiter"], hosts=["localhost", "127.0.0.1"],
               overwrite=True)
+    params_override = params
     guest_name, host_name, params = DATASETS[dataset]
-    params = dict(params)
+    params = {**params, **(params_override or {})}
     if epochs is not None:
         params["max_epochs"] = int(epochs)
     paths = write_configs(root, DATA_DIR / guest_name, DATA_DIR / host_name, params, **job)

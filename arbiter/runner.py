@@ -147,12 +147,12 @@ class ArbiterService:
     def run(self, job_id: str, *, resume: bool = False) -> dict[str, Any]:
         """Drive ``job_id`` to ``done`` (automatic resumes after silo failures); return the result."""
         job = self.store.job(job_id)
+        if job.state in TERMINAL_STATES:
+            raise ArbiterError(f"job {job_id!r} is already {job.state}")
         spec = JobSpec.from_dict(job.spec["spec"])
         parties = {pid: PartyAddress(pid, p["role"], p["address"], p["control"])
                    for pid, p in job.spec["parties"].items()}
         log = job_logger("fedrisk.arbiter", self.config.party_id, job_id)
-        if job.state in TERMINAL_STATES:
-            raise ArbiterError(f"job {job_id!r} is already {job.state}")
         if job.state in STAGES:  # the arbiter itself stopped mid-job: mark the attempt failed first
             job = self.store.transition(job_id, FAILED, error="arbiter restarted while the job was running")
         if job.state == FAILED and not resume:

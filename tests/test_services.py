@@ -34,33 +34,14 @@ def start_silos(root: Path, paths: dict[str, Path], procs: Processes, names: tup
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, Path], Processes]]:
-    root, paths = prepare_workdir(tmp_path_factory.mktemp("e2e"), "breast", job_id="e2e-breast",
-                                  salt="e2e-salt", seed=7)
-    job_text = paths["job"].read_text()
-    for key, value in PARAMS.items():
-        job_text = job_text.replace("[params]\n", f"[params]\n{key} = {value!r}\n".replace("'", '"'), 1)
-    paths["job"].write_text(_dedupe_params(job_text))
+    root, paths = prepare_workdir(tmp_path_factory.mktemp("e2e"), "breast", params=PARAMS,
+                                  job_id="e2e-breast", salt="e2e-salt", seed=7)
     procs = Processes()
     try:
         start_silos(root, paths, procs)
         yield root, paths, procs
     finally:
         procs.stop_all()
-
-
-def _dedupe_params(text: str) -> str:
-    """Keep the first occurrence of each key in [params] (the test's values override the demo's)."""
-    out, seen, in_params = [], set(), False
-    for line in text.splitlines():
-        if line.startswith("["):
-            in_params = line.strip() == "[params]"
-        elif in_params and "=" in line:
-            key = line.split("=", 1)[0].strip()
-            if key in seen:
-                continue
-            seen.add(key)
-        out.append(line)
-    return "\n".join(out) + "\n"
 
 
 def test_services_match_in_process_simulation(deployment: tuple[Path, dict[str, Path], Processes]) -> None:
@@ -110,5 +91,25 @@ def test_unreachable_silo_creates_no_job(deployment: tuple[Path, dict[str, Path]
         with pytest.raises(ArbiterError, match="insurer"):
             service.submit(load_job_config(job_file))
         assert all(j.id != "never" for j in service.store.jobs())
+    finally:
+        service.close()
+
+
+def test_failed_stage_leaves_failed_job_and_no_model(deployment: tuple[Path, dict[str, Path], Processes]) -> None:
+    from silo.control import ControlError
+
+    root, paths, _ = deployment
+    config = load_arbiter_config(paths["arbiter"])
+    job_file = root / "job-small.toml"
+    job_file.write_text(paths["job"].read_text().replace('id = "e2e-breast"', 'id = "too-strict"')
+                        .replace("[job]\n", "[job]\nmin_intersection = 100000\n"))
+    service = ArbiterService(config, progress=False)
+    try:
+        record = service.submit(load_job_config(job_file))
+        with pytest.raises(ControlError, match="below"):
+            service.run(record.id)
+        job = service.store.job("too-strict")
+        assert job.state == "failed" and job.stage == "aligning"
+        assert all(m.job_id != "too-strict" for m in service.store.models())
     finally:
         service.close()

@@ -19,7 +19,7 @@ from arbiter.store import JobStore
 from datasets import load_csv
 from silo.data import validate_table
 from silo.store import SiloStore
-from tests.test_services import _dedupe_params, start_silos
+from tests.test_services import start_silos
 
 PARAMS = {"max_epochs": 6, "batch_size": 64, "learning_rate": 0.1, "optimizer": "adam", "tol": 0.0}
 
@@ -37,12 +37,8 @@ def _host_steps(path: Path, job_id: str) -> list[int]:
 @pytest.mark.slow
 def test_killed_host_resumes_with_identical_weights(tmp_path: Path) -> None:
     job_id = "resume-breast"
-    root, paths = prepare_workdir(tmp_path, "breast", job_id=job_id, salt="resume-salt", seed=11,
+    root, paths = prepare_workdir(tmp_path, "breast", params=PARAMS, job_id=job_id, salt="resume-salt", seed=11,
                                   silo_deadline=60.0, retries=2)
-    text = paths["job"].read_text()
-    for key, value in PARAMS.items():
-        text = text.replace("[params]\n", f"[params]\n{key} = {value!r}\n".replace("'", '"'), 1)
-    paths["job"].write_text(_dedupe_params(text))
     config = load_arbiter_config(paths["arbiter"])
     job = load_job_config(paths["job"])
     procs = Processes()
