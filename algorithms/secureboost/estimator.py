@@ -45,7 +45,7 @@ class VerticalSecureBoost:
                  reg_lambda: float = 1.0, min_child_weight: float = 1.0, gamma: float = 0.0, max_bin: int = 32,
                  complete_secure: bool = False, validation_fraction: float = 0.0,
                  n_iter_no_change: int | None = None, seed: int = 0, precision_bits: int = 52,
-                 guest: str = "bank") -> None:
+                 share_host_gains: bool = False, guest: str = "bank") -> None:
         self.n_estimators = n_estimators
         self.max_depth = max_depth
         self.learning_rate = learning_rate
@@ -58,6 +58,7 @@ class VerticalSecureBoost:
         self.n_iter_no_change = n_iter_no_change
         self.seed = seed
         self.precision_bits = precision_bits
+        self.share_host_gains = share_host_gains
         self.guest = guest
         self.guest_model_: GuestModel | None = None
         self.host_models_: dict[str, HostModel] = {}
@@ -67,7 +68,8 @@ class VerticalSecureBoost:
     def params(self) -> BoostParams:
         return BoostParams(self.n_estimators, self.max_depth, self.learning_rate, self.reg_lambda,
                            self.min_child_weight, self.gamma, self.max_bin, self.complete_secure,
-                           self.validation_fraction, self.n_iter_no_change, self.seed, self.precision_bits)
+                           self.validation_fraction, self.n_iter_no_change, self.seed, self.precision_bits,
+                           self.share_host_gains)
 
     def parties(self, data: VerticalDataset) -> Parties:
         return Parties(guest=self.guest, hosts=tuple(data.hosts))

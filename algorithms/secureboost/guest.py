@@ -9,7 +9,8 @@ Messages (per host; tags are unique per job):
   row positions (validation rows are the rest), the tree to resume after;
 * per tree ``t{t}.start``: ONE ciphertext per training row packing (g+1, h, 1) at 2^-52
   (CRT-accelerated DJN encryption), or ``participate=False`` (complete-secure first tree),
-  or ``stop`` with the final number of trees and the gains of that host's splits;
+  or ``stop`` with the final number of trees (and, only if ``share_host_gains``, the gains of that
+  host's own splits);
 * per level ``t{t}.d{d}.nodes``: the node id of every row (``-1`` = in a leaf), or ``done``;
 * receives ``t{t}.d{d}.candidates``: compressed, re-randomised ciphertexts of the left-sums of the
   host's shuffled candidates, and per node how many there are;
@@ -94,9 +95,11 @@ class ChannelHostProxy(HostProxy):
 
     def stop(self, next_tree: int, n_trees: int, split_gains: dict[int, float]) -> None:
         ids = sorted(split_gains)
-        self.channel.send(self.party, f"t{next_tree}.start",
-                          {"stop": True, "n_trees": n_trees, "split_ids": np.array(ids, dtype=np.int64),
-                           "gains": np.array([split_gains[i] for i in ids], dtype=np.float64)})
+        payload: dict[str, Any] = {"stop": True, "n_trees": n_trees}
+        if ids:
+            payload["split_ids"] = np.array(ids, dtype=np.int64)
+            payload["gains"] = np.array([split_gains[i] for i in ids], dtype=np.float64)
+        self.channel.send(self.party, f"t{next_tree}.start", payload)
 
 
 def resolve_executor(executor: Executor | Literal["shared"] | None) -> Executor | None:

@@ -146,7 +146,7 @@ class GuestTrainer:
         gains = self._host_gains(model)
         model.host_split_gains = gains
         for host in self.hosts:
-            host.stop(t, n_trees, gains[host.party])
+            host.stop(t, n_trees, gains[host.party] if p.share_host_gains else {})
         return model
 
     def _host_gains(self, model: GuestModel) -> dict[str, dict[int, float]]:

@@ -3,7 +3,7 @@
 Receives (see :mod:`algorithms.secureboost.guest` for the message list): the guest's public key and
 job setup, per tree one Paillier ciphertext per training row (packed g, h — the host cannot decrypt),
 per level the node of every row, the positions of the candidates it won, and at the end the number
-of trees kept and the gains of its own splits.
+of trees kept (and, only with ``share_host_gains``, the gains of its own splits).
 
 Sends: per level the left-sums of its candidates — bins accumulated on ciphertexts (histogram
 subtraction for the larger sibling), cumulated, compressed several per ciphertext, re-randomised with
@@ -12,8 +12,8 @@ is; per won node an opaque split id and the left/right flag of the node's rows.
 
 What the host learns: the instance space of every node (which rows sit in which node at each level,
 as in standard SecureBoost, Cheng et al. 2019 — it needs it to build histograms, and it learns the
-partition of every split, its own and other parties'); which of its candidates won; the gains of its
-splits (for feature importance). It never sees a label, gradient, hessian, leaf weight, guest feature
+partition of every split, its own and other parties'); which of its candidates won; with ``share_host_gains`` the
+gains of its own splits (for feature importance). It never sees a label, gradient, hessian, leaf weight, guest feature
 or guest threshold in clear. Its thresholds stay in its private :class:`HostModel` lookup table.
 """
 
@@ -75,8 +75,8 @@ class SecureBoostHost:
         while True:
             start = channel.recv(guest, f"t{t}.start")
             if start["stop"]:
-                gains = dict(zip((int(i) for i in start["split_ids"]), (float(g) for g in start["gains"]),
-                                 strict=True))
+                gains = dict(zip((int(i) for i in start.get("split_ids", [])),
+                                 (float(g) for g in start.get("gains", [])), strict=True))
                 return trainer.finish(int(start["n_trees"]), gains)
             if start["participate"]:
                 trainer.start_tree(t, start["gradients"])

@@ -154,9 +154,10 @@ class HostModel:
         if d.get("kind") != "secureboost.host":
             raise ValueError("not a SecureBoost host model")
         splits = {}
-        for s in d["splits"]:
-            s = dict(s)
-            splits[int(s.pop("id"))] = HostSplit(**s)
+        for entry in d["splits"]:
+            fields_ = dict(entry)
+            split_id = int(fields_.pop("id"))
+            splits[split_id] = HostSplit(**fields_)
         return HostModel(d["party"], list(d["feature_names"]), splits)
 
 

@@ -23,6 +23,9 @@ class BoostParams:
     * ``validation_fraction`` / ``n_iter_no_change``: early stopping on a stratified hold-out of the
       training rows (validation log-loss); the model keeps the trees up to the best iteration.
     * ``precision_bits``: fixed-point scale of g and h (FATE uses 52).
+    * ``share_host_gains``: at the end, tell each host the gains of its own splits (for its per-feature
+      gain importance). Off by default: a host then only ever receives ciphertexts, row/node ids and
+      partition instructions, and its importance has split counts only.
     """
 
     n_estimators: int = 5
@@ -37,6 +40,7 @@ class BoostParams:
     n_iter_no_change: int | None = None
     seed: int = 0
     precision_bits: int = 52
+    share_host_gains: bool = False
 
     def __post_init__(self) -> None:
         checks = [
