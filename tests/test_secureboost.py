@@ -30,7 +30,7 @@ from algorithms.secureboost import (
     SecureBoostHost,
     VerticalSecureBoost,
 )
-from algorithms.secureboost.host_trainer import EncryptedBackend, HostTrainer
+from algorithms.secureboost.host_trainer import EncryptedBackend, HostTrainer, PlainBackend
 from algorithms.secureboost.packing import compress
 from datasets import VerticalDataset, load_breast_vertical, load_default_credit_vertical, train_test_split_ids
 from federation.channel import InMemoryNetwork, run_parties
@@ -198,6 +198,7 @@ def test_host_answers_are_rerandomised(keypair: Any) -> None:
     rng = np.random.default_rng(3)
     n = 300
     X = rng.normal(size=(n, 3))
+    X[rng.random(n) < 0.2, 1] = np.nan  # exercises the encrypted missing-value sums
     layout = PackingLayout.plan(n, 52, pub.bits)
     g_int, h_int = layout.quantise(rng.uniform(-1, 1, n), rng.uniform(0, 0.25, n))
     cts = Encryptor(pub, priv).encrypt_encoded(layout.encode_rows(g_int, h_int), 0, layout.row_bound)
@@ -217,7 +218,15 @@ def test_host_answers_are_rerandomised(keypair: Any) -> None:
     assert raws[0] == raws[1]  # deterministic before re-randomisation ...
     assert not set(a.ciphertexts) & set(b.ciphertexts)  # ... fresh obfuscators after
     assert not set(a.ciphertexts) & set(raws[0])
-    assert sum(counts) == len(layout.unpack(dec.decrypt_raw(a), sum(counts)))
+    # and they are exactly the plaintext twin's sums of the same candidates
+    plain = HostTrainer("insurer", X, ["a", "b", "c"], 8, np.arange(n), lambda b, nb: PlainBackend(b, nb),
+                        shuffle=False)
+    plain.start_tree(0, (g_int, h_int))
+    plain.candidates(np.zeros(n, dtype=np.int32))
+    offered = trainer._offered[0]  # type: ignore[attr-defined]
+    expected = plain.backend.left_sums(plain._previous[0], offered)  # type: ignore[attr-defined]
+    assert layout.unpack(dec.decrypt_raw(a), sum(counts)) == expected
+    assert any(missing_left for _, _, missing_left in offered)
 
 
 # ---------------------------------------------------------------- packing
