@@ -26,6 +26,7 @@ from typing import Any
 
 from datasets import DATA_DIR
 
+BOOST_PARAMS = {"n_estimators": 3, "max_depth": 3, "learning_rate": 0.3, "max_bin": 32}
 DATASETS = {
     "default_credit": ("default_credit_hetero_guest.csv.gz", "default_credit_hetero_host.csv.gz",
                        {"max_epochs": 2, "batch_size": 4096, "learning_rate": 0.15, "optimizer": "adam"}),
@@ -70,7 +71,7 @@ def _toml(sections: dict[str, dict[str, Any]]) -> str:
 def write_configs(workdir: Path, guest_file: Path, host_file: Path, params: dict[str, Any], *,
                   job_id: str | None = None, seed: int = 42, holdout: float = 0.2, salt: str = "fedrisk-demo",
                   silo_deadline: float = 60.0, retries: int = 3, name: str = "credit-lr",
-                  ports: list[int] | None = None) -> dict[str, Path]:
+                  ports: list[int] | None = None, algorithm: str = "vertical_lr") -> dict[str, Path]:
     """Write bank.toml, insurer.toml, arbiter.toml and job.toml into ``workdir`` (certs in workdir/certs)."""
     arb_data, bank_data, bank_ctl, ins_data, ins_ctl = ports or free_ports(5)
     addr = {"arbiter": f"127.0.0.1:{arb_data}", "bank": f"127.0.0.1:{bank_data}", "insurer": f"127.0.0.1:{ins_data}"}
@@ -99,7 +100,7 @@ def write_configs(workdir: Path, guest_file: Path, host_file: Path, params: dict
                   "reports": "reports"},
         "tls": tls("arbiter"),
     }))
-    job: dict[str, Any] = {"name": name, "algorithm": "vertical_lr", "holdout": holdout, "seed": seed,
+    job: dict[str, Any] = {"name": name, "algorithm": algorithm, "holdout": holdout, "seed": seed,
                            "salt": salt, "silo_deadline": silo_deadline, "retries": retries}
     if job_id:
         job["id"] = job_id
@@ -217,17 +218,22 @@ def prepare_workdir(workdir: str | Path, dataset: str = "default_credit", epochs
               overwrite=True)
     params_override = params
     guest_name, host_name, params = DATASETS[dataset]
+    if job.get("algorithm", "vertical_lr") == "secureboost":
+        params = dict(BOOST_PARAMS)
+        job.setdefault("name", "credit-boost")
+        if epochs is not None:
+            params["n_estimators"] = int(epochs)
+    elif epochs is not None:
+        params = {**params, "max_epochs": int(epochs)}
     params = {**params, **(params_override or {})}
-    if epochs is not None:
-        params["max_epochs"] = int(epochs)
     paths = write_configs(root, DATA_DIR / guest_name, DATA_DIR / host_name, params, **job)
     return root, paths
 
 
-def run_demo(workdir: str | Path = "fedrisk-demo", epochs: int | None = None, dataset: str = "default_credit",
-             keep: bool = False) -> int:
+def run_demo(workdir: str | Path = "demo-output", epochs: int | None = None, dataset: str = "default_credit",
+             keep: bool = False, algorithm: str = "vertical_lr") -> int:
     """Run the whole demo; returns the arbiter's exit status."""
-    root, paths = prepare_workdir(workdir, dataset, epochs, keep,
+    root, paths = prepare_workdir(workdir, dataset, epochs, keep, algorithm=algorithm,
                                   job_id=f"demo-{time.strftime('%Y%m%d-%H%M%S')}")
     print(f"fedrisk demo: work dir {root}")
     print(f"  certificates: {root / 'certs'} (private CA; bank, insurer, arbiter)")

@@ -324,8 +324,11 @@ class ArbiterService:
         checkpoint = SqliteCheckpoint(_StoreCheckpointAdapter(self.store, job.id, self.config.party_id),  # type: ignore[arg-type]
                                       job.id, max_step=cap, on_save=on_save)
         calls = self._silo_calls("train", job, spec, parties, resume_step=cap)
-        calls["__arbiter__"] = lambda: registry.run_training(spec, "arbiter", self.config.party_id, None, None,
-                                                             channel, checkpoint)
+        if registry.uses_arbiter(spec):
+            calls["__arbiter__"] = lambda: registry.run_training(spec, "arbiter", self.config.party_id, None, None,
+                                                                 channel, checkpoint)
+        else:  # no arbiter role (SecureBoost): the guest's checkpoints drive the progress bar
+            calls["__arbiter__"] = lambda: None
 
         def on_error() -> None:
             cancelled.set()

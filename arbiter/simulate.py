@@ -53,7 +53,7 @@ def simulate_job(spec: JobSpec, tables: dict[str, LocalTable], workdir: str | Pa
             return registry.run_training(spec, "arbiter", spec.parties.arbiter, None, None, arbiter_channel,
                                          arbiter_cp)
 
-        calls: dict[str, Any] = {spec.parties.arbiter: arbiter}
+        calls: dict[str, Any] = {spec.parties.arbiter: arbiter if registry.uses_arbiter(spec) else (lambda: None)}
         for pid, w in workers.items():
             cp = SqliteCheckpoint(stores[pid], spec.job_id, max_step=-1,
                                   on_save=(lambda s, d: stamps.append(time.perf_counter()))

@@ -7,7 +7,7 @@
     fedrisk arbiter status [JOB] [--config arbiter.toml]
     fedrisk models list [--config arbiter.toml]
     fedrisk models show ID [--config arbiter.toml]
-    fedrisk demo [--workdir DIR] [--epochs N]
+    fedrisk demo [--workdir DIR] [--epochs N] [--dataset breast] [--algorithm secureboost]
 
 Expected errors (bad configs, bad data, unreachable silos, invalid transitions) print one clear line
 ``fedrisk: error: ...`` and exit with status 2; nothing is left half-written.
@@ -180,7 +180,8 @@ def cmd_models_show(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from arbiter.demo import run_demo
 
-    return run_demo(workdir=args.workdir, epochs=args.epochs, dataset=args.dataset, keep=args.keep)
+    return run_demo(workdir=args.workdir, epochs=args.epochs, dataset=args.dataset, keep=args.keep,
+                    algorithm=args.algorithm)
 
 
 # ------------------------------------------------------------------------------------------------- main
@@ -231,8 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
 
     p = sub.add_parser("demo", help="bank + insurer + arbiter as three local processes on the bundled data")
-    p.add_argument("--workdir", default="fedrisk-demo")
-    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--workdir", default="demo-output")
+    p.add_argument("--epochs", type=int, default=None, help="LR epochs / SecureBoost trees (default: 2 / 3)")
+    p.add_argument("--algorithm", choices=["vertical_lr", "secureboost"], default="vertical_lr")
     p.add_argument("--dataset", choices=["default_credit", "breast"], default="default_credit")
     p.add_argument("--keep", action="store_true", help="keep the work dir's previous stores")
     p.set_defaults(func=cmd_demo)

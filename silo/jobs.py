@@ -160,29 +160,30 @@ class SiloWorker:
                                                 "holdout": mask})
         return {"aligned": len(aligned), "evaluation": int(mask.sum()), "reused": False}
 
-    def _split(self, spec: JobSpec) -> tuple[np.ndarray, np.ndarray]:
-        """Row positions (in the local table) of the training and the evaluation ids, in canonical order."""
+    def _split(self, spec: JobSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Local row positions and aligned ids of the training and the evaluation rows, in canonical order."""
         alignment = self.store.alignment(spec.job_id)
         if alignment is None:
             raise JobError(f"job {spec.job_id!r}: {self.party_id} has no alignment; run the align stage first")
         positions = np.asarray(alignment["positions"], dtype=np.int64)
+        ids = np.asarray(alignment["ids"], dtype=object)
         mask = np.asarray(alignment["holdout"], dtype=bool)
-        return positions[~mask], positions[mask]
+        return positions[~mask], positions[mask], ids[~mask], ids[mask]
 
     # --- train --------------------------------------------------------------------------------------
     def train(self, spec: JobSpec, channel: Channel, checkpoint: Checkpoint | None) -> dict[str, Any]:
         self._check_role(spec)
-        train_ids, _ = self._split(spec)
-        frame, labels = self.table.at(train_ids)
+        train_pos, _, train_ids, _ = self._split(spec)
+        frame, labels = self.table.at(train_pos)
         pre = Preprocessor(self.table.numeric, self.table.categorical)
         X = pre.fit_transform(frame)
         result = registry.run_training(spec, self.role, self.party_id, X, labels, channel, checkpoint,
-                                       feature_names=pre.output_columns)
+                                       feature_names=pre.output_columns, ids=train_ids)
         part = {"algorithm": spec.algorithm, "model": result, "preprocessing": pre.to_dict(),
                 "schema_digest": self.table.schema_digest, "columns": pre.output_columns,
-                "train_rows": len(train_ids)}
+                "train_rows": len(train_pos)}
         digest = self.store.save_model_part(spec.job_id, part)
-        return {"part_sha256": digest, "train_rows": len(train_ids)}
+        return {"part_sha256": digest, "train_rows": len(train_pos)}
 
     # --- evaluate -----------------------------------------------------------------------------------
     def model_part(self, model_id: str) -> dict[str, Any]:
@@ -198,15 +199,17 @@ class SiloWorker:
     def evaluate(self, spec: JobSpec, channel: Channel) -> dict[str, Any]:
         """Score the training and the evaluation rows; the guest returns aggregate metrics only."""
         self._check_role(spec)
-        train_pos, test_pos = self._split(spec)
+        train_pos, test_pos, train_ids, test_ids = self._split(spec)
         part = self.model_part(spec.job_id)
         pre = Preprocessor.from_dict(part["preprocessing"])
         train_frame, train_labels = self.table.at(train_pos)
         test_frame, test_labels = self.table.at(test_pos)
         X_train, X_test = pre.transform(train_frame), pre.transform(test_frame)
+        names = list(part["columns"])
         train_scores = registry.run_prediction(spec, self.role, self.party_id, part["model"], X_train, channel,
-                                               "eval.train")
-        scores = registry.run_prediction(spec, self.role, self.party_id, part["model"], X_test, channel, "eval.test")
+                                               "eval.train", ids=train_ids, feature_names=names)
+        scores = registry.run_prediction(spec, self.role, self.party_id, part["model"], X_test, channel, "eval.test",
+                                         ids=test_ids, feature_names=names)
         if self.role == "host":
             return {"evaluation_rows": len(test_pos)}
         assert train_labels is not None and test_labels is not None and scores is not None

@@ -49,6 +49,10 @@ def check_params(name: str, params: dict[str, Any]) -> None:
         from algorithms.vertical_lr.params import VerticalLRParams
 
         VerticalLRParams.from_dict(_lr_params(params, seed=0))
+    elif name == "secureboost":
+        from algorithms.secureboost import BoostParams
+
+        BoostParams.from_dict(_lr_params(params, seed=0))
 
 
 def epochs(spec: Any) -> int:
@@ -56,7 +60,9 @@ def epochs(spec: Any) -> int:
         from algorithms.vertical_lr.params import VerticalLRParams
 
         return int(spec.params.get("max_epochs", VerticalLRParams().max_epochs))
-    return int(spec.params.get("n_trees", spec.params.get("max_epochs", 0)))
+    from algorithms.secureboost import BoostParams
+
+    return int(spec.params.get("n_estimators", BoostParams().n_estimators))
 
 
 def _lr_params(params: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -96,8 +102,26 @@ def _training_params(spec: Any) -> dict[str, Any]:
     return dict(spec.params)
 
 
+def uses_arbiter(spec: Any) -> bool:
+    """Whether the algorithm has an arbiter role (vertical LR: key holder; SecureBoost: none, the guest
+    holds its own key)."""
+    return spec.algorithm == "vertical_lr"
+
+
+def _frame(ids: np.ndarray | None, X: np.ndarray, names: list[str] | None, y: np.ndarray | None) -> Any:
+    import pandas as pd
+
+    cols = names or [f"f{i}" for i in range(X.shape[1])]
+    frame = pd.DataFrame(X, columns=cols)
+    frame.insert(0, "id", np.asarray(ids if ids is not None else np.arange(len(X))).astype(str))
+    if y is not None:
+        frame.insert(1, "y", np.asarray(y, dtype=np.int64))
+    return frame
+
+
 def build_role(spec: Any, role: str, X: np.ndarray | None, y: np.ndarray | None, checkpoint: Checkpoint | None,
-               feature_names: list[str] | None = None) -> Any:
+               feature_names: list[str] | None = None, ids: np.ndarray | None = None,
+               party_id: str | None = None) -> Any:
     """The protocol role object of ``role`` (guest / host / arbiter) for this job."""
     if spec.algorithm == "vertical_lr":
         from algorithms.vertical_lr.arbiter import VerticalLRArbiter
@@ -114,27 +138,44 @@ def build_role(spec: Any, role: str, X: np.ndarray | None, y: np.ndarray | None,
         return VerticalLRHost(X, feature_names=feature_names, parties=spec.parties, params=params,
                               checkpoint=checkpoint)
     if spec.algorithm == "secureboost":
-        import algorithms.secureboost as sb
+        from algorithms.secureboost import BoostParams, SecureBoostGuest, SecureBoostHost
 
-        params = sb.SecureBoostParams.from_dict(dict(_training_params(spec), **({"seed": spec.seed}
-                                                 if "seed" not in spec.params else {})))
-        if role == "arbiter":
-            return sb.SecureBoostArbiter(spec.parties, params, checkpoint=checkpoint)
+        params = BoostParams.from_dict(_lr_params(_training_params(spec), spec.seed))
+        assert X is not None
         if role == "guest":
-            return sb.SecureBoostGuest(X, y, spec.parties, params, checkpoint=checkpoint)
-        return sb.SecureBoostHost(X, spec.parties, params, checkpoint=checkpoint)
+            return SecureBoostGuest(_frame(ids, X, feature_names, y), params, spec.parties, checkpoint=checkpoint)
+        if role == "host":
+            return SecureBoostHost(_frame(ids, X, feature_names, None), params, spec.parties, party_id or "",
+                                   checkpoint=checkpoint)
+        raise ValueError("secureboost has no arbiter role")
     raise ValueError(f"unknown algorithm {spec.algorithm!r}")
 
 
 def run_training(spec: Any, role: str, party_id: str, X: np.ndarray | None, y: np.ndarray | None,
-                 channel: Channel, checkpoint: Checkpoint | None, feature_names: list[str] | None = None) -> Any:
+                 channel: Channel, checkpoint: Checkpoint | None, feature_names: list[str] | None = None,
+                 ids: np.ndarray | None = None) -> Any:
     """Build and run the party's role; return its model part as JSON types."""
-    return jsonable(build_role(spec, role, X, y, checkpoint, feature_names).run(channel))
+    return jsonable(build_role(spec, role, X, y, checkpoint, feature_names, ids, party_id).run(channel))
 
 
 # ------------------------------------------------------------------------------------------- prediction
+class PrefixedChannel(Channel):
+    """A view of a channel whose tags all carry ``prefix`` (two scorings in one job cannot collide)."""
+
+    def __init__(self, inner: Channel, prefix: str) -> None:
+        super().__init__(inner.party_id)
+        self._inner, self._prefix = inner, prefix
+
+    def send(self, receiver: str, tag: str, payload: dict[str, Any]) -> None:
+        self._inner.send(receiver, f"{self._prefix}.{tag}", payload)
+
+    def recv(self, sender: str, tag: str, timeout: float | None = None) -> dict[str, Any]:
+        return self._inner.recv(sender, f"{self._prefix}.{tag}", timeout)
+
+
 def run_prediction(spec: Any, role: str, party_id: str, model: dict[str, Any], X: np.ndarray, channel: Channel,
-                   prefix: str) -> np.ndarray | None:
+                   prefix: str, ids: np.ndarray | None = None, feature_names: list[str] | None = None
+                   ) -> np.ndarray | None:
     """Federated scores of the rows ``X`` (same rows, same order on every silo); the guest gets them."""
     if spec.algorithm == "vertical_lr":
         from algorithms.vertical_lr.model import GuestModel, HostModel
@@ -145,9 +186,24 @@ def run_prediction(spec: Any, role: str, party_id: str, model: dict[str, Any], X
             return None
         return VerticalLRGuestPredictor(GuestModel.from_dict(model), X, parties=spec.parties, name=prefix).run(channel)
     if spec.algorithm == "secureboost":
-        import algorithms.secureboost as sb
+        from algorithms.secureboost import (
+            GuestModel as BoostGuestModel,
+        )
+        from algorithms.secureboost import (
+            HostModel as BoostHostModel,
+        )
+        from algorithms.secureboost import (
+            SecureBoostGuestPredictor,
+            SecureBoostHostPredictor,
+        )
 
-        return sb.federated_predict(role, model, X, spec.parties, channel, prefix)  # type: ignore[attr-defined]
+        channel = PrefixedChannel(channel, prefix)
+        if role == "host":
+            SecureBoostHostPredictor(BoostHostModel.from_dict(model), _frame(ids, X, feature_names, None),
+                                     spec.parties).run(channel)
+            return None
+        return SecureBoostGuestPredictor(BoostGuestModel.from_dict(model), _frame(ids, X, feature_names, None),
+                                         spec.parties).run(channel)
     raise ValueError(f"unknown algorithm {spec.algorithm!r}")
 
 
