@@ -296,3 +296,18 @@ def test_resume_gives_identical_weights(breast: tuple[VerticalArrays, VerticalAr
     again, network, _ = run_job(train, params, keypair, checkpoints=checkpoints, record=True)
     np.testing.assert_array_equal(joined_weights(again, parties), joined_weights(straight, parties))
     assert not any(".e" in d.tag for d in network.transcript)
+
+
+def test_loss_tolerance_stops_early_and_arbiter_refuses_unmasked(breast: tuple[VerticalArrays, VerticalArrays],
+                                                                 keypair: Any) -> None:
+    train, _ = breast
+    results, _, _ = run_job(train, VerticalLRParams(max_epochs=5, **BREAST | {"tol": 1.0}), keypair)
+    summary: ArbiterSummary = results["arbiter"]
+    assert summary.converged and summary.epochs == 2 and results["bank"].converged
+    assert results["bank"].losses == summary.losses
+
+    from algorithms.paillier import Encryptor
+    public_key, private_key = keypair
+    plain = Encryptor(public_key).encrypt(np.array([1.5, -2.0]), 16)
+    with pytest.raises(ProtocolError, match="unmasked"):
+        VerticalLRArbiter()._decrypt_masked(Decryptor(private_key), plain, "bank")

@@ -78,11 +78,13 @@ class VerticalLogisticRegression:
 
     Parameters are those of :class:`~algorithms.vertical_lr.params.VerticalLRParams`, plus the party ids
     (``guest``/``arbiter``; host ids come from the data), an optional executor, an optional key pair for
-    the arbiter (default: a fresh 2048-bit key per fit) and optional per-party checkpoints.
+    the arbiter (default: a fresh 2048-bit key per fit) and optional per-party checkpoints (by party id).
+    After ``fit``: ``guest_model_``, ``host_models_``, ``summary_``, ``losses_``, ``epoch_seconds_``,
+    ``coef_`` (guest features, then each host's), ``intercept_``, ``network_`` (bytes sent).
     """
 
-    def __init__(self, learning_rate: float = 0.05, max_epochs: int = 5, batch_size: int | None = 2048,
-                 optimizer: Optimizer = "adam", l2: float = 0.0, tol: float = 1e-4,
+    def __init__(self, learning_rate: float = 0.3, max_epochs: int = 5, batch_size: int | None = 2048,
+                 optimizer: Optimizer = "sgd", l2: float = 0.0, tol: float = 1e-4,
                  early_stopping: EarlyStopping = "loss", seed: int = 0, fit_intercept: bool = True,
                  guest: str = "bank", arbiter: str = "arbiter", executor: Executor | None = None,
                  keypair: tuple[PublicKey, PrivateKey] | None = None,
