@@ -28,6 +28,7 @@ lint: install
 bench: install
 	$(BIN)/python -m benchmarks.paillier
 	$(BIN)/python -m benchmarks.vertical_lr
+	$(BIN)/python -m benchmarks.secureboost
 
 # Regenerate the committed gRPC stubs after editing federation/proto/transport.proto.
 proto:

@@ -371,3 +371,15 @@ def test_misaligned_rows_and_mismatched_params_are_refused(keypair: Any) -> None
         with pytest.raises(ValueError, match=match):
             run_parties({"bank": lambda g=guest, c=cg: g.run(c), "insurer": lambda h=host, c=ch: h.run(c)}, network)
 
+
+
+def test_encrypted_early_stopping_truncates_every_party(keypair: Any) -> None:
+    data = load_breast_vertical()
+    params = {"n_estimators": 8, "max_depth": 2, "max_bin": 8, "learning_rate": 1.0, "validation_fraction": 0.3,
+              "n_iter_no_change": 1}
+    model = VerticalSecureBoost(**params).fit(data, keypair=keypair, executor=None)
+    twin = PlainSecureBoost(**params).fit(data)
+    g = model.guest_model_
+    assert g is not None and g.best_iteration is not None and len(g.trees) < 8
+    assert_same_models(g, model.host_models_, twin.guest_model_, twin.host_models_)  # type: ignore[arg-type]
+    assert all(s.tree < len(g.trees) for s in model.host_models_["insurer"].splits.values())

@@ -115,7 +115,7 @@ class GuestTrainer:
         p = self.params
         tr, va = self.train_rows, self.valid_rows
         best_loss = min(model.history) if model.history else np.inf
-        stop = False
+        stop = self._no_improvement(model, len(model.trees) - 1)
         t = start
         while t < p.n_estimators and not stop:
             prob = sigmoid(margin[tr])
@@ -135,7 +135,7 @@ class GuestTrainer:
                 model.history.append(loss)
                 if loss < best_loss - 1e-12:
                     best_loss, model.best_iteration = loss, t
-                stop = model.best_iteration is not None and t - model.best_iteration >= p.n_iter_no_change
+                stop = self._no_improvement(model, t)
             t += 1
             if self.checkpoint is not None:
                 self.checkpoint.save(t, {"model": model.to_dict(), "margin": margin})
@@ -148,6 +148,11 @@ class GuestTrainer:
         for host in self.hosts:
             host.stop(t, n_trees, gains[host.party] if p.share_host_gains else {})
         return model
+
+    def _no_improvement(self, model: GuestModel, last_tree: int) -> bool:
+        p = self.params
+        return bool(p.early_stopping and model.best_iteration is not None
+                    and last_tree - model.best_iteration >= p.n_iter_no_change)
 
     def _host_gains(self, model: GuestModel) -> dict[str, dict[int, float]]:
         out: dict[str, dict[int, float]] = {h.party: {} for h in self.hosts}

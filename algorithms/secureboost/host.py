@@ -1,9 +1,10 @@
 """SecureBoost host (feature holder, e.g. the insurer): a passive party of vertical SecureBoost.
 
 Receives (see :mod:`algorithms.secureboost.guest` for the message list): the guest's public key and
-job setup, per tree one Paillier ciphertext per training row (packed g, h — the host cannot decrypt),
-per level the node of every row, the positions of the candidates it won, and at the end the number
-of trees kept (and, only with ``share_host_gains``, the gains of its own splits).
+job setup (including which rows are training rows; the rest are the guest's validation rows), per
+tree one Paillier ciphertext per training row (packed g, h — the host cannot decrypt), per level the
+node of every row, the positions of the candidates it won, and at the end the number of trees kept
+(and, only with ``share_host_gains``, the gains of its own splits).
 
 Sends: per level the left-sums of its candidates — bins accumulated on ciphertexts (histogram
 subtraction for the larger sibling), cumulated, compressed several per ciphertext, re-randomised with
