@@ -12,7 +12,10 @@ with ``early_stopping="weight_diff"``, every silo's ``‖Δw‖²``) and broadca
 What it receives and learns: row and feature counts, the parameters, the per-epoch loss (an aggregate
 scalar) and, in weight-diff mode, each silo's squared weight change per epoch. Every vector it decrypts
 is masked by its owner with uniform values of ``Z_n``: the residues are uniformly random and reveal
-nothing about gradients, weights or labels. It refuses to decrypt a vector not marked as masked.
+nothing about gradients, weights or labels. It refuses to decrypt a vector not marked as masked, and
+decrypts only vectors of the expected shape (a gradient of the silo's feature count, one-element loss
+terms). Like every party it is honest-but-curious: it cannot verify that a masked vector really is
+what the protocol says, so a silo colluding with the arbiter, or a malicious silo, is out of scope.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class VerticalLRArbiter:
         self.keypair = keypair
         self.key_bits = key_bits
         self.epoch_seconds: list[float] = []
+        self._gradient_lengths: dict[str, int] = {}
 
     # ------------------------------------------------------------------ steps
     def _refuse(self, channel: Channel, message: str) -> ProtocolError:
@@ -85,6 +89,8 @@ class VerticalLRArbiter:
         channel.send(p.guest, f"{PREFIX}.setup", {**common, "host_features": host_features})
         channel.broadcast(p.hosts, f"{PREFIX}.setup", common)
         decryptor = Decryptor(private_key, executor=self.executor or shared_executor())
+        self._gradient_lengths = {silo: int(h["n_features"]) + (1 if silo == p.guest else 0)
+                                  for silo, h in hellos.items()}
         return params, n_rows, resume + 1, finished, converged, history, public_key, decryptor
 
     def _decrypt_masked(self, decryptor: Decryptor, vector: CiphertextVector, sender: str) -> list[int]:
@@ -92,12 +98,11 @@ class VerticalLRArbiter:
             raise ProtocolError(f"{sender!r} asked to decrypt an unmasked vector: refused")
         return decryptor.decrypt_raw(vector)
 
-    def _serve_gradient(self, channel: Channel, decryptor: Decryptor, key: PublicKey, tag: str, silo: str) -> None:
-        payload = channel.recv(silo, f"{tag}.gradient")
-        vec = payload.get("g")
-        if not isinstance(vec, CiphertextVector):
-            raise ProtocolError(f"expected a masked gradient from {silo!r}")
-        vec = expect_vector(payload, "g", key, len(vec), silo)
+    def _serve_gradient(self, channel: Channel, decryptor: Decryptor, key: PublicKey, tag: str, silo: str,
+                        length: int) -> None:
+        # Only vectors of the silo's gradient length are decrypted: a silo cannot slip in, say, a slice of
+        # [[d]] longer than its feature count (the batch guard keeps |B| above every host's feature count).
+        vec = expect_vector(channel.recv(silo, f"{tag}.gradient"), "g", key, length, silo)
         channel.send(silo, f"{tag}.gradient.plain", {"residues": self._decrypt_masked(decryptor, vec, silo)})
 
     def run(self, channel: Channel) -> ArbiterSummary:
@@ -112,11 +117,13 @@ class VerticalLRArbiter:
             for b in range(len(batches)):
                 tag = batch_tag(epoch, b)
                 for silo in (*p.hosts, p.guest):  # hosts' products are smaller and arrive first
-                    self._serve_gradient(channel, decryptor, key, tag, silo)
+                    self._serve_gradient(channel, decryptor, key, tag, silo, self._gradient_lengths[silo])
             et = epoch_tag(epoch)
             terms = channel.recv(p.guest, f"{et}.loss_terms").get("terms")
-            if not isinstance(terms, list) or not all(isinstance(t, CiphertextVector) for t in terms):
-                raise ProtocolError("expected a list of masked loss terms from the guest")
+            expected_terms = len(batches) * (2 * len(p.hosts))  # Σ c·U, Σ u_k² per host, cross terms k < l
+            if (not isinstance(terms, list) or len(terms) != expected_terms
+                    or not all(isinstance(t, CiphertextVector) and len(t) == 1 for t in terms)):
+                raise ProtocolError(f"expected {expected_terms} masked one-element loss terms from the guest")
             plain = [self._decrypt_masked(decryptor, t.under(key), p.guest) for t in terms]
             channel.send(p.guest, f"{et}.loss_terms.plain", {"residues": plain})
             loss = float(channel.recv(p.guest, f"{et}.report")["loss"])
