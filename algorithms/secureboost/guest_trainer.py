@@ -27,6 +27,7 @@ from algorithms.secureboost.candidates import enumerate_candidates
 from algorithms.secureboost.histogram import PlainHistogram, gradient_channels, shape_channels
 from algorithms.secureboost.model import GuestModel, Tree, TreeNode, leaf_weight, sigmoid, split_gains
 from algorithms.secureboost.packing import PackingLayout, SplitSums
+from algorithms.secureboost.params import BoostParams
 
 
 class HostProxy(ABC):
@@ -78,7 +79,7 @@ def _logloss(y: np.ndarray, margin: np.ndarray) -> float:
 class GuestTrainer:
     """Grows the boosted trees at the guest."""
 
-    def __init__(self, params: Any, party: str, X: np.ndarray, y: np.ndarray, feature_names: list[str],
+    def __init__(self, params: BoostParams, party: str, X: np.ndarray, y: np.ndarray, feature_names: list[str],
                  hosts: list[HostProxy], seal: Callable[[np.ndarray, np.ndarray], Any], layout: PackingLayout,
                  train_rows: np.ndarray, valid_rows: np.ndarray, checkpoint: Checkpoint | None = None) -> None:
         self.params = params
