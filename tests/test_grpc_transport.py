@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -294,3 +295,38 @@ def test_closed_job_refuses_messages_and_wakes_receivers(nodes: Callable[..., Pa
         channel.recv("bank", "never", timeout=5)
     with pytest.raises(PeerRejected, match="closed"):
         bank.channel("done").send("insurer", "late", {})
+
+
+# --- the real protocol over the real transport -------------------------------------------------------
+
+def test_vertical_lr_over_grpc_matches_in_memory(keypair: tuple[PublicKey, PrivateKey],
+                                                 nodes: Callable[..., PartyNode]) -> None:
+    vlr = pytest.importorskip("algorithms.vertical_lr")
+    datasets = pytest.importorskip("datasets")
+    data = datasets.load_breast_vertical()
+    train_ids, _ = datasets.train_test_split_ids(data.guest)
+    arrays = vlr.as_arrays(data.subset(train_ids))
+    parties = Parties("bank", tuple(arrays.hosts_x), "arbiter")
+    params = vlr.VerticalLRParams(learning_rate=0.01, optimizer="adam", batch_size=64, tol=0.0, max_epochs=1)
+
+    def roles() -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "bank": vlr.VerticalLRGuest(arrays.guest_x, arrays.y, arrays.guest_features, parties, params),
+            "arbiter": vlr.VerticalLRArbiter(parties, None, keypair=keypair)}
+        for h, x in arrays.hosts_x.items():
+            out[h] = vlr.VerticalLRHost(x, arrays.host_features.get(h), parties)
+        return out
+
+    network = InMemoryNetwork()
+    mem = {p: network.channel(p) for p in (*parties.silos, parties.arbiter)}
+    local = run_parties({p: (lambda r=r, p=p: r.run(mem[p])) for p, r in roles().items()}, network)
+
+    grpc_nodes = [nodes(p) for p in (*parties.silos, parties.arbiter)]
+    connect(*grpc_nodes)
+    channels = {n.party_id: n.channel("vlr-job") for n in grpc_nodes}
+    remote = run_parties({p: (lambda r=r, p=p: r.run(channels[p])) for p, r in roles().items()})
+
+    np.testing.assert_allclose(remote["bank"].weights, local["bank"].weights, rtol=1e-9, atol=1e-12)
+    for h in parties.hosts:
+        np.testing.assert_allclose(remote[h].weights, local[h].weights, rtol=1e-9, atol=1e-12)
+    assert list(remote["arbiter"].losses) == pytest.approx(list(local["arbiter"].losses))
