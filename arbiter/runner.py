@@ -153,8 +153,9 @@ class ArbiterService:
         parties = {pid: PartyAddress(pid, p["role"], p["address"], p["control"])
                    for pid, p in job.spec["parties"].items()}
         log = job_logger("fedrisk.arbiter", self.config.party_id, job_id)
-        if job.state in STAGES:  # the arbiter itself stopped mid-job: mark the attempt failed first
+        if job.state in STAGES:  # the arbiter itself stopped mid-job: fail that attempt and abort it at the silos
             job = self.store.transition(job_id, FAILED, error="arbiter restarted while the job was running")
+            self._abort(job, parties)
         if job.state == FAILED and not resume:
             raise ArbiterError(f"job {job_id!r} failed at {job.stage}: {job.error}; "
                                f"continue it with `fedrisk arbiter resume {job_id}`")

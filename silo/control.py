@@ -56,7 +56,10 @@ class ControlServer:
         self._allowed = allowed_caller
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="control"),
                                    options=[("grpc.max_receive_message_length", 64 << 20),
-                                            ("grpc.max_send_message_length", 64 << 20)])
+                                            ("grpc.max_send_message_length", 64 << 20),
+                                            # the arbiter pings during long stage calls (see ControlClient)
+                                            ("grpc.http2.min_recv_ping_interval_without_data_ms", 20_000),
+                                            ("grpc.keepalive_permit_without_calls", 1)])
         rpc = grpc.unary_unary_rpc_method_handler(self._call, request_deserializer=_identity,
                                                   response_serializer=_identity)
         self._server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {"Call": rpc}),))
@@ -101,6 +104,10 @@ class ControlClient:
             ("grpc.ssl_target_name_override", party_id),
             ("grpc.max_receive_message_length", 64 << 20),
             ("grpc.max_send_message_length", 64 << 20),
+            # a silo whose host vanishes (no TCP reset) surfaces as UNAVAILABLE within ~90 s
+            ("grpc.keepalive_time_ms", 60_000),
+            ("grpc.keepalive_timeout_ms", 30_000),
+            ("grpc.keepalive_permit_without_calls", 1),
         ])
         self._call = self._channel.unary_unary(METHOD, request_serializer=_identity, response_deserializer=_identity)
 

@@ -1,0 +1,59 @@
+"""Arbiter configs (including the deploy/ examples) and the job spec the arbiter hands to silos."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from arbiter.config import load_arbiter_config, load_job_config
+from federation.certs import provision
+from silo.config import ConfigError, load_silo_config
+from silo.jobs import JobSpec
+
+DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+
+
+@pytest.fixture()
+def deploy_copy(tmp_path: Path) -> Path:
+    for name in ("bank.toml", "insurer.toml", "arbiter.toml", "job.toml"):
+        shutil.copy(DEPLOY / name, tmp_path / name)
+    provision(tmp_path / "certs", ["bank", "insurer", "arbiter"])
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "customers.csv").write_text("id,y,x0\na,0,1.0\nb,1,2.0\n")
+    (tmp_path / "data" / "policyholders.parquet").write_bytes(b"")
+    return tmp_path
+
+
+def test_deploy_examples_parse(deploy_copy: Path) -> None:
+    bank = load_silo_config(deploy_copy / "bank.toml")
+    assert (bank.party_id, bank.role, bank.data.label_column) == ("bank", "guest", "y")
+    assert bank.peers["insurer"] == "insurer.example.internal:50062"
+    insurer = load_silo_config(deploy_copy / "insurer.toml")
+    assert insurer.role == "host" and insurer.data.source == "parquet"
+    arbiter = load_arbiter_config(deploy_copy / "arbiter.toml")
+    assert arbiter.party_id == "arbiter" and arbiter.store.endswith("arbiter.sqlite")
+    job = load_job_config(deploy_copy / "job.toml")
+    assert job.spec.parties.guest == "bank" and job.spec.parties.hosts == ("insurer",)
+    assert job.spec.params["max_epochs"] == 5 and job.parties["bank"].control.endswith(":50071")
+    assert job.spec.salt  # random per job when not given
+
+
+def test_spec_roundtrip() -> None:
+    job = load_job_config(DEPLOY / "job.toml")
+    assert JobSpec.from_dict(job.spec.to_dict()) == job.spec
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda t: t.replace('control = "bank.example.internal:50071"\n', ""), "missing parties.bank.control"),
+    (lambda t: t.replace("[job]\n", "[job]\nholdout = 1.5\n").replace("holdout = 0.2", ""), "holdout must be in"),
+    (lambda t: t.replace('role = "host"', 'role = "observer"'), "role must be guest or host"),
+    (lambda t: t.replace('algorithm = "vertical_lr"', 'algorithm = "secureboost"'), "unknown SecureBoost parameters"),
+    (lambda t: t + "\n[[broken", "not valid TOML"),
+])
+def test_job_config_errors(tmp_path: Path, edit, message: str) -> None:
+    path = tmp_path / "job.toml"
+    path.write_text(edit((DEPLOY / "job.toml").read_text()))
+    with pytest.raises(ConfigError, match=message):
+        load_job_config(path)
