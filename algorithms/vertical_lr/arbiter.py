@@ -21,7 +21,7 @@ what the protocol says, so a silo colluding with the arbiter, or a malicious sil
 from __future__ import annotations
 
 import time
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 from algorithms.base import Checkpoint, Parties
 from algorithms.paillier import CiphertextVector, Decryptor, PrivateKey, PublicKey, generate_keypair, shared_executor
@@ -50,6 +50,7 @@ class VerticalLRArbiter:
         self.key_bits = key_bits
         self.epoch_seconds: list[float] = []
         self._gradient_lengths: dict[str, int] = {}
+        self._converged = False
 
     # ------------------------------------------------------------------ steps
     def _refuse(self, channel: Channel, message: str) -> ProtocolError:
@@ -107,17 +108,30 @@ class VerticalLRArbiter:
 
     def run(self, channel: Channel) -> ArbiterSummary:
         p = self.parties
-        params, n_rows, start, finished, converged, losses, key, decryptor = self._setup(channel)
+        params, n_rows, start, finished, self._converged, losses, key, decryptor = self._setup(channel)
         _, latest = saved_epoch(self.checkpoint)
         weight_diffs: list[float] = [float(v) for v in (latest or {}).get("weight_diffs", [])][:start]
         epoch = start
+        servers = ThreadPoolExecutor(max_workers=len(p.silos), thread_name_prefix="arbiter")
+        try:
+            self._train(channel, p, params, n_rows, epoch, finished, losses, weight_diffs, key, decryptor, servers)
+        finally:
+            servers.shutdown(wait=False, cancel_futures=True)
+        return ArbiterSummary(len(losses), losses, self._converged, weight_diffs)
+
+    def _train(self, channel: Channel, p: Parties, params: VerticalLRParams, n_rows: int, epoch: int,
+               finished: bool, losses: list[float], weight_diffs: list[float], key: PublicKey,
+               decryptor: Decryptor, servers: ThreadPoolExecutor) -> None:
         while not finished and epoch < params.max_epochs:
             began = time.perf_counter()
             batches = batch_schedule(n_rows, params.batch_size, params.seed, epoch)
             for b in range(len(batches)):
                 tag = batch_tag(epoch, b)
-                for silo in (*p.hosts, p.guest):  # hosts' products are smaller and arrive first
-                    self._serve_gradient(channel, decryptor, key, tag, silo, self._gradient_lengths[silo])
+                # serve the silos concurrently (decryption releases the GIL), in whatever order they finish
+                futures = [servers.submit(self._serve_gradient, channel, decryptor, key, tag, silo,
+                                          self._gradient_lengths[silo]) for silo in p.silos]
+                for future in futures:
+                    future.result()
             et = epoch_tag(epoch)
             terms = channel.recv(p.guest, f"{et}.loss_terms").get("terms")
             expected_terms = len(batches) * (2 * len(p.hosts))  # Σ c·U, Σ u_k² per host, cross terms k < l
@@ -130,15 +144,15 @@ class VerticalLRArbiter:
             if params.early_stopping == "weight_diff":
                 diff = sum(float(channel.recv(s, f"{et}.weight_diff")["sq_norm"]) for s in p.silos) ** 0.5
                 weight_diffs.append(diff)
-                converged = diff < params.tol
+                self._converged = diff < params.tol
             else:
-                converged = bool(losses) and abs(losses[-1] - loss) < params.tol
+                self._converged = bool(losses) and abs(losses[-1] - loss) < params.tol
             losses.append(loss)
-            stop = converged or epoch == params.max_epochs - 1
-            channel.broadcast(p.silos, f"{et}.decision", {"stop": stop, "converged": converged})
+            stop = self._converged or epoch == params.max_epochs - 1
+            channel.broadcast(p.silos, f"{et}.decision", {"stop": stop, "converged": self._converged})
             self.epoch_seconds.append(time.perf_counter() - began)
             if self.checkpoint is not None:
-                self.checkpoint.save(epoch, ArbiterSummary(len(losses), losses, converged, weight_diffs).to_dict())
+                self.checkpoint.save(epoch, ArbiterSummary(len(losses), losses, self._converged,
+                                                           weight_diffs).to_dict())
             finished = stop
             epoch += 1
-        return ArbiterSummary(len(losses), losses, converged, weight_diffs)
