@@ -311,3 +311,14 @@ def test_loss_tolerance_stops_early_and_arbiter_refuses_unmasked(breast: tuple[V
     plain = Encryptor(public_key).encrypt(np.array([1.5, -2.0]), 16)
     with pytest.raises(ProtocolError, match="unmasked"):
         VerticalLRArbiter()._decrypt_masked(Decryptor(private_key), plain, "bank")
+
+
+def test_divergence_is_a_clear_error(breast: tuple[VerticalArrays, VerticalArrays], keypair: Any) -> None:
+    """Unscaled huge features with a large SGD step overflow the float range: named, not an encoding crash."""
+    from algorithms.vertical_lr.common import TrainingDivergedError
+
+    train, _ = breast
+    huge = VerticalArrays(train.guest_x, train.y, {"insurer": train.hosts_x["insurer"] * 1e200})
+    params = VerticalLRParams(max_epochs=1, learning_rate=1.0, optimizer="sgd", batch_size=64)
+    with pytest.raises(TrainingDivergedError, match=r"insurer.*diverged"):
+        run_job(huge, params, keypair)

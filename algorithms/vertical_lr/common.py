@@ -15,7 +15,14 @@ from typing import Any
 import numpy as np
 
 from algorithms.base import Checkpoint, Parties
-from algorithms.paillier import CiphertextVector, PublicKey, QuantisedMatrix, WrongKeyError, matmul_transpose
+from algorithms.paillier import (
+    CiphertextVector,
+    PublicKey,
+    QuantisedMatrix,
+    WrongKeyError,
+    matmul_transpose,
+    unmask,
+)
 from algorithms.vertical_lr.params import ProtocolError, VerticalLRParams, bucket_window
 from federation.channel import Channel
 
@@ -29,6 +36,38 @@ def batch_tag(epoch: int, batch: int) -> str:
 
 def epoch_tag(epoch: int) -> str:
     return f"{PREFIX}.e{epoch}"
+
+
+class TrainingDivergedError(FloatingPointError):
+    """Weights or scores left the floating-point range: the step is too large for the features' scale."""
+
+
+def check_scores(values: np.ndarray, party: str, tag: str) -> np.ndarray:
+    """Refuse non-finite partial scores (diverged training) with a clear message instead of an encoding error."""
+    if not np.all(np.isfinite(values)):
+        raise TrainingDivergedError(
+            f"{party}: partial scores are not finite at {tag}: training diverged; lower learning_rate, use "
+            "optimizer='adam' or standardise the features"
+        )
+    return values
+
+
+def partial_scores(x: np.ndarray, weights: np.ndarray, party: str, tag: str) -> np.ndarray:
+    """``x·w``, refused with :class:`TrainingDivergedError` if it overflowed."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        scores = x @ weights
+    return check_scores(scores, party, tag)
+
+
+def unmask_gradient(residues: list[int], masks: list[int], key: PublicKey, frac_bits: int, party: str,
+                    tag: str) -> np.ndarray:
+    """Unmask a decrypted gradient; a gradient beyond the float range means the training diverged."""
+    try:
+        values = unmask(residues, masks, key.n, frac_bits)
+    except OverflowError as exc:
+        raise TrainingDivergedError(f"{party}: gradient at {tag} exceeds the float range: training diverged; "
+                                    "lower learning_rate or standardise the features") from exc
+    return check_scores(values, party, tag)
 
 
 def expect_vector(payload: dict[str, Any], name: str, key: PublicKey, length: int, sender: str

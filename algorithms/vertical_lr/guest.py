@@ -41,9 +41,11 @@ from algorithms.vertical_lr.common import (
     epoch_tag,
     expect_residues,
     expect_vector,
+    partial_scores,
     saved_epoch,
     silo_setup,
     state_at,
+    unmask_gradient,
 )
 from algorithms.vertical_lr.model import GuestModel
 from algorithms.vertical_lr.optimizer import PartyOptimizer
@@ -133,7 +135,7 @@ class VerticalLRGuest:
                     total = expect_vector(forwards[0], "u", key, len(rows), p.hosts[0])
                     for h, fw in zip(p.hosts[1:], forwards[1:], strict=True):
                         total = total + expect_vector(fw, "u", key, len(rows), h)
-                    u_guest = design[rows] @ weights
+                    u_guest = partial_scores(design[rows], weights, me, tag)
                     y_sign = signs[rows]
                     # [[d]] = ¼·(U + u_G − 2y') at scale 2^(F+2): add the plaintext part, then move the scale.
                     plain = np.rint(np.ldexp(u_guest - 2.0 * y_sign, FORWARD_FRAC_BITS))
@@ -157,7 +159,8 @@ class VerticalLRGuest:
 
                     residues = expect_residues(channel.recv(p.arbiter, f"{tag}.gradient.plain"), n_features + 1,
                                                p.arbiter)
-                    gradient = unmask(residues, masks, key.n, product.frac_bits) / len(rows) + penalty * weights
+                    gradient = (unmask_gradient(residues, masks, key, product.frac_bits, me, tag) / len(rows)
+                                + penalty * weights)
                     weights = optimizer.step(weights, gradient)
                     if not params.fit_intercept:
                         weights[-1] = 0.0

@@ -26,7 +26,7 @@ from concurrent.futures import Executor
 import numpy as np
 
 from algorithms.base import Checkpoint, Parties
-from algorithms.paillier import CiphertextVector, QuantisedMatrix, mask, shared_executor, unmask
+from algorithms.paillier import CiphertextVector, QuantisedMatrix, mask, shared_executor
 from algorithms.vertical_lr.common import (
     DEFAULT_PARTIES,
     batch_tag,
@@ -35,9 +35,11 @@ from algorithms.vertical_lr.common import (
     epoch_tag,
     expect_residues,
     expect_vector,
+    partial_scores,
     saved_epoch,
     silo_setup,
     state_at,
+    unmask_gradient,
 )
 from algorithms.vertical_lr.model import HostModel
 from algorithms.vertical_lr.optimizer import PartyOptimizer
@@ -102,7 +104,7 @@ class VerticalLRHost:
                 start_weights = weights.copy()
                 for b, rows in enumerate(batch_schedule(n_rows, params.batch_size, params.seed, epoch)):
                     tag = batch_tag(epoch, b)
-                    u = self.x[rows] @ weights
+                    u = partial_scores(self.x[rows], weights, me, tag)
                     forward = encryptor.encrypt(u, FORWARD_FRAC_BITS)
                     channel.send(p.guest, f"{tag}.forward",
                                  {"u": forward, "u_sq": encryptor.encrypt(np.array([u @ u]), FORWARD_FRAC_BITS)})
@@ -117,7 +119,8 @@ class VerticalLRHost:
                     channel.send(p.arbiter, f"{tag}.gradient", {"g": masked})
                     residues = expect_residues(channel.recv(p.arbiter, f"{tag}.gradient.plain"), n_features,
                                                p.arbiter)
-                    gradient = unmask(residues, masks, key.n, product.frac_bits) / len(rows) + params.l2 * weights
+                    gradient = (unmask_gradient(residues, masks, key, product.frac_bits, me, tag) / len(rows)
+                                + params.l2 * weights)
                     weights = optimizer.step(weights, gradient)
                 et = epoch_tag(epoch)
                 if params.early_stopping == "weight_diff":
