@@ -18,9 +18,10 @@ Messages (per host; tags are unique per job):
 * receives ``t{t}.d{d}.partition``: per won node an opaque split id and left/right per row.
 
 What the guest learns: per node and host candidate, the left-going (Σg, Σh, count) — not which feature
-or threshold it belongs to (positions are shuffled per level) — and the row partition of the host
-splits it chose. It never receives host feature values or thresholds. Its labels, gradients and
-leaf weights never leave it in clear.
+or threshold it belongs to (positions are shuffled per level) — hence also how many distinct
+candidate partitions the host has per node, and the row partition of the host splits it chose. It
+never receives host feature values or thresholds. Its labels, gradients and leaf weights never leave
+it in clear.
 """
 
 from __future__ import annotations
