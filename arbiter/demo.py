@@ -163,7 +163,8 @@ class Processes:
         proc.wait(10)
 
     def stop_all(self) -> None:
-        for name in list(self.procs):
+        """Stop in reverse start order (the arbiter before the silos it is talking to)."""
+        for name in reversed(list(self.procs)):
             self.stop(name)
 
     def tail(self, name: str, lines: int = 15) -> str:
@@ -250,13 +251,16 @@ def run_demo(workdir: str | Path = "demo-output", epochs: int | None = None, dat
                         root / "logs" / f"{name}.log", cwd=root)
             print(f"  started silo {name} (pid {procs.procs[name].pid}, log logs/{name}.log)")
         wait_until_ready(procs, ["bank", "insurer"], root)
-        print("  silos are up; starting the arbiter\n")
+        print("  silos are up; starting the arbiter (log logs/arbiter.log)\n")
+        (root / "logs").mkdir(exist_ok=True)
         arbiter = procs.start("arbiter", fedrisk_command("arbiter", "run", str(paths["job"]), "--config",
-                                                         str(paths["arbiter"])), cwd=root)
+                                                         str(paths["arbiter"]), "--log-file",
+                                                         str(root / "logs" / "arbiter.log")), cwd=root)
         status = arbiter.wait()
         procs.procs.pop("arbiter", None)
         if status != 0:
-            for name in ("bank", "insurer"):
+            procs.logs["arbiter"] = root / "logs" / "arbiter.log"
+            for name in ("arbiter", "bank", "insurer"):
                 print(f"\n--- last lines of {name}'s log ---\n{procs.tail(name)}", file=sys.stderr)
             print(f"fedrisk demo: the arbiter exited with status {status}", file=sys.stderr)
             return status

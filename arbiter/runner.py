@@ -184,7 +184,9 @@ class ArbiterService:
             except BaseException as exc:
                 job = self.store.job(job_id)
                 if job.state not in (FAILED, *TERMINAL_STATES):
-                    self.store.transition(job_id, FAILED, error=f"{type(exc).__name__}: {exc}")
+                    reason = "interrupted (Ctrl-C or SIGTERM)" if isinstance(exc, KeyboardInterrupt) \
+                        else f"{type(exc).__name__}: {exc}"
+                    self.store.transition(job_id, FAILED, error=reason)
                 self._abort(self.store.job(job_id), parties)
                 raise
 

@@ -52,7 +52,7 @@ def cmd_silo_serve(args: argparse.Namespace) -> int:
     from silo.service import SiloService
 
     config = load_silo_config(args.config)
-    configure_logging(config.party_id, as_json=args.json_logs)
+    configure_logging(config.party_id, as_json=args.json_logs, log_file=args.log_file)
     service = SiloService(config).start()
     if args.ready_file:
         Path(args.ready_file).write_text(f"{service.node.address}\n")
@@ -79,6 +79,16 @@ def _print_result(result: dict[str, Any]) -> None:
         print(f"report: {path}")
 
 
+def _sigterm_as_interrupt() -> None:
+    """SIGTERM behaves like Ctrl-C: the running job is marked failed and aborted at the silos."""
+    import signal
+
+    def handler(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def cmd_arbiter_run(args: argparse.Namespace) -> int:
     from arbiter.config import load_arbiter_config, load_job_config
     from arbiter.runner import ArbiterService
@@ -86,8 +96,9 @@ def cmd_arbiter_run(args: argparse.Namespace) -> int:
 
     config = load_arbiter_config(_arbiter_config_path(args, args.job))
     job = load_job_config(args.job, arbiter_id=config.party_id)
-    configure_logging(config.party_id, as_json=args.json_logs)
+    configure_logging(config.party_id, as_json=args.json_logs, log_file=args.log_file)
     service = ArbiterService(config, progress=not args.no_progress)
+    _sigterm_as_interrupt()
     try:
         record = service.submit(job)
         result = service.run(record.id)
@@ -104,8 +115,9 @@ def cmd_arbiter_resume(args: argparse.Namespace) -> int:
     from silo.logs import configure_logging
 
     config = load_arbiter_config(_arbiter_config_path(args))
-    configure_logging(config.party_id, as_json=args.json_logs)
+    configure_logging(config.party_id, as_json=args.json_logs, log_file=args.log_file)
     service = ArbiterService(config, progress=not args.no_progress)
+    _sigterm_as_interrupt()
     try:
         result = service.resume(args.job_id)
     finally:
@@ -200,7 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     silo = sub.add_parser("silo", help="run a silo").add_subparsers(dest="silo_command", required=True)
     p = silo.add_parser("serve", help="serve jobs for the arbiter")
     p.add_argument("--config", required=True)
-    p.add_argument("--json-logs", action="store_true")
+    p.add_argument("--json-logs", action="store_true", help="JSON log lines instead of key=value")
+    p.add_argument("--log-file", help="write logs to this file instead of stderr")
     p.add_argument("--ready-file", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_silo_serve)
 
@@ -209,13 +222,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job", help="job.toml")
     p.add_argument("--config", help="arbiter.toml (default: next to the job file)")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--json-logs", action="store_true")
+    p.add_argument("--json-logs", action="store_true", help="JSON log lines instead of key=value")
+    p.add_argument("--log-file", help="write logs to this file instead of stderr")
     p.set_defaults(func=cmd_arbiter_run)
     p = arb.add_parser("resume", help="continue a failed job from its last checkpoint")
     p.add_argument("job_id")
     p.add_argument("--config", help="arbiter.toml (default: ./arbiter.toml)")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--json-logs", action="store_true")
+    p.add_argument("--json-logs", action="store_true", help="JSON log lines instead of key=value")
+    p.add_argument("--log-file", help="write logs to this file instead of stderr")
     p.set_defaults(func=cmd_arbiter_resume)
     p = arb.add_parser("status", help="jobs and their states")
     p.add_argument("job_id", nargs="?")

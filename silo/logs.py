@@ -47,9 +47,10 @@ def _quote(value: Any) -> str:
     return json.dumps(text) if (not text or any(c in text for c in ' ="')) else text
 
 
-def configure_logging(party: str, level: int = logging.INFO, as_json: bool = False) -> None:
-    """Route the ``fedrisk`` loggers to stderr as structured lines tagged with ``party``."""
-    handler = logging.StreamHandler(sys.stderr)
+def configure_logging(party: str, level: int = logging.INFO, as_json: bool = False,
+                      log_file: str | None = None) -> None:
+    """Route the ``fedrisk`` loggers to stderr (or ``log_file``) as structured lines tagged with ``party``."""
+    handler: logging.Handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
     handler.setFormatter(StructuredFormatter(party, as_json))
     root = logging.getLogger("fedrisk")
     root.handlers[:] = [handler]
