@@ -13,10 +13,11 @@ import pytest
 
 from arbiter.config import load_arbiter_config, load_job_config
 from arbiter.demo import Processes, prepare_workdir
-from arbiter.runner import ArbiterService
+from arbiter.runner import ArbiterError, ArbiterService
 from arbiter.simulate import simulate_job
 from arbiter.store import JobStore
 from datasets import load_csv
+from federation.cli import main
 from silo.data import validate_table
 from silo.store import SiloStore
 from tests.test_services import start_silos
@@ -35,10 +36,13 @@ def _host_steps(path: Path, job_id: str) -> list[int]:
 
 
 @pytest.mark.slow
-def test_killed_host_resumes_with_identical_weights(tmp_path: Path) -> None:
-    job_id = "resume-breast"
+@pytest.mark.parametrize("mode", ["automatic", "manual"])
+def test_killed_host_resumes_with_identical_weights(tmp_path: Path, mode: str) -> None:
+    """automatic: the arbiter waits for the host and retries; manual: the job fails (no retries) and
+    ``fedrisk arbiter resume JOB`` continues it once the host is back."""
+    job_id = f"resume-{mode}"
     root, paths = prepare_workdir(tmp_path, "breast", params=PARAMS, job_id=job_id, salt="resume-salt", seed=11,
-                                  silo_deadline=60.0, retries=2)
+                                  silo_deadline=60.0, retries=2 if mode == "automatic" else 0)
     config = load_arbiter_config(paths["arbiter"])
     job = load_job_config(paths["job"])
     procs = Processes()
@@ -64,10 +68,20 @@ def test_killed_host_resumes_with_identical_weights(tmp_path: Path) -> None:
             time.sleep(0.05)
         procs.kill("insurer")  # SIGKILL: no chance to clean up
         killed_at = _host_steps(host_db, job_id)
-        time.sleep(1.0)
-        start_silos(root, paths, procs, names=("insurer",))
-        runner.join(240)
-        assert not runner.is_alive(), "the resumed job did not finish"
+        if mode == "manual":
+            runner.join(60)
+            assert isinstance(outcome.get("error"), ArbiterError) and "arbiter resume" in str(outcome["error"])
+            assert service.store.job(job_id).state == "failed"
+            service.close()
+            start_silos(root, paths, procs, names=("insurer",))
+            assert main(["arbiter", "resume", job_id, "--config", str(paths["arbiter"]), "--no-progress"]) == 0
+            service = ArbiterService(config, progress=False)
+            outcome = {"result": service.store.job(job_id).result}
+        else:
+            time.sleep(1.0)
+            start_silos(root, paths, procs, names=("insurer",))
+            runner.join(240)
+            assert not runner.is_alive(), "the resumed job did not finish"
         service.close()
     finally:
         procs.stop_all()
