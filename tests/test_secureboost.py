@@ -383,3 +383,27 @@ def test_encrypted_early_stopping_truncates_every_party(keypair: Any) -> None:
     assert g is not None and g.best_iteration is not None and len(g.trees) < 8
     assert_same_models(g, model.host_models_, twin.guest_model_, twin.host_models_)  # type: ignore[arg-type]
     assert all(s.tree < len(g.trees) for s in model.host_models_["insurer"].splits.values())
+
+
+def test_same_roles_run_over_grpc_with_mutual_tls(keypair: Any, tmp_path: Any) -> None:
+    """The transport-free roles, unchanged, over gRPC + mTLS: same model as the in-memory run."""
+    from federation.certs import TlsConfig, provision
+    from federation.grpc_transport import PartyNode
+
+    data = load_breast_vertical()
+    params = BoostParams(n_estimators=1, max_depth=2, max_bin=8)
+    parties = Parties(guest="bank", hosts=("insurer",))
+    provision(tmp_path, ("bank", "insurer"))
+    nodes = [PartyNode(p, "127.0.0.1:0", TlsConfig.from_dir(tmp_path, p)).start() for p in ("bank", "insurer")]
+    try:
+        nodes[0].add_peer("insurer", nodes[1].address)
+        nodes[1].add_peer("bank", nodes[0].address)
+        bank, insurer = (n.channel("sbt-job") for n in nodes)
+        guest = SecureBoostGuest(data.guest, params, parties, keypair=keypair, executor=None)
+        host = SecureBoostHost(data.hosts["insurer"], params, parties, "insurer", executor=None)
+        out = run_parties({"bank": lambda: guest.run(bank), "insurer": lambda: host.run(insurer)})
+    finally:
+        for n in nodes:
+            n.stop(grace=0.1)
+    twin = PlainSecureBoost(n_estimators=1, max_depth=2, max_bin=8).fit(data)
+    assert_same_models(out["bank"], {"insurer": out["insurer"]}, twin.guest_model_, twin.host_models_)  # type: ignore
