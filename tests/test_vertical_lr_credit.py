@@ -24,7 +24,8 @@ def test_default_credit_auc(keypair: Any) -> None:
     data = load_default_credit_vertical()
     train_ids, test_ids = train_test_split_ids(data.guest)
     train, test = data.subset(train_ids), data.subset(test_ids)
-    model = VerticalLogisticRegression(learning_rate=1.0, optimizer="sgd", batch_size=4096, max_epochs=3,
+    # 47 batches of ~510 rows per epoch: SGD reaches the Taylor optimum in 2 epochs (plaintext replica: 0.7086)
+    model = VerticalLogisticRegression(learning_rate=0.5, optimizer="sgd", batch_size=512, max_epochs=2,
                                        keypair=keypair).fit(train)
     y_test = test.guest["y"].to_numpy()
     auc = roc_auc_score(y_test, model.predict_proba(test)[:, 1])
