@@ -6,7 +6,8 @@
   plaintext twin uses it in place of encryption, which is why the twin is bit-identical.
 * :class:`EncryptedHistogram` holds one ciphertext per (feature, bin): the product (= plaintext sum)
   of the packed (g, h) ciphertexts of the node's rows in that bin, built with raw ``a·b mod n²`` in
-  worker processes (rows split across processes, partial histograms multiplied). A sibling is
+  worker processes (rows split across processes, partial histograms multiplied), two features at a
+  time through a joint (bin, bin) table, which almost halves the multiplications. A sibling is
   ``parent · smaller⁻¹`` (histogram subtraction); cumulative sums are running products.
 
 What it reveals: nothing; histograms are local. Encrypted ones are only ever sent packed and
@@ -92,21 +93,61 @@ class PlainHistogram:
 
 # ---------------------------------------------------------------- encrypted
 
-def accumulate(nsquare: int, ciphertexts: list[mpz], keys: np.ndarray, n_cells: int, with_total: bool
-               ) -> tuple[list[mpz | None], mpz | None]:
-    """Worker: multiply each row's ciphertext into its (feature, bin) cells (``keys`` = -1: missing)."""
+def accumulate_pairs(nsquare: int, ciphertexts: list[mpz], joint: np.ndarray, n_bins: int, n_features: int,
+                     with_total: bool) -> tuple[list[mpz | None], mpz | None, int]:
+    """Worker: two features at a time. Each row's ciphertext is multiplied into ONE joint (bin_a, bin_b)
+    cell of its feature pair (index 0 = missing); the per-feature bins are then products of the joint
+    cells of a row / column. Cost ``rows·⌈F/2⌉ + 2·(non-empty joint cells)`` instead of ``rows·F``.
+    Returns the flat ``feature·n_bins + bin`` cells, the node total (if asked) and the mulmod count."""
     nsq = mpz(nsquare)
-    cells: list[mpz | None] = [None] * n_cells
-    for c, row in zip(ciphertexts, keys.tolist(), strict=True):
+    side = n_bins + 1
+    block = side * side
+    n_pairs = joint.shape[1]
+    table: list[mpz | None] = [None] * (n_pairs * block)
+    ops = 0
+    for c, row in zip(ciphertexts, joint.tolist(), strict=True):
         for k in row:
-            if k >= 0:
-                acc = cells[k]
-                cells[k] = c if acc is None else acc * c % nsq
+            acc = table[k]
+            if acc is None:
+                table[k] = c
+            else:
+                table[k] = acc * c % nsq
+                ops += 1
+    cells: list[mpz | None] = [None] * (n_features * n_bins)
+    for p in range(n_pairs):
+        a, b = 2 * p, 2 * p + 1
+        for i in range(side):
+            base = p * block + i * side
+            for j in range(side):
+                v = table[base + j]
+                if v is None:
+                    continue
+                if i > 0:
+                    k = a * n_bins + i - 1
+                    cells[k] = v if cells[k] is None else cells[k] * v % nsq
+                    ops += 1
+                if j > 0 and b < n_features:
+                    k = b * n_bins + j - 1
+                    cells[k] = v if cells[k] is None else cells[k] * v % nsq
+                    ops += 1
     total = None
     if with_total:
-        for c in ciphertexts:
-            total = c if total is None else total * c % nsq
-    return cells, total
+        for v in table[:block]:
+            if v is not None:
+                total = v if total is None else total * v % nsq
+                ops += 1
+    return cells, total, ops
+
+
+def joint_keys(bins: np.ndarray, n_bins: int) -> np.ndarray:
+    """Joint (pair) cell index of every row for each feature pair (an odd last feature pairs with 'missing')."""
+    rows, n_features = bins.shape
+    n_pairs = (n_features + 1) // 2
+    side = n_bins + 1
+    padded = np.full((rows, 2 * n_pairs), -1, dtype=np.int32)
+    padded[:, :n_features] = bins
+    first, second = padded[:, 0::2] + 1, padded[:, 1::2] + 1
+    return (first * side + second + np.arange(n_pairs, dtype=np.int32) * side * side).astype(np.int32)
 
 
 def _mul(a: mpz | None, b: mpz | None, nsq: mpz) -> mpz | None:
@@ -172,19 +213,17 @@ def encrypted_histograms(ciphertexts: list[mpz], nsquare: mpz, bins: np.ndarray,
                          min_chunk: int = 1024) -> dict[int, EncryptedHistogram]:
     """Histograms of several nodes (``nodes[node]`` = positions into ``ciphertexts``/``bins``), split over processes."""
     n_features = bins.shape[1]
-    offsets = np.arange(n_features, dtype=np.int32) * n_bins
     calls, owners = [], []
     for node, idx in nodes.items():
-        keys_all = np.where(bins[idx] >= 0, bins[idx].astype(np.int32) + offsets, -1).astype(np.int32)
-        opcount.count("sbt_histogram_mulmod", int((keys_all >= 0).sum()))
+        keys = joint_keys(bins[idx], n_bins)
         for part in chunk_slices(len(idx), workers(executor), min_chunk):
-            sub = idx[part]
-            calls.append((int(nsquare), [ciphertexts[i] for i in sub], keys_all[part], n_features * n_bins,
+            calls.append((int(nsquare), [ciphertexts[i] for i in idx[part]], keys[part], n_bins, n_features,
                           node in need_total))
             owners.append(node)
-    results = parallel_map(accumulate, calls, executor)
+    results = parallel_map(accumulate_pairs, calls, executor)
     out: dict[int, EncryptedHistogram] = {}
-    for node, (cells, total) in zip(owners, results, strict=True):
+    for node, (cells, total, ops) in zip(owners, results, strict=True):
+        opcount.count("sbt_histogram_mulmod", ops)
         if node not in out:
             out[node] = EncryptedHistogram(cells, n_bins, total)
         else:
