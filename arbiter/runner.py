@@ -35,7 +35,19 @@ from typing import Any
 from tqdm import tqdm
 
 from arbiter.config import ArbiterConfig, JobConfig, PartyAddress
-from arbiter.store import ALIGNING, CANCELLED, DONE, EVALUATING, FAILED, QUEUED, TRAINING, JobRecord, JobStore
+from arbiter.store import (
+    ALIGNING,
+    CANCELLED,
+    DONE,
+    EVALUATING,
+    FAILED,
+    QUEUED,
+    TRAINING,
+    JobRecord,
+    JobStore,
+    content_hash,
+)
+from federation import codec
 from federation.certs import TlsConfig
 from federation.channel import ChannelError
 from federation.grpc_transport import PartyNode
@@ -47,6 +59,7 @@ from silo.store import SqliteCheckpoint
 
 STAGES = (ALIGNING, TRAINING, EVALUATING)
 _STAGE_OF = {"align": ALIGNING, "train": TRAINING, "evaluate": EVALUATING}
+ABORT_GRACE_S = 10.0  # after a failure, how long the other calls of the stage get to unwind
 
 
 class ArbiterError(RuntimeError):
@@ -56,21 +69,16 @@ class ArbiterError(RuntimeError):
 class _StoreCheckpointAdapter:
     """The arbiter role's checkpoints, kept (codec bytes) in the job store's checkpoint table."""
 
-    def __init__(self, store: JobStore, job_id: str, party: str) -> None:
-        self._store, self._job_id, self._party = store, job_id, party
+    def __init__(self, store: JobStore, party: str) -> None:
+        self._store, self._party = store, party
 
     def save_checkpoint(self, job_id: str, step: int, state: dict[str, Any]) -> str:
-        from arbiter.store import content_hash
-        from federation import codec
-
         data = codec.encode(state)
         digest = content_hash(data)
         self._store.record_checkpoint(job_id, self._party, step, digest, state=data)
         return digest
 
     def latest_checkpoint(self, job_id: str, max_step: int | None = None) -> tuple[int, dict[str, Any]] | None:
-        from federation import codec
-
         found = self._store.checkpoint_state(job_id, self._party, max_step)
         return None if found is None else (found[0], codec.decode(found[1]))
 
@@ -86,6 +94,7 @@ class ArbiterService:
         self.log = job_logger("fedrisk.arbiter", config.party_id)
         self._node: PartyNode | None = None
         self._clients: dict[str, ControlClient] = {}
+        self._lock = threading.Lock()
 
     def close(self) -> None:
         for client in self._clients.values():
@@ -98,10 +107,11 @@ class ArbiterService:
 
     # ---------------------------------------------------------------------------------------------- setup
     def _client(self, party: PartyAddress) -> ControlClient:
-        client = self._clients.get(party.party_id)
-        if client is None or client.address != party.control:
-            client = self._clients[party.party_id] = ControlClient(party.party_id, party.control, self.tls)
-        return client
+        with self._lock:
+            client = self._clients.get(party.party_id)
+            if client is None or client.address != party.control:
+                client = self._clients[party.party_id] = ControlClient(party.party_id, party.control, self.tls)
+            return client
 
     def _start_node(self, parties: dict[str, PartyAddress]) -> PartyNode:
         if self._node is None:
@@ -259,8 +269,14 @@ class ArbiterService:
                    for item in calls.items()]
         for t in threads:
             t.start()
+        grace_until: float | None = None
         for t in threads:
-            t.join()
+            while t.is_alive():
+                t.join(0.2)
+                if errors and grace_until is None:
+                    grace_until = time.monotonic() + ABORT_GRACE_S
+                if grace_until is not None and time.monotonic() > grace_until:
+                    break  # aborted calls still unwinding (e.g. a send retrying a dead peer): do not wait
         if errors:
             def rank(e: tuple[str, BaseException]) -> int:
                 exc = e[1]
@@ -324,7 +340,7 @@ class ArbiterService:
             bar.refresh()
             log.info("epoch", extra={"fields": {"step": step, "sha256": digest[:12]}})
 
-        checkpoint = SqliteCheckpoint(_StoreCheckpointAdapter(self.store, job.id, self.config.party_id),  # type: ignore[arg-type]
+        checkpoint = SqliteCheckpoint(_StoreCheckpointAdapter(self.store, self.config.party_id),  # type: ignore[arg-type]
                                       job.id, max_step=cap, on_save=on_save)
         calls = self._silo_calls("train", job, spec, parties, resume_step=cap)
         if registry.uses_arbiter(spec):
@@ -346,25 +362,11 @@ class ArbiterService:
         for pid, reply in out.items():
             for step, digest in reply.get("checkpoints", []):
                 self.store.record_checkpoint(job.id, pid, int(step), str(digest))
-        self._training = {"part_hashes": {pid: r["part_sha256"] for pid, r in out.items()},
-                          "train_rows": out[spec.parties.guest]["train_rows"],
-                          "training_time_s": round(time.perf_counter() - t0, 2),
-                          "arbiter_part": registry.jsonable(arbiter_part)}
-        self._save_training_summary(job.id)
-
-    def _save_training_summary(self, job_id: str) -> None:
-        from arbiter.store import canonical_json, content_hash
-
-        data = canonical_json(self._training)
-        self.store.record_checkpoint(job_id, "__summary__", 0, content_hash(data), state=data)
-
-    def _training_summary(self, job_id: str) -> dict[str, Any]:
-        import json
-
-        found = self.store.checkpoint_state(job_id, "__summary__")
-        if found is None:
-            raise ArbiterError(f"job {job_id!r}: no training summary; resume at training")
-        return json.loads(found[1])
+        self.store.record_training(job.id, {
+            "part_hashes": {pid: r["part_sha256"] for pid, r in out.items()},
+            "train_rows": out[spec.parties.guest]["train_rows"],
+            "training_time_s": round(time.perf_counter() - t0, 2),
+            "arbiter_part": registry.jsonable(arbiter_part)})
 
     def _evaluate(self, job: JobRecord, spec: JobSpec, parties: dict[str, PartyAddress],
                   log: logging.LoggerAdapter) -> dict[str, Any]:  # type: ignore[type-arg]
@@ -374,7 +376,9 @@ class ArbiterService:
                 raise ArbiterError(f"silo {pid!r}: its table's columns changed since training; refusing to evaluate")
         out = self._parallel(self._silo_calls("evaluate", job, spec, parties), lambda: self._abort(job, parties))
         metrics = out[spec.parties.guest]["metrics"]
-        training = self._training_summary(job.id)
+        training = self.store.job(job.id).training
+        if training is None:
+            raise ArbiterError(f"job {job.id!r}: no training summary; resume it at the training stage")
         model = {"job_id": job.id, "algorithm": spec.algorithm, "params": spec.params, "seed": spec.seed,
                  "parties": spec.parties.to_dict(), "schema_digests": expected,
                  "part_hashes": training["part_hashes"], "arbiter_part": training["arbiter_part"]}

@@ -88,6 +88,7 @@ jobs_table = Table(
     Column("stage", String(16), nullable=True),  # stage a failed job failed in (where resume restarts)
     Column("error", Text, nullable=True),
     Column("result", Text, nullable=True),
+    Column("training", Text, nullable=True),  # training summary: part hashes, rows, time (for evaluation/resume)
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
@@ -138,6 +139,7 @@ class JobRecord:
     result: dict[str, Any] | None
     created_at: float
     updated_at: float
+    training: dict[str, Any] | None = None
 
     @property
     def transport_key(self) -> str:
@@ -248,6 +250,14 @@ class JobStore:
                                 .order_by(events_table.c.seq)).mappings().all()
         return [dict(r) for r in rows]
 
+    def record_training(self, job_id: str, summary: dict[str, Any]) -> None:
+        """Keep the training stage's summary (model-part hashes, row counts, duration) with the job."""
+        with self.engine.begin() as conn:
+            done = conn.execute(update(jobs_table).where(jobs_table.c.id == job_id).values(
+                training=canonical_json(summary).decode(), updated_at=time.time()))
+            if done.rowcount != 1:
+                raise StoreError(f"no job {job_id!r}")
+
     # checkpoints -----------------------------------------------------------------------------------
     def record_checkpoint(self, job_id: str, party: str, step: int, sha256: str, state: bytes | None = None) -> None:
         now = time.time()
@@ -319,7 +329,8 @@ def _job_record(row: Any) -> JobRecord:
     return JobRecord(id=row["id"], algorithm=row["algorithm"], spec=json.loads(row["spec"]), state=row["state"],
                      attempt=row["attempt"], stage=row["stage"], error=row["error"],
                      result=json.loads(row["result"]) if row["result"] else None,
-                     created_at=row["created_at"], updated_at=row["updated_at"])
+                     created_at=row["created_at"], updated_at=row["updated_at"],
+                     training=json.loads(row["training"]) if row["training"] else None)
 
 
 def _model_record(row: Any) -> ModelRecord:

@@ -145,8 +145,7 @@ def cmd_arbiter_status(args: argparse.Namespace) -> int:
                     note = e["note"] or ""
                     print(f"  {e['from_state'] or '-':>10} -> {e['to_state']:<10} attempt={e['attempt']} {note}")
                 for party, step, digest in store.checkpoints(job.id):
-                    if not party.startswith("__"):
-                        print(f"  checkpoint {party:<10} step={step} sha256={digest[:16]}")
+                    print(f"  checkpoint {party:<10} step={step} sha256={digest[:16]}")
         if not jobs:
             print("no jobs")
     finally:
