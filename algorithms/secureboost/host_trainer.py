@@ -147,7 +147,7 @@ class HostTrainer:
         self.shape = shape_channels(len(self.train_rows))
         self.backend: Backend = backend_factory(self.B_train, self.bins.max_bins)
         self.shuffle = shuffle
-        self.rng = rng or random.Random(secrets.randbits(128))
+        self.rng = rng or secrets.SystemRandom()  # the shuffle must be unpredictable to the guest
         self.model = HostModel(party, feature_names)
         self.tree = -1
         self._previous: dict[int, Any] = {}
