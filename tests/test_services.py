@@ -113,3 +113,26 @@ def test_failed_stage_leaves_failed_job_and_no_model(deployment: tuple[Path, dic
         assert all(m.job_id != "too-strict" for m in service.store.models())
     finally:
         service.close()
+
+
+def test_secureboost_over_services_matches_simulation(deployment: tuple[Path, dict[str, Path], Processes]) -> None:
+    root, paths, _ = deployment
+    text = paths["job"].read_text()
+    head, _, rest = text.partition("[params]\n")
+    rest = rest[rest.index("[parties."):]
+    job_file = root / "job-boost.toml"
+    job_file.write_text(head.replace('algorithm = "vertical_lr"', 'algorithm = "secureboost"')
+                        .replace('id = "e2e-breast"', 'id = "e2e-boost"')
+                        + "[params]\nn_estimators = 2\nmax_depth = 2\n\n" + rest)
+    config = load_arbiter_config(paths["arbiter"])
+    job = load_job_config(job_file)
+    service = ArbiterService(config, progress=False)
+    try:
+        result = service.run(service.submit(job).id)
+    finally:
+        service.close()
+    tables = {"bank": validate_table(load_csv("breast_hetero_guest"), "bank", label_column="y"),
+              "insurer": validate_table(load_csv("breast_hetero_host"), "insurer")}
+    sim = simulate_job(job.spec, tables)
+    assert abs(result["metrics"]["auc"] - sim["metrics"]["auc"]) <= 1e-9
+    assert result["metrics"]["auc"] > 0.85
