@@ -225,7 +225,8 @@ class ArbiterService:
             log.info("waiting for silos", extra={"fields": {"silos": ",".join(sorted(waiting))}})
             time.sleep(1.0)
 
-    def _abort(self, job: JobRecord, parties: dict[str, PartyAddress]) -> None:
+    def _abort(self, job: JobRecord, parties: dict[str, PartyAddress], op: str = "abort") -> None:
+        """Cancel the attempt's roles and close its transport keys here and at every reachable silo."""
         keys = [f"{job.id}.{job.attempt}.{stage}" for stage in STAGES]
         if self._node is not None:
             for key in keys:
@@ -233,7 +234,7 @@ class ArbiterService:
                     self._node.close_job(key)
         for party in parties.values():
             with contextlib.suppress(ControlError):  # a dead silo has nothing left to abort
-                self._client(party).call("abort", timeout=3.0, keys=keys)
+                self._client(party).call(op, timeout=3.0, keys=keys)
 
     def _run_stages(self, job: JobRecord, spec: JobSpec, parties: dict[str, PartyAddress], stages: tuple[str, ...],
                     log: logging.LoggerAdapter) -> dict[str, Any]:  # type: ignore[type-arg]
@@ -387,6 +388,7 @@ class ArbiterService:
                   "evaluation_rows": out[spec.parties.guest]["evaluation_rows"], "train_rows": training["train_rows"]}
         record = self.store.register_model(job.id, spec.name, spec.algorithm, spec.params, headline, model,
                                            result=result)
+        self._abort(job, parties, op="close")
         result["model_id"] = record.id
         result["content_hash"] = record.content_hash
         result["report"] = self._write_report(job, spec, record.id, metrics, training)

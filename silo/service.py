@@ -104,8 +104,8 @@ class SiloService:
         if op == "shutdown":
             self._stopped.set()
             return {}
-        if op == "abort":
-            self._abort(list(request.get("keys", [])))
+        if op in ("abort", "close"):  # close: the job is done, free its mailboxes and refuse late messages
+            self._abort(list(request.get("keys", [])), verb="aborted" if op == "abort" else "closed")
             return {}
         spec = JobSpec.from_dict(request["spec"])
         log = job_logger("fedrisk.silo", self.config.party_id, spec.job_id)
@@ -138,11 +138,13 @@ class SiloService:
             return out
         raise JobError(f"unknown control operation {op!r}")
 
-    def _abort(self, keys: list[str]) -> None:
+    def _abort(self, keys: list[str], verb: str = "aborted") -> None:
         for key in keys:
             with self._lock:
                 event = self._cancel.setdefault(key, threading.Event())
             event.set()
             with contextlib.suppress(Exception):  # already closed
                 self.node.close_job(key)
-            self.log.info("aborted", extra={"fields": {"key": key}})
+            with self._lock:
+                self._cancel.pop(key, None)
+            self.log.info(verb, extra={"fields": {"key": key}})
