@@ -22,6 +22,7 @@ also the small-root assumption on ``hs``; ``h`` is fresh per encryptor and ``hs`
 from __future__ import annotations
 
 import secrets
+from collections import OrderedDict
 from concurrent.futures import Executor
 from typing import Literal
 
@@ -40,14 +41,18 @@ Obfuscation = Literal["djn", "phe"]
 WINDOW_BITS = 8
 _MIN_PARALLEL = 256
 
-# Worker-side cache of fixed-base tables, keyed by (modulus, base): built once per process.
-_TABLES: dict[tuple[int, int], list[list[mpz]]] = {}
+# Worker-side cache of fixed-base tables (~17 MB each), keyed by (modulus, base): built once per process,
+# bounded so a long-running service that creates many encryptors does not grow without limit.
+_TABLES: OrderedDict[tuple[int, int], list[list[mpz]]] = OrderedDict()
+_MAX_TABLES = 6
 
 
 def _fixed_base_table(base: mpz, modulus: mpz, exponent_bits: int, window: int) -> list[list[mpz]]:
     key = (int(modulus), int(base))
     table = _TABLES.get(key)
-    if table is None:
+    if table is not None:
+        _TABLES.move_to_end(key)
+    else:
         table = []
         step = base
         for _ in range((exponent_bits + window - 1) // window):
@@ -57,6 +62,8 @@ def _fixed_base_table(base: mpz, modulus: mpz, exponent_bits: int, window: int) 
             table.append(row)
             step = row[-1] * step % modulus  # base^(2^(w·(i+1)))
         _TABLES[key] = table
+        while len(_TABLES) > _MAX_TABLES:
+            _TABLES.popitem(last=False)
     return table
 
 
