@@ -40,7 +40,9 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Engine
@@ -183,6 +185,7 @@ class JobStore:
     def __init__(self, url_or_path: str | Path) -> None:
         self.engine = _engine(url_or_path)
         _meta.create_all(self.engine)
+        _add_missing_columns(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -323,6 +326,21 @@ class JobStore:
         with self.engine.connect() as conn:
             rows = conn.execute(select(models_table).order_by(models_table.c.created_at)).mappings().all()
         return [_model_record(r) for r in rows]
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Additive migration: a store created by an earlier version gets the nullable columns added since."""
+    inspector = inspect(engine)
+    with engine.begin() as conn:
+        for table in _meta.sorted_tables:
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in present:
+                    if not column.nullable:
+                        raise StoreError(f"the store's table {table.name!r} lacks the required column "
+                                         f"{column.name!r}; it was created by an incompatible version")
+                    kind = column.type.compile(dialect=engine.dialect)
+                    conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
 def _job_record(row: Any) -> JobRecord:

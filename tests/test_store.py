@@ -89,3 +89,21 @@ def test_checkpoint_index(store: JobStore) -> None:
     assert store.checkpoints("j", "bank") == [("bank", 0, "aa"), ("bank", 1, "bb")]
     assert store.checkpoint_state("j", "arbiter") == (1, b"s1")
     assert store.checkpoint_state("j", "arbiter", max_step=0) == (0, b"s0")
+
+
+def test_store_from_an_earlier_version_gains_new_columns(tmp_path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE jobs (id VARCHAR(64) PRIMARY KEY, algorithm VARCHAR(64) NOT NULL, spec TEXT NOT NULL, "
+                "state VARCHAR(16) NOT NULL, attempt INTEGER NOT NULL, stage VARCHAR(16), error TEXT, result TEXT, "
+                "created_at FLOAT NOT NULL, updated_at FLOAT NOT NULL)")
+    con.execute("INSERT INTO jobs VALUES ('old', 'vertical_lr', '{}', 'queued', 0, NULL, NULL, NULL, 1.0, 1.0)")
+    con.commit()
+    con.close()
+    store = JobStore(path)
+    assert store.job("old").training is None
+    store.record_training("old", {"train_rows": 10})
+    assert store.job("old").training == {"train_rows": 10}
+    store.close()
