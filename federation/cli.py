@@ -255,10 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-EXPECTED_ERRORS: tuple[type[BaseException], ...] = ()
-
-
 def _expected_errors() -> tuple[type[BaseException], ...]:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from arbiter.runner import ArbiterError
     from arbiter.store import StoreError
     from federation.certs import CertificateError
@@ -267,7 +266,8 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from silo.data import DataError
     from silo.jobs import JobError
 
-    return (ArbiterError, StoreError, CertificateError, ConfigError, ControlError, DataError, JobError)
+    return (ArbiterError, StoreError, CertificateError, ConfigError, ControlError, DataError, JobError,
+            SQLAlchemyError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
