@@ -389,6 +389,11 @@ class ArbiterService:
         record = self.store.register_model(job.id, spec.name, spec.algorithm, spec.params, headline, model,
                                            result=result)
         self._abort(job, parties, op="close")
+        for party in parties.values():  # silos key their private part by the registry id too (best effort:
+            try:                         # the part stays reachable by job id)
+                self._client(party).call("name_model", timeout=10.0, spec=spec.to_dict(), model_id=record.id)
+            except ControlError as exc:
+                log.warning("could not name the model at a silo", extra={"fields": {"error": str(exc)[:200]}})
         result["model_id"] = record.id
         result["content_hash"] = record.content_hash
         result["report"] = self._write_report(job, spec, record.id, metrics, training)

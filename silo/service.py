@@ -111,9 +111,10 @@ class SiloService:
         log = job_logger("fedrisk.silo", self.config.party_id, spec.job_id)
         if op == "checkpoints":
             return {"steps": self.store.checkpoint_steps(spec.job_id)}
-        if op == "model_hash":
-            part = self.worker.model_part(spec.job_id)
-            return {"schema_digest": part["schema_digest"]}
+        if op == "name_model":
+            self.store.name_model(str(request["model_id"]), spec.job_id)
+            log.info("model named", extra={"fields": {"model": request["model_id"]}})
+            return {}
         key = str(request["key"])
         if op == "align":
             log.info("align start", extra={"fields": {"key": key}})

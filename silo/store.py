@@ -44,9 +44,15 @@ checkpoints_table = Table(
 )
 models_table = Table(
     "model_parts", _meta,
-    Column("model_id", String(80), primary_key=True),  # the job id; the arbiter's registry maps names to it
+    Column("model_id", String(80), primary_key=True),  # the training job's id (registry ids: model_names)
     Column("part", LargeBinary, nullable=False),
     Column("sha256", String(64), nullable=False),
+    Column("at", Float, nullable=False),
+)
+model_names_table = Table(
+    "model_names", _meta,
+    Column("model_id", String(80), primary_key=True),  # the arbiter's registry id, e.g. "credit-lr-v3"
+    Column("job_id", String(64), nullable=False),
     Column("at", Float, nullable=False),
 )
 alignments_table = Table(
@@ -125,9 +131,21 @@ class SiloStore:
             conn.execute(insert(models_table).values(model_id=model_id, part=data, sha256=digest, at=time.time()))
         return digest
 
+    def name_model(self, model_id: str, job_id: str) -> None:
+        """Record the registry id the arbiter gave the model trained by ``job_id``."""
+        with self.engine.begin() as conn:
+            if conn.execute(select(models_table.c.model_id).where(models_table.c.model_id == job_id)).first() is None:
+                raise KeyError(f"no model part for job {job_id!r}")
+            conn.execute(delete(model_names_table).where(model_names_table.c.model_id == model_id))
+            conn.execute(insert(model_names_table).values(model_id=model_id, job_id=job_id, at=time.time()))
+
     def model_part(self, model_id: str) -> dict[str, Any] | None:
+        """The private part of a model, by job id or by registry id."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(models_table.c.part).where(models_table.c.model_id == model_id)).first()
+            alias = conn.execute(select(model_names_table.c.job_id)
+                                 .where(model_names_table.c.model_id == model_id)).first()
+            key = alias[0] if alias is not None else model_id
+            row = conn.execute(select(models_table.c.part).where(models_table.c.model_id == key)).first()
         return None if row is None else codec.decode(row[0])
 
     def model_ids(self) -> list[str]:

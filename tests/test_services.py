@@ -72,6 +72,7 @@ def test_services_match_in_process_simulation(deployment: tuple[Path, dict[str, 
     for pid in ("bank", "insurer"):
         part = SiloStore(root / "stores" / f"{pid}.sqlite").model_part(record.id)
         assert part is not None
+        assert SiloStore(root / "stores" / f"{pid}.sqlite").model_part(result["model_id"]) == part
         np.testing.assert_array_equal(np.asarray(part["model"]["weights"]),
                                       np.asarray(sim["parts"][pid]["model"]["weights"]))
     html, js = result["report"]
