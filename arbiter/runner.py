@@ -397,6 +397,11 @@ class ArbiterService:
         result["model_id"] = record.id
         result["content_hash"] = record.content_hash
         result["report"] = self._write_report(job, spec, record.id, metrics, training)
+        from arbiter.evaluate import headline_metrics  # (arbiter.evaluate imports this module)
+
+        self.store.record_evaluation(record.id, job_id=job.id, threshold=0.5, rows=result["evaluation_rows"],
+                                     headline=headline_metrics(metrics), metrics=metrics,
+                                     schema_digests=expected, reports=result["report"])
         log.info("done", extra={"fields": {"model": record.id, "auc": f"{headline['auc']:.4f}",
                                            "ks": f"{headline['ks']:.4f}"}})
         result["full_metrics"] = metrics

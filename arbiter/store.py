@@ -2,8 +2,9 @@
 
 Tables: ``jobs`` (spec, state, attempt, error, aggregate results), ``job_events`` (every state
 transition), ``checkpoints`` (index of the per-epoch checkpoints each party reported: step and SHA-256
-of the state bytes, plus the arbiter's own role state) and ``models`` (versioned per name, with job,
-parameters, aggregate metrics and the SHA-256 content hash of the canonical model bytes).
+of the state bytes, plus the arbiter's own role state), ``models`` (versioned per name, with job,
+parameters, aggregate metrics and the SHA-256 content hash of the canonical model bytes) and
+``evaluations`` (numbered per model: threshold, row count, the guest's aggregate metrics, report files).
 
 Job states follow a small state machine (queued → aligning → training → evaluating → done, any live
 state → failed / cancelled, failed → resumed at the stage it failed); an invalid transition raises
@@ -128,6 +129,20 @@ models_table = Table(
     UniqueConstraint("name", "version"),
 )
 
+evaluations_table = Table(
+    "evaluations", _meta,
+    Column("model_id", String(80), ForeignKey("models.id"), primary_key=True),
+    Column("seq", Integer, primary_key=True),  # 1, 2, ... per model (1: the evaluation at training time)
+    Column("job_id", String(64), nullable=False),  # the training job whose held-out ids were scored
+    Column("threshold", Float, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("headline", Text, nullable=False),
+    Column("metrics", Text, nullable=False),  # the guest's full aggregate evaluation dict
+    Column("schema_digests", Text, nullable=False),
+    Column("reports", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+)
+
 
 @dataclass(frozen=True)
 class JobRecord:
@@ -160,6 +175,20 @@ class ModelRecord:
     metrics: dict[str, Any]
     content_hash: str
     model: dict[str, Any]
+    created_at: float
+
+
+@dataclass(frozen=True)
+class EvaluationRecord:
+    model_id: str
+    seq: int
+    job_id: str
+    threshold: float
+    rows: int
+    headline: dict[str, Any]
+    metrics: dict[str, Any]
+    schema_digests: dict[str, str]
+    reports: list[str]
     created_at: float
 
 
@@ -327,6 +356,41 @@ class JobStore:
             rows = conn.execute(select(models_table).order_by(models_table.c.created_at)).mappings().all()
         return [_model_record(r) for r in rows]
 
+    # evaluations -----------------------------------------------------------------------------------
+    def record_evaluation(self, model_id: str, *, job_id: str, threshold: float, rows: int,
+                          headline: dict[str, Any], metrics: dict[str, Any], schema_digests: dict[str, str],
+                          reports: list[str] | None = None) -> EvaluationRecord:
+        """Keep one evaluation of a registered model (aggregate metrics only); numbered 1, 2, ... per model."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            if conn.execute(select(models_table.c.id).where(models_table.c.id == model_id)).first() is None:
+                raise StoreError(f"no model {model_id!r}")
+            seq = (conn.execute(select(func.max(evaluations_table.c.seq))
+                                .where(evaluations_table.c.model_id == model_id)).scalar() or 0) + 1
+            conn.execute(insert(evaluations_table).values(
+                model_id=model_id, seq=seq, job_id=job_id, threshold=float(threshold), rows=int(rows),
+                headline=canonical_json(headline).decode(), metrics=canonical_json(metrics).decode(),
+                schema_digests=canonical_json(schema_digests).decode(),
+                reports=json.dumps(reports or []), created_at=now))
+        return self.evaluations(model_id)[-1]
+
+    def set_evaluation_reports(self, model_id: str, seq: int, reports: list[str]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(evaluations_table).where(
+                (evaluations_table.c.model_id == model_id) & (evaluations_table.c.seq == seq)).values(
+                reports=json.dumps(reports)))
+
+    def evaluations(self, model_id: str) -> list[EvaluationRecord]:
+        """Evaluations of ``model_id`` (the registry id), oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(evaluations_table).where(evaluations_table.c.model_id == model_id)
+                                .order_by(evaluations_table.c.seq)).mappings().all()
+        return [_evaluation_record(r) for r in rows]
+
+    def latest_evaluation(self, model_id: str) -> EvaluationRecord | None:
+        found = self.evaluations(model_id)
+        return found[-1] if found else None
+
 
 def _add_missing_columns(engine: Engine) -> None:
     """Additive migration: a store created by an earlier version gets the nullable columns added since."""
@@ -356,3 +420,11 @@ def _model_record(row: Any) -> ModelRecord:
                        algorithm=row["algorithm"], params=json.loads(row["params"]),
                        metrics=json.loads(row["metrics"]), content_hash=row["content_hash"],
                        model=json.loads(bytes(row["model"])), created_at=row["created_at"])
+
+
+def _evaluation_record(row: Any) -> EvaluationRecord:
+    return EvaluationRecord(model_id=row["model_id"], seq=row["seq"], job_id=row["job_id"],
+                            threshold=row["threshold"], rows=row["rows"], headline=json.loads(row["headline"]),
+                            metrics=json.loads(row["metrics"]), schema_digests=json.loads(row["schema_digests"]),
+                            reports=json.loads(row["reports"]) if row["reports"] else [],
+                            created_at=row["created_at"])

@@ -7,6 +7,8 @@
     fedrisk arbiter status [JOB] [--config arbiter.toml]
     fedrisk models list [--config arbiter.toml]
     fedrisk models show ID [--config arbiter.toml]
+    fedrisk models export ID --config bank.toml --out guest_model.json     (at the guest, on its own store)
+    fedrisk evaluate ID [--config arbiter.toml] [--threshold 0.5] [--export-scores scores.csv] [--reports DIR]
     fedrisk demo [--workdir DIR] [--epochs N] [--dataset breast] [--algorithm secureboost]
 
 Expected errors (bad configs, bad data, unreachable silos, invalid transitions) print one clear line
@@ -165,7 +167,13 @@ def cmd_models_list(args: argparse.Namespace) -> int:
             print("no models")
         for m in models:
             metrics = " ".join(f"{k}={v:.4f}" for k, v in m.metrics.items() if isinstance(v, float))
-            print(f"{m.id:<28} {m.algorithm:<12} job={m.job_id:<32} {metrics} sha256={m.content_hash[:16]}")
+            line = f"{m.id:<28} {m.algorithm:<12} job={m.job_id:<32} {metrics} sha256={m.content_hash[:16]}"
+            latest = store.latest_evaluation(m.id)
+            if latest is not None:
+                shown = " ".join(f"{k}={latest.headline[k]:.4f}" for k in ("auc", "ks", "psi")
+                                 if isinstance(latest.headline.get(k), float))
+                line += f" | evaluation #{latest.seq} {shown} threshold={latest.threshold:g}"
+            print(line)
     finally:
         store.close()
     return 0
@@ -178,12 +186,59 @@ def cmd_models_show(args: argparse.Namespace) -> int:
     store = JobStore(args.store or load_arbiter_config(_arbiter_config_path(args)).store)
     try:
         m = store.model(args.model_id)
+
+        def when(t: float) -> str:
+            return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+        evaluations = [{"evaluation": e.seq, "at": when(e.created_at), "job_id": e.job_id, "rows": e.rows,
+                        "threshold": e.threshold, "metrics": e.headline, "reports": e.reports,
+                        "schema_digests": e.schema_digests} for e in store.evaluations(m.id)]
         print(json.dumps({"id": m.id, "name": m.name, "version": m.version, "job_id": m.job_id,
                           "algorithm": m.algorithm, "params": m.params, "metrics": m.metrics,
-                          "content_hash": m.content_hash, "model": m.model,
-                          "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(m.created_at))}, indent=2))
+                          "latest_evaluation": evaluations[-1] if evaluations else None,
+                          "evaluations": evaluations, "content_hash": m.content_hash, "model": m.model,
+                          "created_at": when(m.created_at)}, indent=2))
     finally:
         store.close()
+    return 0
+
+
+def cmd_models_export(args: argparse.Namespace) -> int:
+    from silo.config import load_silo_config
+    from silo.export import export_guest_model
+    from silo.store import SiloStore
+
+    config = load_silo_config(args.config)
+    store = SiloStore(config.store)
+    try:
+        path = export_guest_model(store, args.model_id, args.out, party_id=config.party_id, role=config.role)
+    except ValueError as exc:
+        print(f"fedrisk: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    print(f"exported {config.party_id}'s part of model {args.model_id} to {path}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------- evaluate
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from arbiter.config import load_arbiter_config
+    from arbiter.evaluate import evaluate_model
+    from arbiter.report import summary_table
+    from silo.logs import configure_logging
+
+    config = load_arbiter_config(_arbiter_config_path(args))
+    configure_logging(config.party_id, as_json=args.json_logs, log_file=args.log_file)
+    result = evaluate_model(config, args.model_id, threshold=args.threshold, export_scores=args.export_scores,
+                            reports_dir=args.reports)
+    print(summary_table(result["full_metrics"]))
+    print(f"model {result['model_id']} (sha256 {result['content_hash'][:16]}): evaluation #{result['evaluation']} "
+          f"on {result['evaluation_rows']} held-out rows of job {result['job_id']}")
+    if result.get("exported"):
+        print(f"scores: written by the guest to {result['exported']} in its export folder")
+    for path in result["report"]:
+        print(f"report: {path}")
     return 0
 
 
@@ -244,6 +299,23 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--config", help="arbiter.toml (default: ./arbiter.toml)")
         p.add_argument("--store", help="job store path or SQLAlchemy URL (instead of --config)")
         p.set_defaults(func=func)
+
+    p = models.add_parser("export", help="write the guest's part of a model to JSON (run at the guest)")
+    p.add_argument("model_id", help="model id (name-vN) or job id")
+    p.add_argument("--config", required=True, help="the guest silo's config (bank.toml)")
+    p.add_argument("--out", required=True, help="JSON file to write")
+    p.set_defaults(func=cmd_models_export)
+
+    p = sub.add_parser("evaluate", help="score a registered model on its held-out rows over the running silos")
+    p.add_argument("model_id", help="model id (name-vN), name (latest version) or job id")
+    p.add_argument("--config", help="arbiter.toml (default: ./arbiter.toml)")
+    p.add_argument("--threshold", type=float, default=0.5, help="score >= threshold is predicted bad (default 0.5)")
+    p.add_argument("--export-scores", metavar="PATH",
+                   help="the GUEST writes id,score of the held-out rows to this CSV in its export folder")
+    p.add_argument("--reports", help="report folder (default: the arbiter's reports folder)")
+    p.add_argument("--json-logs", action="store_true", help="JSON log lines instead of key=value")
+    p.add_argument("--log-file", help="write logs to this file instead of stderr")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("demo", help="bank + insurer + arbiter as three local processes on the bundled data")
     p.add_argument("--workdir", default="demo-output")

@@ -10,6 +10,7 @@ Example::
     control = "127.0.0.1:50071"    # control plane (stage requests from the arbiter)
     arbiter = "arbiter"            # the only party allowed to send control requests
     store = "bank-store.sqlite"    # local model parts and checkpoints (relative to this file)
+    exports = "exports"            # guest: where `fedrisk evaluate --export-scores` may write (id, score) CSVs
 
     [tls]
     ca = "certs/ca.pem"
@@ -85,6 +86,7 @@ class SiloConfig:
     data: DataSource
     source_file: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    exports: Path | None = None
 
 
 def _require(table: dict[str, Any], key: str, where: str, section: str) -> Any:
@@ -158,6 +160,7 @@ def load_silo_config(path: str | Path) -> SiloConfig:
         party_id=party_id, role=role, listen=str(_require(party, "listen", where, "party")),
         control=str(_require(party, "control", where, "party")), arbiter=str(party.get("arbiter", "arbiter")),
         store=resolve(base, party.get("store", f"{party_id}-store.sqlite")),
+        exports=resolve(base, party.get("exports", "exports")),
         tls=parse_tls(raw, base, where),
         peers={str(k): str(v) for k, v in raw.get("peers", {}).items()},
         data=DataSource(source=source, path=ds_path, url=url, table=table,

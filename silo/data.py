@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -68,6 +69,38 @@ class LocalTable:
             raise DataError(f"{self.party_id}: ids not in the local table: {list(missing)}")
         feats = self.features.iloc[pos].reset_index(drop=True)
         return feats, (self.labels[pos] if self.labels is not None else None)
+
+
+def schema_changes(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
+    """What differs between two :attr:`LocalTable.schema` dicts, in words (empty list: nothing found).
+
+    Names id/label columns renamed, feature columns removed, added, changed kind (numeric/categorical) or
+    treatment, and a changed column order. ``old`` may be None (a model part from before schemas were
+    kept): the result then says only that the digest differs.
+    """
+    if old is None:
+        return ["the columns differ (this model part predates detailed schemas: compare the digests)"]
+    changes: list[str] = []
+    for key, what in (("id", "id column"), ("label", "label column")):
+        if old.get(key) != new.get(key):
+            changes.append(f"{what} {old.get(key)!r} is now {new.get(key)!r}")
+    before = {str(f[0]): (str(f[1]), str(f[2])) for f in old.get("features", [])}
+    after = {str(f[0]): (str(f[1]), str(f[2])) for f in new.get("features", [])}
+    removed = [c for c in before if c not in after]
+    added = [c for c in after if c not in before]
+    if len(removed) == 1 and len(added) == 1 and before[removed[0]][0] == after[added[0]][0]:
+        changes.append(f"column {removed[0]!r} renamed to {added[0]!r}?")
+    else:
+        if removed:
+            changes.append(f"columns removed: {removed}")
+        if added:
+            changes.append(f"columns added: {added}")
+    for col in before:
+        if col in after and before[col] != after[col]:
+            changes.append(f"column {col!r} changed from {before[col][0]} to {after[col][0]}")
+    if not changes and list(before) != list(after):
+        changes.append("the feature columns were reordered")
+    return changes
 
 
 def read_source(source: DataSource) -> pd.DataFrame:

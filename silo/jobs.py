@@ -8,8 +8,10 @@ salt, seed). :class:`SiloWorker` runs one silo's side of each stage:
   silo gets the same split without exchanging rows). Stored locally.
 * ``train``: fit local preprocessing on the training rows, build the algorithm's role, ``role.run``,
   keep the private model part (role result + preprocessing + schema digest) in the silo's store.
-* ``evaluate``: federated scoring of the evaluation rows; the guest turns scores and labels into
-  aggregate metrics (:mod:`silo.evaluation`), which are all the arbiter gets.
+* ``evaluate``: federated scoring of the evaluation rows (with the job's model, or a registered model
+  by id for ``fedrisk evaluate``; refused if the silo's columns changed since training); the guest turns
+  scores and labels into aggregate metrics (:mod:`silo.evaluation`), which are all the arbiter gets. On
+  request the guest also writes ``id, score`` to a CSV inside its own export folder.
 
 The same worker code runs in threads over :class:`~federation.channel.InMemoryNetwork` (the in-process
 simulation) and in separate processes over gRPC, so both give identical models.
@@ -28,6 +30,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,7 +38,7 @@ import numpy as np
 from algorithms.base import Checkpoint, Parties
 from federation.channel import Channel, ChannelError, ChannelTimeout
 from silo import registry
-from silo.data import DataError, LocalTable
+from silo.data import DataError, LocalTable, schema_changes
 from silo.preprocess import Preprocessor
 from silo.store import SiloStore
 
@@ -124,11 +127,13 @@ class CancellableChannel(Channel):
 class SiloWorker:
     """One silo's side of every job stage (transport-free: stages take a channel)."""
 
-    def __init__(self, party_id: str, role: str, table: LocalTable, store: SiloStore) -> None:
+    def __init__(self, party_id: str, role: str, table: LocalTable, store: SiloStore,
+                 export_dir: Path | None = None) -> None:
         self.party_id = party_id
         self.role = role
         self.table = table
         self.store = store
+        self.export_dir = export_dir
 
     # --- status -------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -180,27 +185,40 @@ class SiloWorker:
         result = registry.run_training(spec, self.role, self.party_id, X, labels, channel, checkpoint,
                                        feature_names=pre.output_columns, ids=train_ids)
         part = {"algorithm": spec.algorithm, "model": result, "preprocessing": pre.to_dict(),
-                "schema_digest": self.table.schema_digest, "columns": pre.output_columns,
-                "train_rows": len(train_pos)}
+                "schema_digest": self.table.schema_digest, "schema": self.table.schema,
+                "columns": pre.output_columns, "train_rows": len(train_pos), "job_id": spec.job_id,
+                "parties": spec.parties.to_dict()}
         digest = self.store.save_model_part(spec.job_id, part)
         return {"part_sha256": digest, "train_rows": len(train_pos)}
 
     # --- evaluate -----------------------------------------------------------------------------------
     def model_part(self, model_id: str) -> dict[str, Any]:
+        """The silo's private part of ``model_id``; refused if the table's columns changed since training."""
         part = self.store.model_part(model_id)
         if part is None:
             raise JobError(f"party {self.party_id!r} has no model part for {model_id!r}")
         if part["schema_digest"] != self.table.schema_digest:
+            changes = schema_changes(part.get("schema"), self.table.schema)
             raise JobError(f"party {self.party_id!r}: the table's columns changed since model {model_id!r} was "
-                           f"trained (schema digest {self.table.schema_digest[:12]} != {part['schema_digest'][:12]});"
-                           " refusing to score")
+                           f"trained ({'; '.join(changes) or 'schema digest differs'}; schema digest "
+                           f"{self.table.schema_digest[:12]} != {part['schema_digest'][:12]}); refusing to score")
         return part
 
-    def evaluate(self, spec: JobSpec, channel: Channel) -> dict[str, Any]:
-        """Score the training and the evaluation rows; the guest returns aggregate metrics only."""
+    def evaluate(self, spec: JobSpec, channel: Channel, *, model_id: str | None = None, threshold: float = 0.5,
+                 export_scores: str | None = None) -> dict[str, Any]:
+        """Score the training and the evaluation rows of ``spec``'s split with model ``model_id`` (default:
+        the job's own model); the guest returns aggregate metrics only.
+
+        ``export_scores`` (guest only): a CSV path inside the silo's export folder where the guest writes the
+        evaluation rows' ``id, score``; the reply names the file, the scores stay at the guest.
+        """
         self._check_role(spec)
         train_pos, test_pos, train_ids, test_ids = self._split(spec)
-        part = self.model_part(spec.job_id)
+        part = self.model_part(model_id or spec.job_id)
+        if part["algorithm"] != spec.algorithm:
+            raise JobError(f"party {self.party_id!r}: model {model_id!r} is {part['algorithm']}, the job says "
+                           f"{spec.algorithm}")
+        export_path = self._export_path(export_scores) if export_scores and self.role == "guest" else None
         pre = Preprocessor.from_dict(part["preprocessing"])
         train_frame, train_labels = self.table.at(train_pos)
         test_frame, test_labels = self.table.at(test_pos)
@@ -221,5 +239,25 @@ class SiloWorker:
         except ImportError:
             pass
         metrics = registry.evaluate_scores_at_guest(test_labels, scores, train_scores=train_scores,
-                                                    baseline_scores=baseline)
-        return {"metrics": metrics, "evaluation_rows": len(test_pos)}
+                                                    baseline_scores=baseline, threshold=threshold)
+        out: dict[str, Any] = {"metrics": metrics, "evaluation_rows": len(test_pos)}
+        if export_path is not None:
+            from silo.evaluation import export_scores_csv
+
+            export_scores_csv(export_path, test_ids, scores)
+            assert self.export_dir is not None
+            out["exported"] = str(export_path.relative_to(self.export_dir.resolve()))
+        return out
+
+    def _export_path(self, requested: str) -> Path:
+        """``requested`` resolved inside the silo's export folder (the arbiter cannot name other files)."""
+        if self.export_dir is None:
+            raise JobError(f"party {self.party_id!r} has no export folder configured (party.exports)")
+        root = self.export_dir.resolve()
+        path = (root / requested).resolve()
+        if not path.is_relative_to(root) or path == root:
+            raise JobError(f"party {self.party_id!r}: score export path {requested!r} is outside its export "
+                           f"folder {str(root)!r}")
+        if path.suffix.lower() != ".csv":
+            raise JobError(f"party {self.party_id!r}: score export path {requested!r} must end in .csv")
+        return path

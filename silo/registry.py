@@ -208,7 +208,7 @@ def run_prediction(spec: Any, role: str, party_id: str, model: dict[str, Any], X
 
 
 def evaluate_scores_at_guest(labels: np.ndarray, scores: np.ndarray, train_scores: np.ndarray | None = None,
-                             baseline_scores: np.ndarray | None = None) -> dict[str, Any]:
+                             baseline_scores: np.ndarray | None = None, threshold: float = 0.5) -> dict[str, Any]:
     """Aggregate metrics only (silo/evaluation.py when present; AUC and KS from scikit-learn otherwise)."""
     try:
         from silo.evaluation import evaluate_at_guest
@@ -218,4 +218,5 @@ def evaluate_scores_at_guest(labels: np.ndarray, scores: np.ndarray, train_score
         fpr, tpr, _ = roc_curve(labels, scores)
         return {"auc": float(roc_auc_score(labels, scores)), "ks": float(np.max(tpr - fpr)), "n": len(labels),
                 "n_bad": int(np.sum(labels))}
-    return evaluate_at_guest(labels, scores, train_scores=train_scores, baseline_scores=baseline_scores)
+    return evaluate_at_guest(labels, scores, train_scores=train_scores, baseline_scores=baseline_scores,
+                             threshold=threshold)

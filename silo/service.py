@@ -43,7 +43,8 @@ class SiloService:
         self.table = load_table(config.data, config.party_id)  # DataError before anything listens
         self.tls = load_tls(config)
         self.store = SiloStore(config.store)
-        self.worker = SiloWorker(config.party_id, config.role, self.table, self.store)
+        self.worker = SiloWorker(config.party_id, config.role, self.table, self.store,
+                                 export_dir=getattr(config, "exports", None))
         self.node = PartyNode(config.party_id, config.listen, self.tls, config.peers)
         self.control: ControlServer | None = None
         self._cancel: dict[str, threading.Event] = {}
@@ -100,6 +101,8 @@ class SiloService:
             status = self.worker.status()
             if "spec" in request:
                 self.worker._check_role(JobSpec.from_dict(request["spec"]))
+            if request.get("model_id"):  # evaluation ahead: the part exists and the columns are unchanged
+                self.worker.model_part(str(request["model_id"]))
             return status
         if op == "shutdown":
             self._stopped.set()
@@ -134,7 +137,10 @@ class SiloService:
             return out
         if op == "evaluate":
             log.info("evaluate start", extra={"fields": {"key": key}})
-            out = self.worker.evaluate(spec, self._channel(key))
+            model_id = request.get("model_id")
+            out = self.worker.evaluate(spec, self._channel(key), model_id=str(model_id) if model_id else None,
+                                       threshold=float(request.get("threshold", 0.5)),
+                                       export_scores=request.get("export_scores") or None)
             log.info("evaluate done", extra={"fields": {"rows": out["evaluation_rows"]}})
             return out
         raise JobError(f"unknown control operation {op!r}")

@@ -141,12 +141,22 @@ class SiloStore:
 
     def model_part(self, model_id: str) -> dict[str, Any] | None:
         """The private part of a model, by job id or by registry id."""
+        found = self._model_row(model_id)
+        return None if found is None else codec.decode(found[0])
+
+    def model_part_sha256(self, model_id: str) -> str | None:
+        """SHA-256 of the stored part bytes (what the arbiter's registry lists for this silo)."""
+        found = self._model_row(model_id)
+        return None if found is None else str(found[1])
+
+    def _model_row(self, model_id: str) -> tuple[bytes, str] | None:
         with self.engine.connect() as conn:
             alias = conn.execute(select(model_names_table.c.job_id)
                                  .where(model_names_table.c.model_id == model_id)).first()
             key = alias[0] if alias is not None else model_id
-            row = conn.execute(select(models_table.c.part).where(models_table.c.model_id == key)).first()
-        return None if row is None else codec.decode(row[0])
+            row = conn.execute(select(models_table.c.part, models_table.c.sha256)
+                               .where(models_table.c.model_id == key)).first()
+        return None if row is None else (bytes(row[0]), str(row[1]))
 
     def model_ids(self) -> list[str]:
         with self.engine.connect() as conn:
