@@ -266,6 +266,9 @@ def run_demo(workdir: str | Path = "demo-output", epochs: int | None = None, dat
             return status
         print(f"\nfedrisk demo: done. Reports in {root / 'reports'}; registry: "
               f"fedrisk models list --config {paths['arbiter']}")
+        name = "credit-boost" if algorithm == "secureboost" else "credit-lr"
+        print(f"  re-evaluate later: start both silos (fedrisk silo serve --config {root}/bank.toml, same for "
+              f"insurer.toml), then fedrisk evaluate {name} --config {paths['arbiter']} --threshold 0.3")
         return 0
     except KeyboardInterrupt:
         print("\nfedrisk demo: interrupted, stopping every process", file=sys.stderr)

@@ -11,7 +11,9 @@ Steps of :meth:`ArbiterService.run`:
    every party checkpoints per epoch (silos locally, the arbiter in its store).
 4. ``evaluating``: federated scoring of the held-out ids; the guest returns aggregate metrics only.
 5. ``done``: the model (parameters, metrics, schema digests and the SHA-256 of each party's private
-   part) is registered in the same transaction as the state change, and the report is written.
+   part) is registered in the same transaction as the state change, and the report is written; the
+   metrics are kept as the model's evaluation #1 (``fedrisk evaluate`` adds #2, #3, ...: see
+   :mod:`arbiter.evaluate`).
 
 If a silo dies, the attempt is aborted everywhere; the arbiter waits up to ``silo_deadline`` seconds
 for it to come back and then resumes automatically (at most ``retries`` times) with a fresh attempt

@@ -1,7 +1,9 @@
 """Control plane between the arbiter and the silos: unary gRPC calls over mutual TLS.
 
-The arbiter asks a silo to do something for a job (``check``, ``align``, ``train``, ``evaluate``,
-``checkpoints``, ``abort``, ``shutdown``); the request and the reply are :mod:`federation.codec`
+The arbiter asks a silo to do something for a job (``check`` — with a model id also: the silo holds
+its part of that model and its columns are unchanged —, ``align``, ``train``, ``evaluate`` (of the job's
+model or a registered model id, at a threshold), ``name_model``, ``checkpoints``, ``abort``, ``close``,
+``shutdown``); the request and the reply are :mod:`federation.codec`
 payloads (never pickled). Long stages are long calls: a ``train`` call returns when the silo's role has
 finished, so a silo that dies mid-job surfaces at once as ``UNAVAILABLE`` on the arbiter's side. Protocol
 messages themselves travel on the data plane (:mod:`federation.grpc_transport`), not here.
