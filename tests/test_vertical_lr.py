@@ -14,7 +14,16 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from algorithms.base import MemoryCheckpoint, Parties
-from algorithms.paillier import CiphertextVector, Decryptor, NonFiniteValueError, WrongKeyError, generate_keypair
+from algorithms.paillier import (
+    CiphertextVector,
+    Decryptor,
+    Encryptor,
+    NonFiniteValueError,
+    WrongKeyError,
+    generate_keypair,
+    mask,
+    shared_executor,
+)
 from algorithms.vertical_lr import (
     ArbiterSummary,
     GuestModel,
@@ -29,11 +38,20 @@ from algorithms.vertical_lr import (
     as_arrays,
     batch_schedule,
 )
+from algorithms.vertical_lr.approximation import (
+    LocalExpansion,
+    TaylorExpansion,
+    elementwise_product,
+    expansion,
+    plaintext_loss,
+    slope_factors,
+)
 from algorithms.vertical_lr.optimizer import PartyOptimizer
 from datasets import load_breast_vertical, train_test_split_ids
 from federation.channel import InMemoryNetwork, run_parties
 
-BREAST = dict(learning_rate=0.01, optimizer="adam", batch_size=64, tol=0.0)
+BREAST = dict(learning_rate=0.01, optimizer="adam", batch_size=64, tol=0.0, lr_decay=0.0)
+APPROXIMATIONS = ["local", "taylor"]
 
 
 @pytest.fixture(scope="module")
@@ -45,17 +63,20 @@ def breast() -> tuple[VerticalArrays, VerticalArrays]:
 
 def replica(arrays: VerticalArrays, params: VerticalLRParams) -> tuple[np.ndarray, list[float]]:
     """The same training on the joined plaintext data (what the protocol must reproduce)."""
+    n_guest = arrays.guest_x.shape[1] + 1
     x = np.c_[arrays.guest_x, np.ones(len(arrays.guest_x)), *arrays.hosts_x.values()]
-    signs = 2.0 * arrays.y - 1.0
-    penalty = np.r_[np.full(arrays.guest_x.shape[1], params.l2), 0.0, np.full(x.shape[1] - arrays.guest_x.shape[1] - 1,
-                                                                                params.l2)]
-    w, opt, losses = np.zeros(x.shape[1]), PartyOptimizer(params.optimizer, params.learning_rate, x.shape[1]), []
+    y = arrays.y.astype(float)
+    approx = expansion(params.approximation)
+    penalty = np.r_[np.full(n_guest - 1, params.l2), 0.0, np.full(x.shape[1] - n_guest, params.l2)]
+    w, losses = np.zeros(x.shape[1]), []
+    opt = PartyOptimizer(params.optimizer, params.learning_rate, x.shape[1], params.lr_decay)
     for epoch in range(params.max_epochs):
         total = 0.0
         for rows in batch_schedule(len(x), params.batch_size, params.seed, epoch):
-            wx = x[rows] @ w
-            total += float(np.sum(np.log(2) - 0.5 * signs[rows] * wx + wx * wx / 8))
-            w = opt.step(w, x[rows].T @ (0.25 * wx - 0.5 * signs[rows]) / len(rows) + penalty * w)
+            u_guest, scores = x[rows, :n_guest] @ w[:n_guest], x[rows, n_guest:] @ w[n_guest:]
+            total += plaintext_loss(params.approximation, u_guest, scores, y[rows])
+            d = approx.plaintext_fore_gradient(u_guest, scores, y[rows])
+            w = opt.step(w, x[rows].T @ d / len(rows) + penalty * w)
         losses.append(total / len(x))
     return w, losses
 
@@ -81,9 +102,12 @@ def joined_weights(results: dict[str, Any], parties: Parties) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------ exactness, AUC
-def test_breast_matches_plaintext_and_sklearn(breast: tuple[VerticalArrays, VerticalArrays], keypair: Any) -> None:
+@pytest.mark.parametrize("approximation", APPROXIMATIONS)
+def test_breast_matches_plaintext_and_sklearn(breast: tuple[VerticalArrays, VerticalArrays], keypair: Any,
+                                              approximation: str) -> None:
     train, test = breast
-    model = VerticalLogisticRegression(max_epochs=5, keypair=keypair, **BREAST).fit(train)
+    model = VerticalLogisticRegression(max_epochs=5, keypair=keypair, approximation=approximation, **BREAST).fit(train)
+    assert model.params.approximation == approximation
     w_ref, losses_ref = replica(train, model.params)
     np.testing.assert_allclose(model.losses_, losses_ref, rtol=1e-5)  # weights differ by quantisation only
     np.testing.assert_allclose(np.r_[model.coef_[:10], model.intercept_, model.coef_[10:]], w_ref, atol=2e-3)
@@ -92,8 +116,11 @@ def test_breast_matches_plaintext_and_sklearn(breast: tuple[VerticalArrays, Vert
     x_test = np.c_[test.guest_x, test.hosts_x["insurer"]]
     reference = roc_auc_score(_labels("test"), LogisticRegression(C=1, max_iter=5000).fit(x_train, train.y)
                               .decision_function(x_test))
-    print(f"breast: federated AUC {auc:.4f}, sklearn {reference:.4f}")
-    assert abs(auc - reference) <= 0.005
+    print(f"breast ({approximation}): federated AUC {auc:.4f}, sklearn {reference:.4f}")
+    # Taylor: 0.9831. Local: 0.9808 — on this nearly separable data mini-batch training in local mode sits on a
+    # plateau at 0.978-0.981 for tens of epochs (plaintext replica, 8 batch orders) before reaching its fixed
+    # point (0.9888, ~120 full-batch Adam steps); the exact logistic gradient with this schedule gives 0.9814.
+    assert abs(auc - reference) <= (0.005 if approximation == "taylor" else 0.0075)
     assert model.summary_.epochs == 5 and not model.summary_.converged
     # every result survives JSON
     g = GuestModel.from_dict(json.loads(json.dumps(model.guest_model_.to_dict())))
@@ -109,12 +136,14 @@ def _labels(split: str) -> np.ndarray:
     return data.subset(test_ids if split == "test" else train_ids).guest["y"].to_numpy()
 
 
+@pytest.mark.parametrize("approximation", APPROXIMATIONS)
 def test_two_hosts_cross_terms_and_weight_diff_stopping(breast: tuple[VerticalArrays, VerticalArrays],
-                                                        keypair: Any) -> None:
+                                                        keypair: Any, approximation: str) -> None:
     train, _ = breast
     x = train.hosts_x["insurer"]
     split = VerticalArrays(train.guest_x, train.y, {"insurer": x[:, :12], "broker": x[:, 12:]})
-    params = VerticalLRParams(max_epochs=3, early_stopping="weight_diff", l2=0.01, **BREAST | {"tol": 1e-9})
+    params = VerticalLRParams(max_epochs=3, early_stopping="weight_diff", l2=0.01, approximation=approximation,
+                              **BREAST | {"tol": 1e-9, "lr_decay": 0.05})
     results, _, parties = run_job(split, params, keypair)
     w_ref, losses_ref = replica(split, params)
     np.testing.assert_allclose(results["bank"].losses, losses_ref, rtol=1e-5)  # exact with host×host cross terms
@@ -124,8 +153,9 @@ def test_two_hosts_cross_terms_and_weight_diff_stopping(breast: tuple[VerticalAr
 
 
 # ------------------------------------------------------------------------------------------------ privacy
+@pytest.mark.parametrize("approximation", APPROXIMATIONS)
 def test_privacy_transcript(breast: tuple[VerticalArrays, VerticalArrays], keypair: Any,
-                            monkeypatch: pytest.MonkeyPatch) -> None:
+                            monkeypatch: pytest.MonkeyPatch, approximation: str) -> None:
     public_key, _ = keypair
     n = int(public_key.n)
     decrypted: list[list[int]] = []
@@ -142,7 +172,7 @@ def test_privacy_transcript(breast: tuple[VerticalArrays, VerticalArrays], keypa
     rng = np.random.default_rng(1)
     other = VerticalArrays(rng.normal(size=train.guest_x.shape), 1 - train.y,
                            {"insurer": rng.normal(size=train.hosts_x["insurer"].shape) * 3})
-    params = VerticalLRParams(max_epochs=2, **BREAST)
+    params = VerticalLRParams(max_epochs=2, approximation=approximation, **BREAST)
     transcripts = []
     for arrays in (train, other):
         decrypted.append([])
@@ -322,3 +352,73 @@ def test_divergence_is_a_clear_error(breast: tuple[VerticalArrays, VerticalArray
     params = VerticalLRParams(max_epochs=1, learning_rate=1.0, optimizer="sgd", batch_size=64)
     with pytest.raises(TrainingDivergedError, match=r"insurer.*diverged"):
         run_job(huge, params, keypair)
+
+
+# ------------------------------------------------------------------------------------------ approximations
+def test_elementwise_product_matches_plaintext(keypair: Any) -> None:
+    public_key, private_key = keypair
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=300) * 5
+    factors = rng.integers(-(1 << 16), 1 << 16, size=300)
+    factors[:3] = [0, 1, 1 << 16]
+    vec = Encryptor(public_key).encrypt(values, 40)
+    for executor in (None, shared_executor()):  # inline and chunked over the pool
+        out = elementwise_product(vec, factors, 18, executor)
+        assert out.frac_bits == 58 and len(out) == 300
+        np.testing.assert_allclose(Decryptor(private_key).decrypt(out), values * factors / 2**18, rtol=1e-9,
+                                   atol=1e-9)
+    with pytest.raises(ValueError, match="3 factors for 300"):
+        elementwise_product(vec, factors[:3], 18)
+    masked, _ = mask(vec)
+    with pytest.raises(ValueError, match="masked"):
+        elementwise_product(masked, factors, 18)
+
+
+@pytest.mark.parametrize("approx", [LocalExpansion(), TaylorExpansion()], ids=["local", "taylor"])
+def test_encrypted_fore_gradient_equals_plaintext(keypair: Any, approx: Any) -> None:
+    public_key, private_key = keypair
+    rng = np.random.default_rng(4)
+    u_guest, scores, y = rng.normal(size=80) * 3, rng.normal(size=80) * 2, rng.integers(0, 2, 80).astype(float)
+    fore = approx.fore_gradient(Encryptor(public_key).encrypt(scores, 40), u_guest, y, None)
+    np.testing.assert_allclose(Decryptor(private_key).decrypt(fore), approx.plaintext_fore_gradient(u_guest, scores, y),
+                               atol=1e-9)
+
+
+def test_local_expansion_and_its_loss() -> None:
+    rng = np.random.default_rng(5)
+    u_guest, y = rng.normal(size=500) * 4, rng.integers(0, 2, 500).astype(float)
+    slopes = slope_factors(u_guest)
+    assert slopes.max() <= 1 << 16 and slopes.min() >= 0
+    exact = np.logaddexp(0.0, -(2 * y - 1) * u_guest)
+    local = LocalExpansion()
+    # no host contribution: the exact logistic gradient and loss
+    np.testing.assert_allclose(local.plaintext_fore_gradient(u_guest, np.zeros(500), y),
+                               0.5 * (1 + np.tanh(0.5 * u_guest)) - y, atol=1e-12)
+    assert plaintext_loss("local", u_guest, np.zeros(500), y) == pytest.approx(exact.sum())
+    # small host scores: first-order accurate gradient; the loss upper-bounds the second-order expansion
+    scores = rng.normal(size=500) * 0.01
+    z = u_guest + scores
+    np.testing.assert_allclose(local.plaintext_fore_gradient(u_guest, scores, y), 0.5 * (1 + np.tanh(0.5 * z)) - y,
+                               atol=1e-4)
+    sigma = 0.5 * (1 + np.tanh(0.5 * u_guest))
+    second_order = exact.sum() + (sigma - y) @ scores + 0.5 * (sigma * (1 - sigma)) @ (scores * scores)
+    assert plaintext_loss("local", u_guest, scores, y) >= second_order
+    assert plaintext_loss("local", u_guest, scores, y) == pytest.approx(np.logaddexp(0, -(2 * y - 1) * z).sum(),
+                                                                        rel=1e-3)
+
+
+def test_params_approximation_and_decay() -> None:
+    params = VerticalLRParams(approximation="taylor", lr_decay=0.5)
+    assert VerticalLRParams.from_dict(json.loads(json.dumps(params.to_dict()))) == params
+    assert VerticalLRParams().approximation == "local"
+    with pytest.raises(ValueError, match="approximation must be 'taylor' or 'local'"):
+        VerticalLRParams(approximation="exact")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="lr_decay must be >= 0"):
+        VerticalLRParams(lr_decay=-1.0)
+    with pytest.raises(ProtocolError, match="approximation='taylor' but the job uses 'local'"):
+        params.require_same(VerticalLRParams(lr_decay=0.5), "insurer")
+    opt = PartyOptimizer("sgd", 1.0, 1, decay=0.5)
+    w = np.zeros(1)
+    for _ in range(3):
+        w = opt.step(w, np.ones(1))
+    assert w[0] == pytest.approx(-(1 + 1 / 1.5 + 1 / 2))

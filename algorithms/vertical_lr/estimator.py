@@ -24,7 +24,14 @@ from algorithms.vertical_lr.arbiter import VerticalLRArbiter
 from algorithms.vertical_lr.guest import VerticalLRGuest
 from algorithms.vertical_lr.host import VerticalLRHost
 from algorithms.vertical_lr.model import ArbiterSummary, GuestModel, HostModel
-from algorithms.vertical_lr.params import EarlyStopping, Optimizer, VerticalLRParams, check_batch_guard
+from algorithms.vertical_lr.params import (
+    DEFAULT_PARAMS,
+    Approximation,
+    EarlyStopping,
+    Optimizer,
+    VerticalLRParams,
+    check_batch_guard,
+)
 from algorithms.vertical_lr.predict import VerticalLRGuestPredictor, VerticalLRHostPredictor
 from datasets import VerticalDataset
 from federation.channel import InMemoryNetwork, run_parties
@@ -83,12 +90,16 @@ class VerticalLogisticRegression:
     ``coef_`` (guest features, then each host's), ``intercept_``, ``network_`` (bytes sent).
     """
 
-    def __init__(self, learning_rate: float = 0.3, max_epochs: int = 5, batch_size: int | None = 2048,
-                 optimizer: Optimizer = "sgd", l2: float = 0.0, tol: float = 1e-4,
-                 early_stopping: EarlyStopping = "loss", seed: int = 0, fit_intercept: bool = True,
+    def __init__(self, learning_rate: float = DEFAULT_PARAMS.learning_rate,
+                 max_epochs: int = DEFAULT_PARAMS.max_epochs, batch_size: int | None = DEFAULT_PARAMS.batch_size,
+                 optimizer: Optimizer = DEFAULT_PARAMS.optimizer, l2: float = DEFAULT_PARAMS.l2,
+                 tol: float = DEFAULT_PARAMS.tol, early_stopping: EarlyStopping = DEFAULT_PARAMS.early_stopping,
+                 seed: int = DEFAULT_PARAMS.seed, fit_intercept: bool = DEFAULT_PARAMS.fit_intercept,
                  guest: str = "bank", arbiter: str = "arbiter", executor: Executor | None = None,
                  keypair: tuple[PublicKey, PrivateKey] | None = None,
-                 checkpoints: dict[str, Checkpoint] | None = None) -> None:
+                 checkpoints: dict[str, Checkpoint] | None = None,
+                 approximation: Approximation = DEFAULT_PARAMS.approximation,
+                 lr_decay: float = DEFAULT_PARAMS.lr_decay) -> None:
         self.learning_rate = learning_rate
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -103,11 +114,15 @@ class VerticalLogisticRegression:
         self.executor = executor
         self.keypair = keypair
         self.checkpoints = checkpoints
+        self.approximation = approximation
+        self.lr_decay = lr_decay
 
     @property
     def params(self) -> VerticalLRParams:
-        return VerticalLRParams(self.learning_rate, self.max_epochs, self.batch_size, self.optimizer, self.l2,
-                                self.tol, self.early_stopping, self.seed, self.fit_intercept)
+        return VerticalLRParams(learning_rate=self.learning_rate, max_epochs=self.max_epochs,
+                                batch_size=self.batch_size, optimizer=self.optimizer, l2=self.l2, tol=self.tol,
+                                early_stopping=self.early_stopping, seed=self.seed, fit_intercept=self.fit_intercept,
+                                approximation=self.approximation, lr_decay=self.lr_decay)
 
     def fit(self, data: VerticalDataset | VerticalArrays) -> VerticalLogisticRegression:
         arrays = as_arrays(data)

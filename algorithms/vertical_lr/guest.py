@@ -24,7 +24,6 @@ epoch loss. It never sees host features, host weights or host partial scores dur
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from typing import Any
@@ -33,6 +32,7 @@ import numpy as np
 
 from algorithms.base import Checkpoint, Parties
 from algorithms.paillier import CiphertextVector, QuantisedMatrix, mask, shared_executor, unmask
+from algorithms.vertical_lr.approximation import CROSS_FACTOR, SQUARE_FACTOR, expansion
 from algorithms.vertical_lr.common import (
     DEFAULT_PARTIES,
     batch_tag,
@@ -52,7 +52,6 @@ from algorithms.vertical_lr.optimizer import PartyOptimizer
 from algorithms.vertical_lr.params import (
     DEFAULT_PARAMS,
     FEATURE_BITS,
-    FORWARD_FRAC_BITS,
     LOSS_BITS,
     ProtocolError,
     VerticalLRParams,
@@ -63,8 +62,6 @@ from algorithms.vertical_lr.params import (
 from algorithms.vertical_lr.pool import PooledEncryptor
 from algorithms.vertical_lr.validation import check_features, check_labels
 from federation.channel import Channel
-
-LOG2 = math.log(2.0)
 
 
 class VerticalLRGuest:
@@ -87,7 +84,7 @@ class VerticalLRGuest:
     def _restore(self, state: dict[str, Any] | None) -> tuple[np.ndarray, PartyOptimizer, list[float], bool]:
         size = self.x.shape[1] + 1
         weights = np.zeros(size) if state is None else np.asarray(state["weights"], dtype=float).copy()
-        optimizer = PartyOptimizer(self.params.optimizer, self.params.learning_rate, size)
+        optimizer = PartyOptimizer(self.params.optimizer, self.params.learning_rate, size, self.params.lr_decay)
         if state is None:
             return weights, optimizer, [], False
         optimizer.load(state["optimizer"])
@@ -121,7 +118,8 @@ class VerticalLRGuest:
                                     party=me)
         design = np.c_[self.x, np.ones(n_rows) if params.fit_intercept else np.zeros(n_rows)]
         quantised = QuantisedMatrix.from_float(design, FEATURE_BITS)
-        signs = 2.0 * self.y - 1.0
+        labels = self.y.astype(float)
+        approx = expansion(params.approximation)
         penalty = np.r_[np.full(n_features, params.l2), 0.0]
         previous = state
         try:
@@ -136,11 +134,8 @@ class VerticalLRGuest:
                     for h, fw in zip(p.hosts[1:], forwards[1:], strict=True):
                         total = total + expect_vector(fw, "u", key, len(rows), h)
                     u_guest = partial_scores(design[rows], weights, me, tag)
-                    y_sign = signs[rows]
-                    # [[d]] = ¼·(U + u_G − 2y') at scale 2^(F+2): add the plaintext part, then move the scale.
-                    plain = np.rint(np.ldexp(u_guest - 2.0 * y_sign, FORWARD_FRAC_BITS))
-                    ints = [int(v) for v in plain.tolist()]
-                    fore = total.add_encoded(ints, max((abs(v) for v in ints), default=0)).scaled_down(2)
+                    y_batch = labels[rows]
+                    fore = approx.fore_gradient(total, u_guest, y_batch, executor)
                     channel.broadcast(p.hosts, f"{tag}.fore_gradient", {"d": encryptor.rerandomize(fore)})
 
                     product = encrypted_product(fore, quantised.take(rows), executor)
@@ -148,14 +143,14 @@ class VerticalLRGuest:
                     channel.send(p.arbiter, f"{tag}.gradient", {"g": masked})
 
                     # loss terms while the arbiter decrypts
-                    plain_loss += float(np.sum(LOG2 - 0.5 * y_sign * u_guest + 0.125 * u_guest * u_guest))
-                    coeff = QuantisedMatrix.from_float(-0.5 * y_sign + 0.25 * u_guest, LOSS_BITS)
+                    plain_loss += approx.plain_loss(u_guest, y_batch)
+                    coeff = QuantisedMatrix.from_float(approx.loss_coefficients(u_guest, y_batch), LOSS_BITS)
                     terms.append((encrypted_product(total, coeff, executor), 1.0))
                     for h, fw in zip(p.hosts, forwards, strict=True):
-                        terms.append((expect_vector(fw, "u_sq", key, 1, h), 0.125))
+                        terms.append((expect_vector(fw, "u_sq", key, 1, h), SQUARE_FACTOR))
                     for h in p.hosts[:-1]:
                         cross = channel.recv(h, f"{tag}.cross")
-                        terms.append((expect_vector(cross, "cross", key, 1, h), 0.25))
+                        terms.append((expect_vector(cross, "cross", key, 1, h), CROSS_FACTOR))
 
                     residues = expect_residues(channel.recv(p.arbiter, f"{tag}.gradient.plain"), n_features + 1,
                                                p.arbiter)

@@ -84,7 +84,7 @@ class VerticalLRHost:
         params, key = setup.params, setup.public_key
         state = state_at(latest_epoch, latest, setup.start_epoch - 1, me)
         weights = np.zeros(n_features) if state is None else np.asarray(state["weights"], dtype=float).copy()
-        optimizer = PartyOptimizer(params.optimizer, params.learning_rate, n_features)
+        optimizer = PartyOptimizer(params.optimizer, params.learning_rate, n_features, params.lr_decay)
         if state is not None:
             optimizer.load(state["optimizer"])
         if setup.finished:

@@ -16,29 +16,35 @@ from algorithms.vertical_lr.params import Optimizer
 
 
 class PartyOptimizer:
-    """SGD (``w -= lr·g``) or Adam (β₁ = 0.9, β₂ = 0.999, ε = 1e-8) on one party's weight vector."""
+    """SGD (``w -= lr_t·g``) or Adam (β₁ = 0.9, β₂ = 0.999, ε = 1e-8) on one party's weight vector.
+
+    The step size decays with the number ``t`` of updates already made: ``lr_t = lr / (1 + decay·t)``
+    (``decay = 0``: constant). Every party counts the same updates, so the joint update stays exact.
+    """
 
     beta1 = 0.9
     beta2 = 0.999
     eps = 1e-8
 
-    def __init__(self, kind: Optimizer, learning_rate: float, size: int) -> None:
+    def __init__(self, kind: Optimizer, learning_rate: float, size: int, decay: float = 0.0) -> None:
         self.kind = kind
         self.learning_rate = float(learning_rate)
+        self.decay = float(decay)
         self.step_count = 0
         self.m = np.zeros(size)
         self.v = np.zeros(size)
 
     def step(self, weights: np.ndarray, gradient: np.ndarray) -> np.ndarray:
         """Return the updated weights (the input is not modified)."""
+        rate = self.learning_rate / (1.0 + self.decay * self.step_count)
         self.step_count += 1
         if self.kind == "sgd":
-            return weights - self.learning_rate * gradient
+            return weights - rate * gradient
         self.m = self.beta1 * self.m + (1 - self.beta1) * gradient
         self.v = self.beta2 * self.v + (1 - self.beta2) * gradient * gradient
         m_hat = self.m / (1 - self.beta1 ** self.step_count)
         v_hat = self.v / (1 - self.beta2 ** self.step_count)
-        return weights - self.learning_rate * m_hat / (np.sqrt(v_hat) + self.eps)
+        return weights - rate * m_hat / (np.sqrt(v_hat) + self.eps)
 
     def state(self) -> dict[str, Any]:
         return {"kind": self.kind, "step": self.step_count, "m": self.m.copy(), "v": self.v.copy()}

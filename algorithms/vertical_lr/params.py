@@ -17,6 +17,7 @@ import numpy as np
 
 Optimizer = Literal["sgd", "adam"]
 EarlyStopping = Literal["loss", "weight_diff"]
+Approximation = Literal["taylor", "local"]
 
 #: Host partial scores ``u = X·w`` are encrypted at this fixed-point scale.
 FORWARD_FRAC_BITS = 40
@@ -34,23 +35,31 @@ class ProtocolError(RuntimeError):
 class VerticalLRParams:
     """Hyper-parameters shared by every party of one training job.
 
-    Defaults: plain SGD with step 0.3 on batches of 2048 rows. The Taylor loss is quadratic with Hessian
-    ``XᵀX/4n``; on standardised features (what the bundled loaders return) this step is stable and SGD
-    reaches the Taylor optimum within ~5 epochs (default credit: test AUC 0.707 after 4 epochs). Use
-    ``optimizer="adam"`` with a small step (0.01–0.05) for features on very different scales. 2048 rows
-    keep the per-batch round trips and bucket folds cheap and are far above any realistic host feature
-    count (the guard refuses batches not larger than the widest host).
+    ``approximation``: how the guest linearises the logistic gradient in the hosts' encrypted scores
+    (:mod:`algorithms.vertical_lr.approximation`): ``"local"`` (default; expansion around the guest's own
+    score, matches the exact logistic regression's AUC) or ``"taylor"`` (expansion around 0, FATE/Hardy et
+    al.; its optimum is the least-squares fit). ``lr_decay``: the step after ``t`` updates is
+    ``learning_rate / (1 + lr_decay·t)``.
+
+    Defaults: Adam with step 0.2 decaying with ``lr_decay = 0.2`` on batches of 1024 rows. On default credit
+    (standardised, heavy-tailed features) two epochs reach the exact logistic regression's test AUC within
+    0.004 for every one of 16 batch orders tried (plaintext simulation of the same update), and stay there
+    for up to 5 epochs; a constant step keeps the mini-batch noise and misses it by up to 0.01. Adam is
+    insensitive to the features' scale. 1024 rows keep the per-batch round trips cheap and are far above
+    any realistic host feature count (the guard refuses batches not larger than the widest host).
     """
 
-    learning_rate: float = 0.3
+    learning_rate: float = 0.2
     max_epochs: int = 5
-    batch_size: int | None = 2048
-    optimizer: Optimizer = "sgd"
+    batch_size: int | None = 1024
+    optimizer: Optimizer = "adam"
     l2: float = 0.0
     tol: float = 1e-4
     early_stopping: EarlyStopping = "loss"
     seed: int = 0
     fit_intercept: bool = True
+    approximation: Approximation = "local"
+    lr_decay: float = 0.2
 
     def __post_init__(self) -> None:
         if not (isinstance(self.learning_rate, int | float) and self.learning_rate > 0):
@@ -69,6 +78,10 @@ class VerticalLRParams:
             raise ValueError(f"early_stopping must be 'loss' or 'weight_diff', got {self.early_stopping!r}")
         if not isinstance(self.seed, int):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        if self.approximation not in ("taylor", "local"):
+            raise ValueError(f"approximation must be 'taylor' or 'local', got {self.approximation!r}")
+        if not (isinstance(self.lr_decay, int | float) and not isinstance(self.lr_decay, bool) and self.lr_decay >= 0):
+            raise ValueError(f"lr_decay must be >= 0, got {self.lr_decay!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,0 +1,178 @@
+"""The two linear approximations of the logistic gradient the guest can evaluate on encrypted host scores.
+
+With ``U = Σ_k u_k`` (the hosts' partial scores, encrypted) and ``u_G`` (the guest's own score, in clear)
+the exact fore-gradient ``σ(u_G + U) − y`` is not computable under Paillier; both approximations are
+linear in ``[[U]]``:
+
+* ``"taylor"`` (Hardy et al., arXiv 1711.10677; FATE): expansion around 0,
+  ``d = ¼·(u_G + U) − ½·y'`` with ``y' = 2y − 1``. Its optimum is the least-squares fit of ``wx`` to ``2y'``.
+  Loss: ``Σ [log 2 − ½·y'·wx + ⅛·(wx)²]``, the second-order expansion itself.
+* ``"local"``: expansion around the guest's own score, ``d = σ(u_G) − y + σ'(u_G)·U`` with
+  ``σ' = σ(1 − σ) ∈ (0, ¼]``. Exact when the hosts contribute nothing and much closer to the logistic
+  gradient otherwise (its fixed point reaches the exact logistic regression's test AUC to ~0.001 on
+  default credit, where the Taylor optimum falls 0.006 short). ``[[d]] = σ'(u_G) ⊙ [[U]] + (σ(u_G) − y)``
+  costs one 16-bit modular exponentiation per row (:func:`elementwise_product`).
+  Loss (monitoring and early stopping): ``Σ ℓ(u_G) + Σ (σ(u_G) − y)·U + ⅛·Σ U²`` with
+  ``ℓ(z) = log(1 + e^{−y'z})``, a surrogate upper bound of the second-order expansion around ``u_G``
+  (``⅛·U² ≥ ½·σ'(u_G)·U²``), computed with the same encrypted terms as the Taylor loss.
+
+Both need the same encrypted loss terms: the plaintext part, ``[[Σ c_i·U_i]]`` with per-row coefficients
+``c`` (multi-exponentiation), and ``⅛·[[Σ U²]]`` from the hosts' squares and cross terms.
+
+What it reveals: nothing beyond the protocol's messages. The coefficients (``σ'(u_G)``, ``σ(u_G) − y``,
+``¼u_G − ½y'``) are the guest's own and stay with it: only the re-randomised ``[[d]]`` leaves the guest,
+and loss terms only masked (see :mod:`algorithms.vertical_lr.guest`).
+"""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import Executor
+from typing import Protocol
+
+import gmpy2
+import numpy as np
+from gmpy2 import mpz
+
+from algorithms.paillier import CiphertextVector, opcount
+from algorithms.paillier.encoding import check_bound
+from algorithms.paillier.parallel import chunk_slices, parallel_map, workers
+from algorithms.vertical_lr.params import Approximation
+
+APPROXIMATIONS: tuple[Approximation, ...] = ("taylor", "local")
+
+#: ``σ'(u_G) ∈ (0, ¼]`` is quantised to multiples of ``2^-18`` (exponents of at most 16 bits).
+SLOPE_FRAC_BITS = 18
+#: Loss factors of the encrypted squared terms: ``⅛·Σ_k Σ u_k²`` and ``¼·Σ_{k<l} Σ u_k·u_l`` (= ⅛·Σ U²).
+SQUARE_FACTOR = 0.125
+CROSS_FACTOR = 0.25
+_MIN_PARALLEL_ROWS = 256
+LOG2 = math.log(2.0)
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, dtype=float)))
+
+
+def _powmod_chunk(nsq_int: int, ciphertexts: list[mpz], exponents: list[int]) -> list[mpz]:
+    """``c_i^{e_i} mod n²`` for non-negative exponents (module level: runs in the pool's workers)."""
+    gmpy2.get_context().allow_release_gil = True
+    nsq = mpz(nsq_int)
+    return [gmpy2.powmod(c, e, nsq) for c, e in zip(ciphertexts, exponents, strict=True)]
+
+
+def elementwise_product(vector: CiphertextVector, factors: np.ndarray, frac_bits: int,
+                        executor: Executor | None = None) -> CiphertextVector:
+    """``[[f_i·v_i]]`` for signed integers ``factors`` standing for ``factors / 2**frac_bits``.
+
+    One ``powmod`` per element (negative factors: one inverse more), over ``executor`` in chunks. The
+    result is at scale ``vector.frac_bits + frac_bits`` and NOT re-randomised where a factor is 0 or 1:
+    re-randomise it before sending it to whoever encrypted ``vector``.
+    """
+    ints = [int(f) for f in np.asarray(factors).ravel().tolist()]
+    if len(ints) != len(vector):
+        raise ValueError(f"{len(ints)} factors for {len(vector)} ciphertexts")
+    if vector.bound is None:
+        raise ValueError("cannot multiply a masked vector")
+    bound = vector.bound * max((abs(f) for f in ints), default=0)
+    check_bound(bound, vector.public_key.max_signed, "elementwise product")
+    opcount.count("elementwise_powmod", len(ints))
+    nsq = vector.public_key.nsquare
+    cts = [c if f >= 0 else gmpy2.invert(c, nsq) for c, f in zip(vector.ciphertexts, ints, strict=True)]
+    exps = [abs(f) for f in ints]
+    pool = executor if len(ints) >= _MIN_PARALLEL_ROWS else None
+    # a few chunks per worker, so the pool interleaves them with other parties' tasks
+    parts = chunk_slices(len(ints), 4 * workers(pool), min_chunk=64)
+    pieces = parallel_map(_powmod_chunk, [(int(nsq), cts[s], exps[s]) for s in parts], pool)
+    return CiphertextVector(vector.public_key, [c for piece in pieces for c in piece],
+                            vector.frac_bits + frac_bits, bound)
+
+
+class Expansion(Protocol):
+    """One linear approximation: the encrypted fore-gradient and the guest's parts of the loss."""
+
+    name: str
+
+    def fore_gradient(self, scores: CiphertextVector, u_guest: np.ndarray, y: np.ndarray,
+                      executor: Executor | None) -> CiphertextVector:
+        """``[[d]]`` from ``[[U]]`` (not re-randomised)."""
+        ...
+
+    def plaintext_fore_gradient(self, u_guest: np.ndarray, scores: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The same ``d`` in clear (simulations and tests)."""
+        ...
+
+    def plain_loss(self, u_guest: np.ndarray, y: np.ndarray) -> float:
+        """The part of the batch loss that depends on the guest's data only."""
+        ...
+
+    def loss_coefficients(self, u_guest: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``c`` of the linear loss term ``Σ c_i·U_i``."""
+        ...
+
+
+class TaylorExpansion:
+    """Expansion around 0 (FATE-compatible): ``d = ¼·(u_G + U) − ½·y'``."""
+
+    name = "taylor"
+
+    def fore_gradient(self, scores: CiphertextVector, u_guest: np.ndarray, y: np.ndarray,
+                      executor: Executor | None) -> CiphertextVector:
+        # ¼·(U + u_G − 2y') at scale 2^(F+2): add the plaintext part, then move the scale (exact, free)
+        plain = np.rint(np.ldexp(u_guest - 2.0 * (2.0 * y - 1.0), scores.frac_bits))
+        ints = [int(v) for v in plain.tolist()]
+        return scores.add_encoded(ints, max((abs(v) for v in ints), default=0)).scaled_down(2)
+
+    def plaintext_fore_gradient(self, u_guest: np.ndarray, scores: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return 0.25 * (u_guest + scores) - 0.5 * (2.0 * y - 1.0)
+
+    def plain_loss(self, u_guest: np.ndarray, y: np.ndarray) -> float:
+        return float(np.sum(LOG2 - 0.5 * (2.0 * y - 1.0) * u_guest + 0.125 * u_guest * u_guest))
+
+    def loss_coefficients(self, u_guest: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return -0.5 * (2.0 * y - 1.0) + 0.25 * u_guest
+
+
+def slope_factors(u_guest: np.ndarray) -> np.ndarray:
+    """``σ'(u_G)`` quantised to integers at scale ``2^SLOPE_FRAC_BITS`` (at most ``2^16``)."""
+    s = sigmoid(u_guest)
+    return np.rint(np.ldexp(s * (1.0 - s), SLOPE_FRAC_BITS)).astype(np.int64)
+
+
+class LocalExpansion:
+    """Expansion around the guest's own score: ``d = σ(u_G) − y + σ'(u_G)·U``."""
+
+    name = "local"
+
+    def fore_gradient(self, scores: CiphertextVector, u_guest: np.ndarray, y: np.ndarray,
+                      executor: Executor | None) -> CiphertextVector:
+        scaled = elementwise_product(scores, slope_factors(u_guest), SLOPE_FRAC_BITS, executor)
+        plain = np.rint(np.ldexp(sigmoid(u_guest) - y, scaled.frac_bits))
+        ints = [int(v) for v in plain.tolist()]
+        return scaled.add_encoded(ints, max((abs(v) for v in ints), default=0))
+
+    def plaintext_fore_gradient(self, u_guest: np.ndarray, scores: np.ndarray, y: np.ndarray) -> np.ndarray:
+        slope = np.ldexp(slope_factors(u_guest).astype(float), -SLOPE_FRAC_BITS)
+        return sigmoid(u_guest) - y + slope * scores
+
+    def plain_loss(self, u_guest: np.ndarray, y: np.ndarray) -> float:
+        return float(np.sum(np.logaddexp(0.0, -(2.0 * y - 1.0) * u_guest)))
+
+    def loss_coefficients(self, u_guest: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return sigmoid(u_guest) - y
+
+
+def expansion(name: Approximation) -> Expansion:
+    """The approximation called ``name`` (``"taylor"`` or ``"local"``)."""
+    if name == "taylor":
+        return TaylorExpansion()
+    if name == "local":
+        return LocalExpansion()
+    raise ValueError(f"approximation must be one of {APPROXIMATIONS}, got {name!r}")
+
+
+def plaintext_loss(name: Approximation, u_guest: np.ndarray, scores: np.ndarray, y: np.ndarray) -> float:
+    """The batch loss the protocol reports, computed in clear (simulations and tests)."""
+    exp = expansion(name)
+    return (exp.plain_loss(u_guest, y) + float(exp.loss_coefficients(u_guest, y) @ scores)
+            + SQUARE_FACTOR * float(scores @ scores))
