@@ -1,17 +1,22 @@
 """The guest (label holder) of vertical logistic regression.
 
-Per mini-batch ``B`` (Taylor loss of Hardy et al., arXiv 1711.10677, with ``y' = 2y − 1 ∈ {−1, +1}``):
+Per mini-batch ``B`` (``y' = 2y − 1 ∈ {−1, +1}``, ``U = Σ_k u_k``, approximations in
+:mod:`algorithms.vertical_lr.approximation`):
 
 1. receives ``[[u_k]]`` and ``[[Σ_B u_k²]]`` from every host k;
-2. computes ``[[d]] = ¼·(u_G + Σ_k [[u_k]]) − ½·y'`` homomorphically (the ¼ is an exact change of
-   fixed-point scale), re-randomises it and sends it to every host — without re-randomisation a host
-   could divide out its own ciphertext of ``u_k`` and read ``¼·u_G − ½·y'``, i.e. the labels;
+2. computes the fore-gradient homomorphically: ``"local"``: ``[[d]] = σ'(u_G) ⊙ [[U]] + (σ(u_G) − y)``
+   (``σ'(u_G)`` quantised to 2^-18, one 16-bit exponentiation per row); ``"taylor"`` (Hardy et al., arXiv
+   1711.10677): ``[[d]] = ¼·(u_G + [[U]]) − ½·y'`` (the ¼ is an exact change of fixed-point scale). It
+   re-randomises ``[[d]]`` and sends it to every host — without re-randomisation a host could divide out
+   its own ciphertext of ``u_k`` and read the plaintext part, i.e. the labels;
 3. computes ``[[X_G1[B]ᵀ d]]`` (``X_G1`` = features plus a column of ones for the intercept), masks it
    with fresh uniform values of ``Z_n``, has the arbiter decrypt it, unmasks, divides by ``|B|``, adds
    ``l2·w`` (not on the intercept) and updates its weights locally (SGD or Adam);
-4. accumulates the batch loss ``Σ_B [log 2 − ½·y'·wx + ⅛·(wx)²]`` with ``wx = u_G + U``, ``U = Σ_k u_k``:
-   the plaintext part ``Σ(log 2 − ½y'u_G + ⅛u_G²)``, ``[[Σ (−½y' + ¼u_G)·U]]`` (multi-exponentiation),
-   ``⅛·[[Σ u_k²]]`` from each host and ``¼·[[Σ u_k·u_l]]`` (k < l) cross terms from the hosts.
+4. accumulates the batch loss: a plaintext part, ``[[Σ c·U]]`` (multi-exponentiation with the guest's
+   per-row coefficients ``c``), ``⅛·[[Σ u_k²]]`` from each host and ``¼·[[Σ u_k·u_l]]`` (k < l) cross terms
+   from the hosts. Taylor: ``Σ [log 2 − ½·y'·wx + ⅛·(wx)²]`` (``c = ¼u_G − ½y'``); local:
+   ``Σ log(1 + e^{−y'u_G}) + Σ (σ(u_G) − y)·U + ⅛·Σ U²`` (``c = σ(u_G) − y``), an upper bound of the
+   second-order expansion around ``u_G`` since ``σ' ≤ ¼``.
 
 At the end of an epoch the encrypted loss terms are masked and decrypted by the arbiter; the guest
 reports the mean epoch loss (one scalar, without the L2 term) and receives stop/continue.

@@ -6,7 +6,8 @@ Per mini-batch ``B`` host k
    arbiter's key) and ``[[Σ_B u_k²]]`` to the guest; with several hosts it also sends ``[[u_k]]`` to every
    host listed before it, and returns to the guest ``[[Σ_B u_k·u_l]]`` (re-randomised) for each host l
    listed after it (the cross terms of the loss);
-2. receives the re-randomised fore-gradient ``[[d]]`` from the guest, computes ``[[X_k[B]ᵀ d]]`` by
+2. receives the re-randomised fore-gradient ``[[d]]`` from the guest (whichever approximation the job
+   uses: the host's work is the same), computes ``[[X_k[B]ᵀ d]]`` by
    multi-exponentiation, adds a fresh uniform mask from ``Z_n`` and has the arbiter decrypt it;
 3. unmasks, divides by ``|B|``, adds ``l2·w_k`` and updates ``w_k`` locally (SGD or Adam).
 
