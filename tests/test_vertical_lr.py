@@ -306,7 +306,7 @@ class LosesAfter(MemoryCheckpoint):
 
 def test_resume_gives_identical_weights(breast: tuple[VerticalArrays, VerticalArrays], keypair: Any) -> None:
     train, _ = breast
-    params = VerticalLRParams(max_epochs=4, **BREAST)
+    params = VerticalLRParams(max_epochs=4, **BREAST | {"lr_decay": 0.1})  # the step count is restored too
     straight, _, parties = run_job(train, params, keypair)
 
     # the guest crashes after checkpointing epoch 2 while the host's store only holds epoch 1: the arbiter

@@ -66,8 +66,9 @@ def elementwise_product(vector: CiphertextVector, factors: np.ndarray, frac_bits
     """``[[f_i·v_i]]`` for signed integers ``factors`` standing for ``factors / 2**frac_bits``.
 
     One ``powmod`` per element (negative factors: one inverse more), over ``executor`` in chunks. The
-    result is at scale ``vector.frac_bits + frac_bits`` and NOT re-randomised where a factor is 0 or 1:
-    re-randomise it before sending it to whoever encrypted ``vector``.
+    result is at scale ``vector.frac_bits + frac_bits``. It is NOT re-randomised (a factor of 1 returns the
+    very ciphertext, 0 the trivial encryption ``1``): re-randomise before sending it to anyone, in
+    particular to whoever encrypted ``vector``.
     """
     ints = [int(f) for f in np.asarray(factors).ravel().tolist()]
     if len(ints) != len(vector):
