@@ -21,6 +21,7 @@ from algorithms.paillier import (
     PublicKey,
     QuantisedMatrix,
     WrongKeyError,
+    elementwise_product,
     generate_keypair,
     mask,
     matmul_transpose,
@@ -167,6 +168,25 @@ def test_multiexp_matches_integer_product(keypair, executor_kind: str) -> None:
     expected = [sum(di * int(xij) for di, xij in zip(d_int, q.values[:, j], strict=True)) for j in range(4)]
     assert Decryptor(priv, executor=executor).decrypt_ints(product) == expected
     assert product.frac_bits == 20 + q.frac_bits
+
+
+def test_elementwise_product_matches_plaintext(keypair) -> None:
+    public_key, private_key = keypair
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=300) * 5
+    factors = rng.integers(-(1 << 16), 1 << 16, size=300)
+    factors[:3] = [0, 1, 1 << 16]
+    vec = Encryptor(public_key).encrypt(values, 40)
+    for executor in (None, shared_executor()):  # inline and chunked over the pool
+        out = elementwise_product(vec, factors, 18, executor)
+        assert out.frac_bits == 58 and len(out) == 300
+        np.testing.assert_allclose(Decryptor(private_key).decrypt(out), values * factors / 2**18, rtol=1e-9,
+                                   atol=1e-9)
+    with pytest.raises(ValueError, match="3 factors for 300"):
+        elementwise_product(vec, factors[:3], 18)
+    masked, _ = mask(vec)
+    with pytest.raises(ValueError, match="masked"):
+        elementwise_product(masked, factors, 18)
 
 
 def test_codec_roundtrip(keypair) -> None:

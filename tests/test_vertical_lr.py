@@ -21,8 +21,6 @@ from algorithms.paillier import (
     NonFiniteValueError,
     WrongKeyError,
     generate_keypair,
-    mask,
-    shared_executor,
 )
 from algorithms.vertical_lr import (
     ArbiterSummary,
@@ -41,7 +39,6 @@ from algorithms.vertical_lr import (
 from algorithms.vertical_lr.approximation import (
     LocalExpansion,
     TaylorExpansion,
-    elementwise_product,
     expansion,
     plaintext_loss,
     slope_factors,
@@ -355,25 +352,6 @@ def test_divergence_is_a_clear_error(breast: tuple[VerticalArrays, VerticalArray
 
 
 # ------------------------------------------------------------------------------------------ approximations
-def test_elementwise_product_matches_plaintext(keypair: Any) -> None:
-    public_key, private_key = keypair
-    rng = np.random.default_rng(3)
-    values = rng.normal(size=300) * 5
-    factors = rng.integers(-(1 << 16), 1 << 16, size=300)
-    factors[:3] = [0, 1, 1 << 16]
-    vec = Encryptor(public_key).encrypt(values, 40)
-    for executor in (None, shared_executor()):  # inline and chunked over the pool
-        out = elementwise_product(vec, factors, 18, executor)
-        assert out.frac_bits == 58 and len(out) == 300
-        np.testing.assert_allclose(Decryptor(private_key).decrypt(out), values * factors / 2**18, rtol=1e-9,
-                                   atol=1e-9)
-    with pytest.raises(ValueError, match="3 factors for 300"):
-        elementwise_product(vec, factors[:3], 18)
-    masked, _ = mask(vec)
-    with pytest.raises(ValueError, match="masked"):
-        elementwise_product(masked, factors, 18)
-
-
 @pytest.mark.parametrize("approx", [LocalExpansion(), TaylorExpansion()], ids=["local", "taylor"])
 def test_encrypted_fore_gradient_equals_plaintext(keypair: Any, approx: Any) -> None:
     public_key, private_key = keypair

@@ -18,7 +18,7 @@ from algorithms.paillier.keys import (
     generate_keypair,
 )
 from algorithms.paillier.masking import mask, unmask
-from algorithms.paillier.multiexp import QuantisedMatrix, matmul_transpose
+from algorithms.paillier.multiexp import QuantisedMatrix, elementwise_product, matmul_transpose
 from algorithms.paillier.parallel import parallel_map, shared_executor
 from algorithms.paillier.vector import CiphertextVector, InvalidCiphertextError
 
@@ -35,6 +35,7 @@ __all__ = [
     "PublicKey",
     "QuantisedMatrix",
     "WrongKeyError",
+    "elementwise_product",
     "generate_keypair",
     "mask",
     "matmul_transpose",

@@ -1,4 +1,4 @@
-"""Plaintext-matrix × ciphertext-vector products by bucket multi-exponentiation.
+"""Plaintext × ciphertext products: matrix products by bucket multi-exponentiation, elementwise products.
 
 For a quantised plaintext matrix ``Q`` (integers, ``n_rows × n_cols``) and ciphertexts ``[[d_i]]`` the
 product ``[[Σ_i Q_ij · d_i]] = Π_i [[d_i]]^{Q_ij}`` is computed per column with Pippenger's bucket
@@ -6,7 +6,8 @@ method: the exponents are cut into ``w``-bit digits; per digit position every ci
 into the bucket of its digit (one modular multiplication), and the buckets are folded with a running
 product (``2·2^w`` multiplications). For 16-bit exponents and ``w = 8`` that is about two modular
 multiplications per term instead of one full ``powmod`` with a float exponent as in ``phe``.
-Negative exponents are handled with one modular inverse per column.
+Negative exponents are handled with one modular inverse per column. :func:`elementwise_product` scales
+each ciphertext by its own integer (one ``powmod`` per element, spread over an executor).
 
 What it reveals: nothing; the result is a ciphertext under the same key.
 """
@@ -27,6 +28,7 @@ from algorithms.paillier.vector import CiphertextVector
 
 BUCKET_BITS = 8
 _MIN_PARALLEL_TERMS = 4096
+_MIN_PARALLEL_ROWS = 256
 
 
 @dataclass(frozen=True)
@@ -124,3 +126,38 @@ def matmul_transpose(vector: CiphertextVector, matrix: QuantisedMatrix, executor
     for other in partials[1:]:
         result = [a * b % nsq for a, b in zip(result, other, strict=True)]
     return CiphertextVector(vector.public_key, result, vector.frac_bits + matrix.frac_bits, bound)
+
+
+def _powmod_chunk(nsq_int: int, ciphertexts: list[mpz], exponents: list[int]) -> list[mpz]:
+    """``c_i^{e_i} mod n²`` for non-negative exponents (module level: runs in the pool's workers)."""
+    gmpy2.get_context().allow_release_gil = True
+    nsq = mpz(nsq_int)
+    return [gmpy2.powmod(c, e, nsq) for c, e in zip(ciphertexts, exponents, strict=True)]
+
+
+def elementwise_product(vector: CiphertextVector, factors: np.ndarray, frac_bits: int,
+                        executor: Executor | None = None) -> CiphertextVector:
+    """``[[f_i·v_i]]`` for signed integers ``factors`` standing for ``factors / 2**frac_bits``.
+
+    One ``powmod`` per element (negative factors: one inverse more), over ``executor`` in chunks. The
+    result is at scale ``vector.frac_bits + frac_bits``. It is NOT re-randomised (a factor of 1 returns the
+    very ciphertext, 0 the trivial encryption ``1``): re-randomise before sending it to anyone, in
+    particular to whoever encrypted ``vector``.
+    """
+    ints = [int(f) for f in np.asarray(factors).ravel().tolist()]
+    if len(ints) != len(vector):
+        raise ValueError(f"{len(ints)} factors for {len(vector)} ciphertexts")
+    if vector.bound is None:
+        raise ValueError("cannot multiply a masked vector")
+    bound = vector.bound * max((abs(f) for f in ints), default=0)
+    check_bound(bound, vector.public_key.max_signed, "elementwise product")
+    opcount.count("elementwise_powmod", len(ints))
+    nsq = vector.public_key.nsquare
+    cts = [c if f >= 0 else gmpy2.invert(c, nsq) for c, f in zip(vector.ciphertexts, ints, strict=True)]
+    exps = [abs(f) for f in ints]
+    pool = executor if len(ints) >= _MIN_PARALLEL_ROWS else None
+    # a few chunks per worker, so the pool interleaves them with other parties' tasks
+    parts = chunk_slices(len(ints), 4 * workers(pool), min_chunk=64)
+    pieces = parallel_map(_powmod_chunk, [(int(nsq), cts[s], exps[s]) for s in parts], pool)
+    return CiphertextVector(vector.public_key, [c for piece in pieces for c in piece],
+                            vector.frac_bits + frac_bits, bound)

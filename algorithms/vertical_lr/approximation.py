@@ -11,7 +11,8 @@ linear in ``[[U]]``:
   ``σ' = σ(1 − σ) ∈ (0, ¼]``. Exact when the hosts contribute nothing and much closer to the logistic
   gradient otherwise (its fixed point reaches the exact logistic regression's test AUC to ~0.001 on
   default credit, where the Taylor optimum falls 0.006 short). ``[[d]] = σ'(u_G) ⊙ [[U]] + (σ(u_G) − y)``
-  costs one 16-bit modular exponentiation per row (:func:`elementwise_product`).
+  costs one 16-bit modular exponentiation per row
+  (:func:`algorithms.paillier.elementwise_product`).
   Loss (monitoring and early stopping): ``Σ ℓ(u_G) + Σ (σ(u_G) − y)·U + ⅛·Σ U²`` with
   ``ℓ(z) = log(1 + e^{−y'z})``, a surrogate upper bound of the second-order expansion around ``u_G``
   (``⅛·U² ≥ ½·σ'(u_G)·U²``), computed with the same encrypted terms as the Taylor loss.
@@ -30,13 +31,9 @@ import math
 from concurrent.futures import Executor
 from typing import Protocol
 
-import gmpy2
 import numpy as np
-from gmpy2 import mpz
 
-from algorithms.paillier import CiphertextVector, opcount
-from algorithms.paillier.encoding import check_bound
-from algorithms.paillier.parallel import chunk_slices, parallel_map, workers
+from algorithms.paillier import CiphertextVector, elementwise_product
 from algorithms.vertical_lr.params import Approximation
 
 APPROXIMATIONS: tuple[Approximation, ...] = ("taylor", "local")
@@ -46,47 +43,11 @@ SLOPE_FRAC_BITS = 18
 #: Loss factors of the encrypted squared terms: ``⅛·Σ_k Σ u_k²`` and ``¼·Σ_{k<l} Σ u_k·u_l`` (= ⅛·Σ U²).
 SQUARE_FACTOR = 0.125
 CROSS_FACTOR = 0.25
-_MIN_PARALLEL_ROWS = 256
 LOG2 = math.log(2.0)
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, dtype=float)))
-
-
-def _powmod_chunk(nsq_int: int, ciphertexts: list[mpz], exponents: list[int]) -> list[mpz]:
-    """``c_i^{e_i} mod n²`` for non-negative exponents (module level: runs in the pool's workers)."""
-    gmpy2.get_context().allow_release_gil = True
-    nsq = mpz(nsq_int)
-    return [gmpy2.powmod(c, e, nsq) for c, e in zip(ciphertexts, exponents, strict=True)]
-
-
-def elementwise_product(vector: CiphertextVector, factors: np.ndarray, frac_bits: int,
-                        executor: Executor | None = None) -> CiphertextVector:
-    """``[[f_i·v_i]]`` for signed integers ``factors`` standing for ``factors / 2**frac_bits``.
-
-    One ``powmod`` per element (negative factors: one inverse more), over ``executor`` in chunks. The
-    result is at scale ``vector.frac_bits + frac_bits``. It is NOT re-randomised (a factor of 1 returns the
-    very ciphertext, 0 the trivial encryption ``1``): re-randomise before sending it to anyone, in
-    particular to whoever encrypted ``vector``.
-    """
-    ints = [int(f) for f in np.asarray(factors).ravel().tolist()]
-    if len(ints) != len(vector):
-        raise ValueError(f"{len(ints)} factors for {len(vector)} ciphertexts")
-    if vector.bound is None:
-        raise ValueError("cannot multiply a masked vector")
-    bound = vector.bound * max((abs(f) for f in ints), default=0)
-    check_bound(bound, vector.public_key.max_signed, "elementwise product")
-    opcount.count("elementwise_powmod", len(ints))
-    nsq = vector.public_key.nsquare
-    cts = [c if f >= 0 else gmpy2.invert(c, nsq) for c, f in zip(vector.ciphertexts, ints, strict=True)]
-    exps = [abs(f) for f in ints]
-    pool = executor if len(ints) >= _MIN_PARALLEL_ROWS else None
-    # a few chunks per worker, so the pool interleaves them with other parties' tasks
-    parts = chunk_slices(len(ints), 4 * workers(pool), min_chunk=64)
-    pieces = parallel_map(_powmod_chunk, [(int(nsq), cts[s], exps[s]) for s in parts], pool)
-    return CiphertextVector(vector.public_key, [c for piece in pieces for c in piece],
-                            vector.frac_bits + frac_bits, bound)
 
 
 class Expansion(Protocol):
