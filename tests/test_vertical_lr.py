@@ -48,6 +48,12 @@ from datasets import load_breast_vertical, train_test_split_ids
 from federation.channel import InMemoryNetwork, run_parties
 
 BREAST = dict(learning_rate=0.01, optimizer="adam", batch_size=64, tol=0.0, lr_decay=0.0)
+# Per approximation, the breast schedule used for the sklearn comparison. Local mode: full-batch Adam; in the
+# plaintext replica its AUC gap to sklearn is 0.0036, 0.0030, 0.0017, 0.0007, 0.0023, 0.0046 after 5..10 epochs
+# (mini-batches sit on a plateau 0.005-0.006 short on this nearly separable data).
+BREAST_SCHEDULE = {"taylor": dict(BREAST, max_epochs=5),
+                   "local": dict(learning_rate=0.1, optimizer="adam", batch_size=None, tol=0.0, lr_decay=0.05,
+                                 max_epochs=7)}
 APPROXIMATIONS = ["local", "taylor"]
 
 
@@ -103,7 +109,8 @@ def joined_weights(results: dict[str, Any], parties: Parties) -> np.ndarray:
 def test_breast_matches_plaintext_and_sklearn(breast: tuple[VerticalArrays, VerticalArrays], keypair: Any,
                                               approximation: str) -> None:
     train, test = breast
-    model = VerticalLogisticRegression(max_epochs=5, keypair=keypair, approximation=approximation, **BREAST).fit(train)
+    schedule = BREAST_SCHEDULE[approximation]
+    model = VerticalLogisticRegression(keypair=keypair, approximation=approximation, **schedule).fit(train)
     assert model.params.approximation == approximation
     w_ref, losses_ref = replica(train, model.params)
     np.testing.assert_allclose(model.losses_, losses_ref, rtol=1e-5)  # weights differ by quantisation only
@@ -114,11 +121,8 @@ def test_breast_matches_plaintext_and_sklearn(breast: tuple[VerticalArrays, Vert
     reference = roc_auc_score(_labels("test"), LogisticRegression(C=1, max_iter=5000).fit(x_train, train.y)
                               .decision_function(x_test))
     print(f"breast ({approximation}): federated AUC {auc:.4f}, sklearn {reference:.4f}")
-    # Taylor: 0.9831. Local: 0.9808 — on this nearly separable data mini-batch training in local mode sits on a
-    # plateau at 0.978-0.981 for tens of epochs (plaintext replica, 8 batch orders) before reaching its fixed
-    # point (0.9888, ~120 full-batch Adam steps); the exact logistic gradient with this schedule gives 0.9814.
-    assert abs(auc - reference) <= (0.005 if approximation == "taylor" else 0.0075)
-    assert model.summary_.epochs == 5 and not model.summary_.converged
+    assert abs(auc - reference) <= 0.005
+    assert model.summary_.epochs == schedule["max_epochs"] and not model.summary_.converged
     # every result survives JSON
     g = GuestModel.from_dict(json.loads(json.dumps(model.guest_model_.to_dict())))
     np.testing.assert_array_equal(g.weights, model.guest_model_.weights)
