@@ -24,7 +24,8 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,19 @@ def _arbiter_config_path(args: argparse.Namespace, job_file: str | None = None) 
     if job_file is not None:
         return Path(job_file).resolve().parent / "arbiter.toml"
     return Path("arbiter.toml")
+
+
+@contextmanager
+def _job_store(args: argparse.Namespace) -> Iterator[Any]:
+    """The arbiter's job store named by ``--store`` or by the arbiter config; closed on exit."""
+    from arbiter.config import load_arbiter_config
+    from arbiter.store import JobStore
+
+    store = JobStore(getattr(args, "store", None) or load_arbiter_config(_arbiter_config_path(args)).store)
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 # ------------------------------------------------------------------------------------------------ certs
@@ -130,11 +144,7 @@ def cmd_arbiter_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_arbiter_status(args: argparse.Namespace) -> int:
-    from arbiter.config import load_arbiter_config
-    from arbiter.store import JobStore
-
-    store = JobStore(load_arbiter_config(_arbiter_config_path(args)).store)
-    try:
+    with _job_store(args) as store:
         jobs = [store.job(args.job_id)] if args.job_id else store.jobs()
         for job in jobs:
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(job.updated_at))
@@ -150,18 +160,12 @@ def cmd_arbiter_status(args: argparse.Namespace) -> int:
                     print(f"  checkpoint {party:<10} step={step} sha256={digest[:16]}")
         if not jobs:
             print("no jobs")
-    finally:
-        store.close()
     return 0
 
 
 # ----------------------------------------------------------------------------------------------- models
 def cmd_models_list(args: argparse.Namespace) -> int:
-    from arbiter.config import load_arbiter_config
-    from arbiter.store import JobStore
-
-    store = JobStore(args.store or load_arbiter_config(_arbiter_config_path(args)).store)
-    try:
+    with _job_store(args) as store:
         models = store.models()
         if not models:
             print("no models")
@@ -174,17 +178,11 @@ def cmd_models_list(args: argparse.Namespace) -> int:
                                  if isinstance(latest.headline.get(k), float))
                 line += f" | evaluation #{latest.seq} {shown} threshold={latest.threshold:g}"
             print(line)
-    finally:
-        store.close()
     return 0
 
 
 def cmd_models_show(args: argparse.Namespace) -> int:
-    from arbiter.config import load_arbiter_config
-    from arbiter.store import JobStore
-
-    store = JobStore(args.store or load_arbiter_config(_arbiter_config_path(args)).store)
-    try:
+    with _job_store(args) as store:
         m = store.model(args.model_id)
 
         def when(t: float) -> str:
@@ -198,8 +196,6 @@ def cmd_models_show(args: argparse.Namespace) -> int:
                           "latest_evaluation": evaluations[-1] if evaluations else None,
                           "evaluations": evaluations, "content_hash": m.content_hash, "model": m.model,
                           "created_at": when(m.created_at)}, indent=2))
-    finally:
-        store.close()
     return 0
 
 
