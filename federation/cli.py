@@ -105,42 +105,40 @@ def _sigterm_as_interrupt() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def cmd_arbiter_run(args: argparse.Namespace) -> int:
-    from arbiter.config import load_arbiter_config, load_job_config
+def _arbiter_session(args: argparse.Namespace, config: Any, action: Any) -> int:
+    """Run ``action(service)`` on an arbiter service (logging, Ctrl-C handling, clean close), print the result."""
     from arbiter.runner import ArbiterService
     from silo.logs import configure_logging
 
-    config = load_arbiter_config(_arbiter_config_path(args, args.job))
-    job = load_job_config(args.job, arbiter_id=config.party_id)
     configure_logging(config.party_id, as_json=args.json_logs, log_file=args.log_file)
     service = ArbiterService(config, progress=not args.no_progress)
     _sigterm_as_interrupt()
     try:
-        record = service.submit(job)
-        result = service.run(record.id)
+        result = action(service)
     finally:
         service.close()
-    result["job_id"] = record.id
     _print_result(result)
     return 0
+
+
+def cmd_arbiter_run(args: argparse.Namespace) -> int:
+    from arbiter.config import load_arbiter_config, load_job_config
+
+    config = load_arbiter_config(_arbiter_config_path(args, args.job))
+    job = load_job_config(args.job, arbiter_id=config.party_id)
+
+    def submit_and_run(service: Any) -> dict[str, Any]:
+        record = service.submit(job)
+        return {**service.run(record.id), "job_id": record.id}
+
+    return _arbiter_session(args, config, submit_and_run)
 
 
 def cmd_arbiter_resume(args: argparse.Namespace) -> int:
     from arbiter.config import load_arbiter_config
-    from arbiter.runner import ArbiterService
-    from silo.logs import configure_logging
 
     config = load_arbiter_config(_arbiter_config_path(args))
-    configure_logging(config.party_id, as_json=args.json_logs, log_file=args.log_file)
-    service = ArbiterService(config, progress=not args.no_progress)
-    _sigterm_as_interrupt()
-    try:
-        result = service.resume(args.job_id)
-    finally:
-        service.close()
-    result["job_id"] = args.job_id
-    _print_result(result)
-    return 0
+    return _arbiter_session(args, config, lambda service: {**service.resume(args.job_id), "job_id": args.job_id})
 
 
 def cmd_arbiter_status(args: argparse.Namespace) -> int:
