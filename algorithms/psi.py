@@ -210,8 +210,8 @@ def _check_size(size: int, minimum: int, who: str) -> None:
             "(a small intersection reveals whether individual customers are in the other party's data)")
 
 
-class PsiHost:
-    """A host's side: exchanges with the guest, returns the (final) intersection in canonical order."""
+class _PsiRole:
+    """What both sides hold: their normalised ids, the job's parties, the domain-separation context, the minimum."""
 
     def __init__(self, ids: Sequence[Any], parties: Parties, context: str,
                  min_intersection: int = DEFAULT_MIN_INTERSECTION) -> None:
@@ -219,6 +219,10 @@ class PsiHost:
         self.parties = parties
         self.context = context
         self.min_intersection = min_intersection
+
+
+class PsiHost(_PsiRole):
+    """A host's side: exchanges with the guest, returns the (final) intersection in canonical order."""
 
     def run(self, channel: Channel) -> PsiResult:
         me, guest = channel.party_id, self.parties.guest
@@ -240,15 +244,8 @@ class PsiHost:
                          {guest: guest_size})
 
 
-class PsiGuest:
+class PsiGuest(_PsiRole):
     """The guest's side: one exchange per host, then the intersection over all hosts."""
-
-    def __init__(self, ids: Sequence[Any], parties: Parties, context: str,
-                 min_intersection: int = DEFAULT_MIN_INTERSECTION) -> None:
-        self.ids = normalise_ids(ids)
-        self.parties = parties
-        self.context = context
-        self.min_intersection = min_intersection
 
     def run(self, channel: Channel) -> PsiResult:
         me = channel.party_id
