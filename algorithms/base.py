@@ -16,13 +16,22 @@ What it reveals: nothing by itself; see each algorithm's module docstring.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass, field, fields
+from typing import Any, Protocol, TypeVar
 
 from federation import codec
 from federation.channel import Channel
 
 Payload = dict[str, Any]
+P = TypeVar("P")
+
+
+def params_from_dict(cls: type[P], d: Payload, error: type[Exception], what: str) -> P:
+    """Build the parameter dataclass ``cls`` from a job spec, refusing unknown names with ``error``."""
+    unknown = set(d) - {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    if unknown:
+        raise error(f"unknown {what} {sorted(unknown)}")
+    return cls(**d)
 
 
 @dataclass(frozen=True)

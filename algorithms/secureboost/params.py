@@ -9,8 +9,10 @@ What it reveals: the parameters themselves (public job configuration).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
+
+from algorithms.base import params_from_dict
 
 
 @dataclass(frozen=True)
@@ -70,11 +72,7 @@ class BoostParams:
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> BoostParams:
-        names = {f.name for f in fields(BoostParams)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown SecureBoost parameters: {sorted(unknown)}")
-        return BoostParams(**d)
+        return params_from_dict(BoostParams, d, ValueError, "SecureBoost parameters:")
 
     def require_same(self, other: dict[str, Any], peer: str) -> None:
         """Raise unless ``other`` (a peer's ``to_dict``) equals these parameters."""

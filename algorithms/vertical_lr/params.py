@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from algorithms.base import params_from_dict
+
 Optimizer = Literal["sgd", "adam"]
 EarlyStopping = Literal["loss", "weight_diff"]
 Approximation = Literal["taylor", "local"]
@@ -88,11 +90,7 @@ class VerticalLRParams:
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> VerticalLRParams:
-        names = {f.name for f in fields(VerticalLRParams)}
-        unknown = set(d) - names
-        if unknown:
-            raise ProtocolError(f"unknown training parameters {sorted(unknown)}")
-        return VerticalLRParams(**d)
+        return params_from_dict(VerticalLRParams, d, ProtocolError, "training parameters")
 
     def require_same(self, other: VerticalLRParams, party: str) -> None:
         """Raise naming the first field where this party's parameters differ from the job's."""
