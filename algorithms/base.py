@@ -34,24 +34,81 @@ def params_from_dict(cls: type[P], d: Payload, error: type[Exception], what: str
     return cls(**d)
 
 
-@dataclass(frozen=True)
 class Parties:
-    """Party ids of one job: the label-holding guest, the feature-holding hosts and the arbiter."""
+    """Party ids of one job: a mapping silo role → party ids, plus the arbiter.
 
-    guest: str = "bank"
-    hosts: tuple[str, ...] = ("insurer",)
-    arbiter: str = "arbiter"
+    Vertical jobs have one ``guest`` (labels) and one or more ``host`` parties; horizontal jobs have
+    ``client`` parties. ``Parties("bank", ("insurer",))`` is shorthand for the vertical mapping;
+    ``Parties(roles={"client": ("a", "b")})`` for any other. Equal and hashable by value.
+    """
 
-    def to_dict(self) -> Payload:
-        return {"guest": self.guest, "hosts": list(self.hosts), "arbiter": self.arbiter}
+    __slots__ = ("_roles", "arbiter")
 
-    @staticmethod
-    def from_dict(d: Payload) -> Parties:
-        return Parties(guest=d["guest"], hosts=tuple(d["hosts"]), arbiter=d["arbiter"])
+    def __init__(self, guest: str | None = "bank", hosts: tuple[str, ...] | list[str] = ("insurer",),
+                 arbiter: str = "arbiter", *, roles: dict[str, tuple[str, ...]] | None = None) -> None:
+        if roles is None:
+            roles = {"guest": (guest,) if guest else (), "host": tuple(hosts)}
+        self._roles: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
+            (str(r), tuple(str(p) for p in ps)) for r, ps in roles.items() if ps)
+        self.arbiter = str(arbiter)
+        seen = [p for _, ps in self._roles for p in ps]
+        if len(seen) != len(set(seen)) or self.arbiter in seen:
+            raise ValueError(f"a party id appears twice in {self.roles} (arbiter {self.arbiter!r})")
+
+    @property
+    def roles(self) -> dict[str, tuple[str, ...]]:
+        return dict(self._roles)
+
+    def of(self, role: str) -> tuple[str, ...]:
+        """The party ids that have silo role ``role`` (empty if none)."""
+        return dict(self._roles).get(role, ())
+
+    def role_of(self, party_id: str) -> str | None:
+        """The silo role of ``party_id`` (``"arbiter"`` for the arbiter), or ``None`` if not in the job."""
+        if party_id == self.arbiter:
+            return "arbiter"
+        return next((r for r, ps in self._roles if party_id in ps), None)
+
+    @property
+    def guest(self) -> str:
+        guests = self.of("guest")
+        if len(guests) != 1:
+            raise ValueError(f"this job has no single guest: {self.roles}")
+        return guests[0]
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        return self.of("host")
+
+    @property
+    def clients(self) -> tuple[str, ...]:
+        return self.of("client")
 
     @property
     def silos(self) -> tuple[str, ...]:
-        return (self.guest, *self.hosts)
+        """Every silo party id, role by role in declaration order."""
+        return tuple(p for _, ps in self._roles for p in ps)
+
+    def to_dict(self) -> Payload:
+        out: Payload = {"roles": {r: list(ps) for r, ps in self._roles}, "arbiter": self.arbiter}
+        if len(self.of("guest")) == 1:  # vertical jobs also spell out guest / hosts (readable model files)
+            out.update(guest=self.guest, hosts=list(self.hosts))
+        return out
+
+    @staticmethod
+    def from_dict(d: Payload) -> Parties:
+        if "roles" in d:
+            return Parties(roles={str(r): tuple(ps) for r, ps in d["roles"].items()}, arbiter=d["arbiter"])
+        return Parties(guest=d["guest"], hosts=tuple(d["hosts"]), arbiter=d["arbiter"])  # stores of version 0.1
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Parties) and (self._roles, self.arbiter) == (other._roles, other.arbiter)
+
+    def __hash__(self) -> int:
+        return hash((self._roles, self.arbiter))
+
+    def __repr__(self) -> str:
+        return f"Parties(roles={self.roles!r}, arbiter={self.arbiter!r})"
 
 
 class Checkpoint(Protocol):
