@@ -16,6 +16,12 @@ from algorithms.api import Algorithm, nearest
 _PLUGINS: dict[str, str] = {
     "vertical_lr": "algorithms.vertical_lr.plugin:VerticalLR",
     "secureboost": "algorithms.secureboost.plugin:SecureBoost",
+    "fedavg": "algorithms.horizontal.fedavg:FedAvgPlugin",
+    "fedprox": "algorithms.horizontal.fedprox:FedProxPlugin",
+    "scaffold": "algorithms.horizontal.scaffold:ScaffoldPlugin",
+    "fedadam": "algorithms.horizontal.fedadam:FedAdamPlugin",
+    "fedyogi": "algorithms.horizontal.fedyogi:FedYogiPlugin",
+    "fednova": "algorithms.horizontal.fednova:FedNovaPlugin",
 }
 
 
