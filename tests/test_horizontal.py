@@ -196,7 +196,8 @@ def test_fedper_keeps_a_local_head_and_evaluation_compares_global_local_personal
     assert set(report["silos"]) == {"a", "b", "c"} and report["missing"] == []
     assert report["rows"] == 3000
     for silo in report["silos"].values():
-        assert silo["gain_over_local"] == pytest.approx(silo["models"]["global"]["auc"] - silo["models"]["local"]["auc"])
+        models = silo["models"]
+        assert silo["gain_over_local"] == pytest.approx(models["global"]["auc"] - models["local"]["auc"])
     pooled = roc_auc_score(test.y.iloc[:3000], np.concatenate(
         [fed.client_models_[k].predict_proba(holdout[k].drop(columns=["id", "y"]).to_numpy(float)) for k in holdout]))
     assert report["pooled_global_auc"] == pytest.approx(pooled, abs=0.003)
