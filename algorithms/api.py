@@ -176,6 +176,13 @@ class Algorithm(ABC):
     #: silo roles whose evaluation replies carry metrics (vertical: the guest; horizontal: every client)
     metric_roles: ClassVar[tuple[str, ...]] = ("guest",)
     disclosures: ClassVar[tuple[Disclosure, ...]] = ()
+    #: who standardises and encodes the features: ``"local"`` (the silo fits its own preprocessing on its
+    #: training rows) or ``"federated"`` (the silo hands the raw numeric columns to the roles, whose protocol
+    #: derives one preprocessing from pooled statistics, e.g. horizontal jobs)
+    preprocessing: ClassVar[Literal["local", "federated"]] = "local"
+    #: the training stage goes on when one silo's process dies: the runner does not abort the attempt but
+    #: re-issues that silo's call once it answers again, and its role rejoins from its checkpoint
+    survives_silo_loss: ClassVar[bool] = False
 
     # ---- parameters ---------------------------------------------------------------------------------
     def parse_params(self, params: Mapping[str, Any], seed: int | None = None) -> AlgorithmParams:

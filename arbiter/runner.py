@@ -359,10 +359,20 @@ class ArbiterService:
         checkpoint = SqliteCheckpoint(_StoreCheckpointAdapter(self.store, self.config.party_id),  # type: ignore[arg-type]
                                       job.id, max_step=cap, on_save=on_save)
         calls = self._silo_calls("train", job, spec, parties, resume_step=cap)
+        arbiter_done = threading.Event()
+        if plugin.survives_silo_loss:  # a silo that dies is waited for and rejoins; the others go on
+            calls = {pid: self._rejoining(pid, fn, job, spec, parties, key, arbiter_done, cancelled, log)
+                     for pid, fn in calls.items()}
         if plugin.arbiter is not None:  # the arbiter plays a role (key holder, aggregator)
             ctx = RoleContext(job_id=job.id, party_id=self.config.party_id, role="arbiter", parties=spec.parties,
                               params=spec.typed_params, seed=spec.seed, checkpoint=checkpoint)
-            calls["__arbiter__"] = lambda: plugin.export_part(plugin.trainer(ctx, None).run(channel))
+
+            def arbiter_role() -> Any:
+                try:
+                    return plugin.export_part(plugin.trainer(ctx, None).run(channel))
+                finally:
+                    arbiter_done.set()
+            calls["__arbiter__"] = arbiter_role
         else:  # no arbiter role: the silos' checkpoints drive the progress bar
             calls["__arbiter__"] = lambda: None
 
@@ -376,6 +386,10 @@ class ArbiterService:
         finally:
             bar.close()
         arbiter_part = out.pop("__arbiter__")
+        gone = sorted(pid for pid, reply in out.items() if reply is None)
+        if gone:
+            raise ArbiterError(f"job {job.id!r}: silos {gone} left training and were not back before it ended; "
+                               f"continue with `fedrisk arbiter resume {job.id}` once they are up")
         for pid, reply in out.items():
             for step, digest in reply.get("checkpoints", []):
                 self.store.record_checkpoint(job.id, pid, int(step), str(digest))
@@ -384,6 +398,36 @@ class ArbiterService:
             "train_rows": _rows(plugin, spec, {pid: r["train_rows"] for pid, r in out.items()}),
             "training_time_s": round(time.perf_counter() - t0, 2),
             "arbiter_part": arbiter_part})
+
+    def _rejoining(self, pid: str, call: Callable[[], Any], job: JobRecord, spec: JobSpec,
+                   parties: dict[str, PartyAddress], key: str, done: threading.Event, cancelled: threading.Event,
+                   log: logging.LoggerAdapter) -> Callable[[], Any]:  # type: ignore[type-arg]
+        """A silo's training call that survives the silo's death: wait until it answers again, then call it
+        again (its role rejoins from its latest checkpoint); ``None`` if the stage ended first."""
+        def again() -> Any:
+            return self._client(parties[pid]).call("train", timeout=None, spec=spec.to_dict(), key=key,
+                                                   resume_step=None)
+
+        def run() -> Any:
+            attempt = call
+            while True:
+                try:
+                    return attempt()
+                except SiloUnavailable as exc:
+                    log.warning("silo lost during training; the others go on", extra={"fields": {
+                        "silo": pid, "error": str(exc)[:200]}})
+                while not (done.is_set() or cancelled.is_set()):
+                    try:
+                        self._client(parties[pid]).call("check", timeout=3.0, spec=spec.to_dict())
+                        break
+                    except SiloUnavailable:
+                        time.sleep(0.5)
+                else:
+                    return None
+                log.info("silo is back; it rejoins training", extra={"fields": {"silo": pid}})
+                attempt = again
+
+        return run
 
     def _evaluate(self, job: JobRecord, spec: JobSpec, parties: dict[str, PartyAddress],
                   log: logging.LoggerAdapter) -> dict[str, Any]:  # type: ignore[type-arg]

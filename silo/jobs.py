@@ -213,10 +213,18 @@ class SiloWorker:
         self._check_role(spec)
         train_pos, _, train_ids, _ = self._split(spec)
         frame, labels = self.table.at(train_pos)
-        pre = Preprocessor(self.table.numeric, self.table.categorical)
-        X = pre.fit_transform(frame)
-        data = PartyData(np.asarray(train_ids).astype(str), X, tuple(pre.output_columns), labels)
         plugin = spec.plugin
+        if plugin.preprocessing == "federated":  # the protocol derives one preprocessing from pooled statistics
+            if self.table.categorical:
+                raise JobError(f"party {self.party_id!r}: categorical columns {list(self.table.categorical)} "
+                               f"cannot be encoded federatedly over the services yet ({spec.algorithm} pools "
+                               "statistics of numeric columns); encode them as numbers in the source table")
+            pre = Preprocessor.passthrough(self.table.numeric)
+            X = pre.transform(frame)
+        else:
+            pre = Preprocessor(self.table.numeric, self.table.categorical)
+            X = pre.fit_transform(frame)
+        data = PartyData(np.asarray(train_ids).astype(str), X, tuple(pre.output_columns), labels)
         result = plugin.export_part(plugin.trainer(self.context(spec, checkpoint), data).run(channel))
         part = {"algorithm": spec.algorithm, "model": result, "preprocessing": pre.to_dict(),
                 "schema_digest": self.table.schema_digest, "schema": self.table.schema,

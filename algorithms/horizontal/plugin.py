@@ -22,6 +22,7 @@ from algorithms.horizontal.aggregator import HorizontalAggregator
 from algorithms.horizontal.client import HorizontalClient
 from algorithms.horizontal.model import ClientModel
 from algorithms.horizontal.params import HorizontalParams
+from algorithms.horizontal.pooled import pooled_report
 from algorithms.horizontal.strategy import Strategy
 from federation.channel import Channel
 
@@ -77,6 +78,8 @@ class HorizontalAlgorithm(Algorithm):
     params_class: ClassVar[type[AlgorithmParams]] = HorizontalParams
     metric_roles = (_CLIENT,)
     disclosures = DISCLOSURES
+    preprocessing = "federated"
+    survives_silo_loss = True
     strategy_class: ClassVar[type[Strategy]] = Strategy
 
     def steps(self, params: AlgorithmParams) -> int:
@@ -98,6 +101,22 @@ class HorizontalAlgorithm(Algorithm):
         if ctx.role == _AGG:
             return _Idle()
         return HorizontalScorer(ClientModel.from_dict(part), data)
+
+    def combine_metrics(self, per_party: Mapping[str, Payload]) -> Payload:
+        """Pooled report of the global model over every client's hold-out, plus the per-client table."""
+        return pooled_report(per_party)
+
+    def load_part(self, role: str, part: Payload) -> object:
+        return part if role == _AGG else ClientModel.from_dict(part)
+
+    demo_name = "credit-fedavg"
+
+    def demo_params(self, dataset: str, steps: int | None = None) -> Payload:
+        params: Payload = {"rounds": 10, "batch_size": 64, "learning_rate": 0.05, "round_timeout": 60.0,
+                           "join_timeout": 60.0}
+        if steps is not None:
+            params["rounds"] = int(steps)
+        return params
 
     def check_preflight(self, params: AlgorithmParams, features: Mapping[str, int], rows: Mapping[str, int]
                         ) -> list[str]:
