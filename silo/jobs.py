@@ -130,16 +130,16 @@ class CancellableChannel(Channel):
 
     def recv(self, sender: str, tag: str, timeout: float | None = None) -> dict[str, Any]:
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
+        while True:  # the inner channel is asked at least once, so timeout=0 polls
             if self._cancelled.is_set():
                 raise JobCancelled(f"{self.party_id}: attempt aborted while waiting for {tag!r} from {sender!r}")
-            wait = self._poll if deadline is None else min(self._poll, deadline - time.monotonic())
-            if wait <= 0:
-                raise ChannelTimeout(f"{self.party_id} timed out waiting for {tag!r} from {sender!r}")
+            remaining = None if deadline is None else deadline - time.monotonic()
+            wait = self._poll if remaining is None else max(0.0, min(self._poll, remaining))
             try:
                 return self._inner.recv(sender, tag, timeout=wait)
             except ChannelTimeout:
-                continue
+                if remaining is not None and remaining <= wait:
+                    raise ChannelTimeout(f"{self.party_id} timed out waiting for {tag!r} from {sender!r}") from None
 
 
 class SiloWorker:
