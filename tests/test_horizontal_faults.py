@@ -75,7 +75,7 @@ def three() -> dict[str, pd.DataFrame]:
 
 
 FAST: dict[str, Any] = dict(batch_size=16, learning_rate=0.1, min_fit_clients=2, min_updates=2, round_timeout=0.3,
-                            join_timeout=5.0)
+                            join_timeout=5.0, rejoin_grace=0.2)
 
 
 def test_a_client_that_dies_mid_round_is_dropped_and_the_round_closes_with_the_others(three: dict) -> None:
