@@ -278,7 +278,16 @@ class SiloWorker:
         if self.role not in plugin.metric_roles:
             return {"evaluation_rows": len(test_pos)}
         assert train_labels is not None and test_labels is not None and scores is not None
-        _, baseline = guest_only_baseline(X_train, train_labels, X_test)  # what this party could do alone
+        several = len(plugin.metric_parties(spec.parties)) > 1
+        if several and len(np.unique(test_labels)) < 2:  # the others' metrics still pool; say why not here
+            n_bad = int(np.sum(test_labels))
+            return {"metrics": {"n": len(test_pos), "n_bad": n_bad, "notes": [
+                f"{len(test_pos)} held-out rows with one class only: no metrics for this party"]},
+                "evaluation_rows": len(test_pos)}
+        if len(np.unique(train_labels)) < 2:  # no own-data baseline can be trained
+            baseline = None
+        else:
+            _, baseline = guest_only_baseline(X_train, train_labels, X_test)  # what this party could do alone
         metrics = evaluate_at_guest(test_labels, scores, train_scores=train_scores, baseline_scores=baseline,
                                     threshold=threshold)
         out: dict[str, Any] = {"metrics": metrics, "evaluation_rows": len(test_pos)}
