@@ -210,6 +210,11 @@ class Algorithm(ABC):
         """The scoring role of ``ctx.role`` for the party's stored ``part``; at metric roles ``run`` returns
         the probabilities of class 1 of ``data``'s rows (other roles return ``None``)."""
 
+    def variant_scores(self, ctx: RoleContext, part: Payload, data: PartyData) -> Mapping[str, np.ndarray]:
+        """Scores of a metric party's other models on ``data`` (e.g. ``"personalised"``), evaluated locally
+        beside the main model; computed without messages. Default: none."""
+        return {}
+
     def aligner(self, ctx: RoleContext, ids: list[str]) -> Role:
         """The ``align`` stage's role (only called when ``"align"`` is in :attr:`stages`): private set
         intersection between the label holder and every other party. ``run`` returns an object with ``ids``

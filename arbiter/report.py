@@ -166,15 +166,17 @@ def _per_party_section(r: dict[str, Any]) -> str:
     per = r.get("per_party")
     if not isinstance(per, dict) or not per:
         return ""
+    extra = sorted({k for p in per.values() for k in p if k.endswith("_auc")
+                    and k not in ("local_only_auc", "gain_over_local_auc")})
     rows = [[_e(pid), _num(p.get("n")), _num(p.get("n_bad")), _num(p.get("auc"), 4), _num(p.get("ks"), 4),
              _num(p.get("brier"), 4), _num(p.get("local_only_auc"), 4),
              _signed(p["gain_over_local_auc"], 4) if p.get("gain_over_local_auc") is not None else "–",
-             _e("; ".join(p.get("notes") or []))] for pid, p in per.items()]
+             *(_num(p.get(k), 4) for k in extra), _e("; ".join(p.get("notes") or []))] for pid, p in per.items()]
     return ("<h2>Per party</h2><p>Each party evaluated the model on its own held-out rows and sent aggregates only; "
             "the headline metrics above pool these hold-outs. <i>Own data only</i> is a model the party trains on "
             "its own training rows alone: the gain is what the federation adds for that party.</p>"
-            + _table(["Party", "Rows", "Bads", "AUC", "KS", "Brier", "Own data only AUC", "Gain", "Notes"], rows,
-                     left=1))
+            + _table(["Party", "Rows", "Bads", "AUC", "KS", "Brier", "Own data only AUC", "Gain",
+                      *(_e(k[:-4].replace("_", " ").capitalize() + " AUC") for k in extra), "Notes"], rows, left=1))
 
 
 def _plots_section(r: dict[str, Any]) -> str:

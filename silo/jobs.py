@@ -286,10 +286,19 @@ class SiloWorker:
                 "evaluation_rows": len(test_pos)}
         if len(np.unique(train_labels)) < 2:  # no own-data baseline can be trained
             baseline = None
-        else:
-            _, baseline = guest_only_baseline(X_train, train_labels, X_test)  # what this party could do alone
+        else:  # what this party could do alone (standardised on its own rows when the job pooled statistics)
+            own = Preprocessor(self.table.numeric, ()).fit(train_frame) if plugin.preprocessing == "federated" \
+                else None
+            _, baseline = guest_only_baseline(X_train if own is None else own.transform(train_frame), train_labels,
+                                              X_test if own is None else own.transform(test_frame))
         metrics = evaluate_at_guest(test_labels, scores, train_scores=train_scores, baseline_scores=baseline,
                                     threshold=threshold)
+        variants = plugin.variant_scores(self.context(spec), part["model"], PartyData(
+            np.asarray(test_ids).astype(str), X_test, names))
+        if variants:  # the party's other models on the same rows (e.g. personalised): headline numbers only
+            metrics["variants"] = {name: {k: v for k, v in evaluate_at_guest(test_labels, s, threshold=threshold)
+                                          .items() if k in ("auc", "gini", "ks", "brier")}
+                                   for name, s in variants.items()}
         out: dict[str, Any] = {"metrics": metrics, "evaluation_rows": len(test_pos)}
         if export_path is not None:
             export_scores_csv(export_path, test_ids, scores)

@@ -106,6 +106,16 @@ class HorizontalAlgorithm(Algorithm):
         """Pooled report of the global model over every client's hold-out, plus the per-client table."""
         return pooled_report(per_party)
 
+    def variant_scores(self, ctx: RoleContext, part: Payload, data: PartyData) -> Mapping[str, np.ndarray]:
+        """The client's personalised and local-only models (where the job trained them) on ``data``."""
+        model = ClientModel.from_dict(part)
+        out: dict[str, np.ndarray] = {}
+        if model.personalised_weights is not None:
+            out["personalised"] = model.predict_proba(data.X, "personalised")
+        if model.local_weights is not None:
+            out["local"] = model.predict_proba(data.X, "local")
+        return out
+
     def load_part(self, role: str, part: Payload) -> object:
         return part if role == _AGG else ClientModel.from_dict(part)
 

@@ -140,6 +140,8 @@ def _party_row(r: Mapping[str, Any]) -> dict[str, Any]:
     row["local_only_auc"] = base.get("auc")
     row["gain_over_local_auc"] = (None if r.get("auc") is None or base.get("auc") is None
                                   else float(r["auc"]) - float(base["auc"]))
+    for name, v in (r.get("variants") or {}).items():  # e.g. the personalised model on the same rows
+        row[f"{name}_auc"] = v.get("auc")
     row["notes"] = list(r.get("notes", []))
     return row
 
