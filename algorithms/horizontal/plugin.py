@@ -17,7 +17,7 @@ from typing import ClassVar
 import numpy as np
 
 from algorithms.api import Algorithm, AlgorithmParams, Disclosure, ParamsError, PartyData, Role, RoleContext, RoleSpec
-from algorithms.base import Payload
+from algorithms.base import Parties, Payload
 from algorithms.horizontal.aggregator import HorizontalAggregator
 from algorithms.horizontal.client import HorizontalClient
 from algorithms.horizontal.model import ClientModel
@@ -128,8 +128,8 @@ class HorizontalAlgorithm(Algorithm):
             params["rounds"] = int(steps)
         return params
 
-    def check_preflight(self, params: AlgorithmParams, features: Mapping[str, int], rows: Mapping[str, int]
-                        ) -> list[str]:
+    def check_preflight(self, params: AlgorithmParams, features: Mapping[str, int], rows: Mapping[str, int],
+                        parties: Parties | None = None) -> list[str]:
         assert isinstance(params, HorizontalParams)
         if len(rows) < params.min_fit_clients:
             raise ParamsError(f"{len(rows)} clients but min_fit_clients = {params.min_fit_clients}")
