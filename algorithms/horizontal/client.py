@@ -163,7 +163,6 @@ class HorizontalClient:
                 self._save(int(state.get("round", 0)), state)
                 raise FederationError(f"job aborted by the aggregator: {ins['reason']}")
             if action == "rejoin":
-                self._save(int(state.get("round", 0)), state)
                 inc, welcome = self._join(channel, state)
                 self._settle(state, int(welcome.get("last_accepted", 0)))
                 k = 0
@@ -183,7 +182,6 @@ class HorizontalClient:
                     self._send(channel, tags.leave(self.ns, inc), {"round": rnd})
                     return self._result(net, X, y, weights, state, space, [f"left after round {rnd}"])
             k += 1
-        self._save(int(state["round"]), state)
         return self._result(net, X, y, weights, state, space, [])
 
     def _fit(self, channel: Channel, net: Any, X: np.ndarray, y: np.ndarray, weights: np.ndarray,

@@ -83,8 +83,9 @@ class HorizontalAlgorithm(Algorithm):
     strategy_class: ClassVar[type[Strategy]] = Strategy
 
     def steps(self, params: AlgorithmParams) -> int:
+        """Checkpointed steps: 0 (joined, pooled preprocessing) and one per round."""
         assert isinstance(params, HorizontalParams)
-        return params.rounds
+        return params.rounds + 1
 
     def strategy(self, params: AlgorithmParams) -> Strategy:
         assert isinstance(params, HorizontalParams)
