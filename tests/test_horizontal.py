@@ -108,7 +108,9 @@ def test_scaffold_control_variates_match_a_hand_computed_two_client_case() -> No
     for k in two:
         client_state = cps[k].latest()
         assert client_state is not None
-        np.testing.assert_allclose(client_state[1]["private"]["c_i"], ci[k], atol=1e-12)
+        # the last round's c_i⁺ waits in "pending" until the aggregator confirms the update was aggregated
+        assert client_state[1]["pending"]["round"] == rounds
+        np.testing.assert_allclose(client_state[1]["pending"]["private"]["c_i"], ci[k], atol=1e-12)
 
 
 def test_fednova_with_equal_step_counts_is_fedavg_and_normalises_unequal_ones() -> None:
