@@ -63,9 +63,8 @@ def fedrisk_over_services(silos: dict[str, pd.DataFrame], test: pd.DataFrame, ro
                 cpu0 = time.process_time() + sum(_cpu(p) for p in pids)
                 t0 = time.perf_counter()
                 record = service.submit(job)
-                parties = {pid: p for pid, p in job.parties.items()}
-                service._start_node(parties)
-                service._run_stages(record, job.spec, parties, ("training",),
+                service._start_node(dict(job.parties))
+                service._run_stages(record, job.spec, service.pool(job.parties), ("training",),
                                     job_logger("fedrisk.arbiter", "arbiter", record.id))
                 wall = time.perf_counter() - t0
                 cpu = time.process_time() + sum(_cpu(p) for p in pids) - cpu0
