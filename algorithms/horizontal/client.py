@@ -140,13 +140,12 @@ class HorizontalClient:
         p = self.params
         state = self._restore()
         inc, welcome = self._join(channel, state)
-        space_d = welcome.get("space") or state.get("space")
-        if welcome.get("space") is None:
+        space_d = welcome.get("space")
+        if space_d is None:  # the starting cohort pools its statistics first
             stats = local_stats(self.data.X, self.data.feature_names, p.categorical)
             self._send(channel, tags.prep(self.ns, inc), stats)
             space_d = self._recv(channel, tags.prep_global(self.ns, inc))["space"]
         space = FeatureSpace.from_dict(space_d)
-        state["space"] = space.to_dict()
         self._settle(state, int(welcome.get("last_accepted", 0)))
         X = space.transform(self.data.X)
         y = np.asarray(self.data.y, dtype=np.float64)
