@@ -18,8 +18,9 @@ import numpy as np
 
 from algorithms.api import Algorithm, AlgorithmParams, Disclosure, ParamsError, PartyData, Role, RoleContext, RoleSpec
 from algorithms.base import Parties, Payload
-from algorithms.horizontal.aggregator import HorizontalAggregator
+from algorithms.horizontal.aggregator import CollectorFactory, HorizontalAggregator
 from algorithms.horizontal.client import HorizontalClient
+from algorithms.horizontal.collector import UpdateSender
 from algorithms.horizontal.model import ClientModel
 from algorithms.horizontal.params import HorizontalParams
 from algorithms.horizontal.pooled import pooled_report
@@ -40,6 +41,10 @@ DISCLOSURES: tuple[Disclosure, ...] = (
                "aggregate of its rows' gradients), the example count, its summed training loss, plus what the "
                "strategy adds (SCAFFOLD: the change of its control variate; FedNova: its local step count)"),
     Disclosure(_AGG, _CLIENT, "*leave.*", "public", "that the client leaves the job, and after which round"),
+    Disclosure(_AGG, _CLIENT, "*eval", "aggregate",
+               "in-process evaluation (FederatedClassifier.evaluate): the client's hold-out row count, positives, "
+               "AUC / log loss / Brier of its global, personalised and local-only models, and the class-wise "
+               "histogram of its global-model scores on 100 bins"),
     Disclosure(_CLIENT, _AGG, "*welcome.*", "public",
                "the next round, the pooled feature space once fixed, the last round whose update was accepted"),
     Disclosure(_CLIENT, _AGG, "*prep.global.*", "aggregate",
@@ -91,12 +96,24 @@ class HorizontalAlgorithm(Algorithm):
         assert isinstance(params, HorizontalParams)
         return self.strategy_class(params)
 
+    def collector(self, ctx: RoleContext) -> CollectorFactory | None:
+        """How the aggregator sums the round's updates (``None``: in the clear, :class:`PlainCollector`).
+
+        The seam for secure aggregation: a plug-in subclass returns a factory of a collector that delivers the
+        same :class:`~algorithms.horizontal.strategy.RoundSums` from masked inputs (``ctx.extra["collector"]``
+        also works, for simulations)."""
+        return ctx.extra.get("collector")
+
+    def sender(self, ctx: RoleContext) -> UpdateSender | None:
+        """How a client sends its contribution (``None``: in the clear, :class:`PlainSender`)."""
+        return ctx.extra.get("sender")
+
     def trainer(self, ctx: RoleContext, data: PartyData | None) -> Role:
         if ctx.role == _AGG:
-            return HorizontalAggregator(ctx, self.strategy(ctx.params), collector=ctx.extra.get("collector"))
+            return HorizontalAggregator(ctx, self.strategy(ctx.params), collector=self.collector(ctx))
         if data is None:
             raise ValueError(f"client {ctx.party_id!r} needs its data")
-        return HorizontalClient(ctx, data, self.strategy(ctx.params), sender=ctx.extra.get("sender"))
+        return HorizontalClient(ctx, data, self.strategy(ctx.params), sender=self.sender(ctx))
 
     def predictor(self, ctx: RoleContext, part: Payload, data: PartyData) -> Role:
         if ctx.role == _AGG:
