@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from algorithms import catalogue
@@ -272,17 +273,18 @@ def test_predictor_reproduces_the_training_time_evaluation(name: str, tmp_path: 
 @pytest.mark.parametrize("name", NAMES)
 def test_job_over_the_services_equals_the_simulation(name: str, tmp_path: Path) -> None:
     from arbiter.config import load_arbiter_config, load_job_config
-    from arbiter.demo import Processes, prepare_workdir
+    from arbiter.demo import Processes, demo_silos, prepare_workdir, silo_names
     from arbiter.runner import ArbiterService
     from arbiter.store import JobStore
-    from datasets import load_csv
     from tests.test_services import start_silos
 
-    root, paths = prepare_workdir(tmp_path, "breast", epochs=2, algorithm=name, job_id=f"svc-{name}",
+    plugin = catalogue.get(name)
+    dataset = "breast" if plugin.topology == "vertical" else "default_credit"  # the bundled horizontal split
+    root, paths = prepare_workdir(tmp_path, dataset, epochs=2, algorithm=name, job_id=f"svc-{name}",
                                   salt="svc-salt", seed=7)
     procs = Processes()
     try:
-        start_silos(root, paths, procs)
+        start_silos(root, paths, procs, names=tuple(silo_names(paths)))
         service = ArbiterService(load_arbiter_config(paths["arbiter"]), progress=False)
         try:
             job = load_job_config(paths["job"])
@@ -291,8 +293,9 @@ def test_job_over_the_services_equals_the_simulation(name: str, tmp_path: Path) 
             service.close()
     finally:
         procs.stop_all()
-    tables = {"bank": validate_table(load_csv("breast_hetero_guest"), "bank", label_column="y"),
-              "insurer": validate_table(load_csv("breast_hetero_host"), "insurer")}
+    tables = {pid: validate_table(pd.read_csv(path), pid, label_column="y" if labelled and
+                                  plugin.role_spec(str(job.spec.parties.role_of(pid))).holds_labels else None)
+              for pid, path, labelled in demo_silos(plugin.topology, dataset)}
     sim = simulate_job(job.spec, tables)
     assert result["metrics"]["auc"] == pytest.approx(sim["metrics"]["auc"], abs=1e-9)
     store = JobStore(load_arbiter_config(paths["arbiter"]).store)
