@@ -116,10 +116,14 @@ class ArbiterService:
             return client
 
     def _start_node(self, parties: dict[str, PartyAddress]) -> PartyNode:
-        if self._node is None:
-            self._node = PartyNode(self.config.party_id, self.config.listen, self.tls,
-                                   {p.party_id: p.address for p in parties.values()}).start()
-        return self._node
+        with self._lock:
+            if self._node is None:
+                self._node = PartyNode(self.config.party_id, self.config.listen, self.tls,
+                                       {p.party_id: p.address for p in parties.values()}).start()
+            for p in parties.values():  # a later job (queue) may name parties or addresses the first did not
+                if self._node.peers.get(p.party_id) != p.address:
+                    self._node.add_peer(p.party_id, p.address)
+            return self._node
 
     def check(self, spec: JobSpec, parties: dict[str, PartyAddress], timeout: float = 10.0) -> dict[str, Any]:
         """Every silo reachable, same version, expected role; returns ``{party: status}``."""

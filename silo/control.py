@@ -9,7 +9,10 @@ finished, so a silo that dies mid-job surfaces at once as ``UNAVAILABLE`` on the
 messages themselves travel on the data plane (:mod:`federation.grpc_transport`), not here.
 
 The server accepts calls only from the configured arbiter: the caller's certificate common name (checked
-by gRPC against the federation CA) must equal the arbiter's party id. The client pins the silo by using
+by gRPC against the federation CA) must equal the arbiter's party id. The one exception is ``health``,
+which the silo's own identity may call too (container and Kubernetes probes run ``fedrisk silo health``
+next to the silo with its own certificate); it is answered by the server itself and reveals nothing
+beyond "serving". The client pins the silo by using
 its party id as the TLS target name.
 
 What it reveals to whom: the arbiter sees what a silo replies: its party id, role, schema digest,
@@ -56,6 +59,7 @@ class ControlServer:
                  max_workers: int = 8) -> None:
         self._handler = handler
         self._allowed = allowed_caller
+        self._self_id = tls.common_name  # may call ``health`` only
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="control"),
                                    options=[("grpc.max_receive_message_length", 64 << 20),
                                             ("grpc.max_send_message_length", 64 << 20),
@@ -84,11 +88,20 @@ class ControlServer:
     def _call(self, request: bytes, context: grpc.ServicerContext) -> bytes:
         names = context.auth_context().get("x509_common_name", [])
         caller = names[0].decode() if names else ""
+        if caller == self._self_id and caller != self._allowed:
+            try:
+                op = codec.decode(request).get("op")
+            except Exception:
+                op = None
+            if op == "health":
+                return codec.encode({"ok": True, "status": "serving", "party": self._self_id})
         if caller != self._allowed:
             context.abort(grpc.StatusCode.PERMISSION_DENIED,
                           f"control calls are only accepted from {self._allowed!r}, not {caller!r}")
         try:
             payload = codec.decode(request)
+            if payload.get("op") == "health":
+                return codec.encode({"ok": True, "status": "serving", "party": self._self_id})
             reply = self._handler(payload)
             return codec.encode({"ok": True, **reply})
         except Exception as exc:  # the arbiter gets the message, the silo keeps serving
