@@ -9,11 +9,11 @@ finished, so a silo that dies mid-job surfaces at once as ``UNAVAILABLE`` on the
 messages themselves travel on the data plane (:mod:`federation.grpc_transport`), not here.
 
 The server accepts calls only from the configured arbiter: the caller's certificate common name (checked
-by gRPC against the federation CA) must equal the arbiter's party id. The one exception is ``health``,
-which the silo's own identity may call too (container and Kubernetes probes run ``fedrisk silo health``
-next to the silo with its own certificate); it is answered by the server itself and reveals nothing
-beyond "serving". The client pins the silo by using
-its party id as the TLS target name.
+by gRPC against the federation CA) must equal the arbiter's party id, and a caller whose certificate
+lists IP addresses must connect from one of them (:func:`federation.certs.address_mismatch`). The one
+exception is ``health``, which the silo's own identity may call too (container and Kubernetes probes run
+``fedrisk health`` next to the silo with its own certificate); it is answered by the server itself and
+reveals nothing beyond "serving". The client pins the silo by using its party id as the TLS target name.
 
 What it reveals to whom: the arbiter sees what a silo replies: its party id, role, schema digest,
 software version, row counts, checkpoint steps and digests, content hashes of its model part and the
@@ -31,7 +31,7 @@ from typing import Any
 import grpc
 
 from federation import codec
-from federation.certs import TlsConfig
+from federation.certs import TlsConfig, address_mismatch
 
 SERVICE = "fedrisk.control.Control"
 METHOD = f"/{SERVICE}/Call"
@@ -86,8 +86,14 @@ class ControlServer:
         self._server.wait_for_termination()
 
     def _call(self, request: bytes, context: grpc.ServicerContext) -> bytes:
-        names = context.auth_context().get("x509_common_name", [])
+        auth = context.auth_context()
+        names = auth.get("x509_common_name", [])
         caller = names[0].decode() if names else ""
+        pems = auth.get("x509_pem_cert") or []
+        mismatch = address_mismatch(context.peer(), pems[0] if len(pems) == 1 else None)
+        if mismatch is not None:
+            _log.warning("control call from %r refused: %s", caller, mismatch)
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{caller!r}: {mismatch}")
         if caller == self._self_id and caller != self._allowed:
             try:
                 op = codec.decode(request).get("op")
