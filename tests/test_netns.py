@@ -22,9 +22,11 @@ Needs root and ``ip`` (iproute2); skipped with a message otherwise (CI runs as r
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -51,6 +53,7 @@ _HAVE_IP = shutil.which("ip") is not None
 pytestmark = pytest.mark.skipif(not (_IS_ROOT and _HAVE_IP),
                                 reason="network-namespace tests need root and iproute2 (`ip`); CI runs them as root")
 
+_RUN = itertools.count(1)
 SUBNET = "10.213.0"
 ADDRESSES = {"bank": f"{SUBNET}.2", "insurer": f"{SUBNET}.3", "arbiter": f"{SUBNET}.4", "rogue": f"{SUBNET}.9"}
 PORTS = {"arbiter": 50060, "bank": 50061, "insurer": 50062}
@@ -67,9 +70,10 @@ class Federation:
     """Namespaces, bridge and veth links of one test run (names unique per process), and its processes."""
 
     root: Path
-    tag: str = field(default_factory=lambda: f"fr{os.getpid() % 100000}")
+    tag: str = field(default_factory=lambda: f"fr{os.getpid() % 10000}{next(_RUN)}")
     procs: Processes = field(default_factory=Processes)
     namespaces: list[str] = field(default_factory=list)
+    groups: set[int] = field(default_factory=set)  # process groups started here (a party and its pool)
 
     @property
     def bridge(self) -> str:
@@ -99,10 +103,21 @@ class Federation:
 
     def destroy(self) -> None:
         self.procs.stop_all()
+        for group in self.groups:  # worker pools of parties that were killed: nothing may keep a namespace
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
+        for party in ADDRESSES:
+            _ip("link", "del", self.host_link(party), check=False)
         for ns in self.namespaces:
-            _ip("netns", "del", ns, check=False)  # also removes the veth pair
+            _ip("netns", "del", ns, check=False)
         _ip("link", "del", self.bridge, check=False)
         self.namespaces.clear()
+
+    def kill(self, party: str) -> None:
+        """SIGKILL the party's whole process group (the service and its worker pool), like a lost host."""
+        proc = self.procs.procs.pop(party)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
 
     def set_link(self, party: str, up: bool) -> None:
         _ip("link", "set", self.host_link(party), "up" if up else "down")
@@ -167,8 +182,9 @@ class Federation:
     def start_silo(self, party: str, config: Path, timeout: float = 60.0) -> None:
         logfile = self.root / "logs" / f"{party}.log"
         offset = logfile.stat().st_size if logfile.exists() else 0
-        self.procs.start(party, self.command(party, "silo", "serve", "--config", str(config)), logfile,
-                         cwd=self.root)
+        proc = self.procs.start(party, self.command(party, "silo", "serve", "--config", str(config)), logfile,
+                                cwd=self.root)
+        self.groups.add(proc.pid)
         deadline = time.monotonic() + timeout
         while "serving" not in logfile.read_text(errors="replace")[offset:]:
             proc = self.procs.procs[party]
@@ -177,9 +193,11 @@ class Federation:
             time.sleep(0.2)
 
     def start_arbiter(self, paths: dict[str, Path]) -> subprocess.Popen[bytes]:
-        return self.procs.start("arbiter", self.command(
+        proc = self.procs.start("arbiter", self.command(
             "arbiter", "arbiter", "run", str(paths["job"]), "--config", str(paths["arbiter"]), "--no-progress"),
             self.root / "logs" / "arbiter.log", cwd=self.root)
+        self.groups.add(proc.pid)
+        return proc
 
     def wait_arbiter(self, timeout: float) -> int:
         proc = self.procs.procs["arbiter"]
@@ -333,7 +351,7 @@ def test_silo_sigkilled_and_restarted_resumes_to_the_same_model(federation: Fede
     fed = federation
     paths, t0 = _run_full_job(fed, "netns-kill")
     _wait_for_step(fed, "insurer", "netns-kill", 1)
-    fed.procs.kill("insurer")
+    fed.kill("insurer")
     killed_at = _steps(fed, "insurer", "netns-kill")
     time.sleep(1.0)
     fed.start_silo("insurer", paths["insurer"])
