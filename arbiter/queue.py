@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from arbiter.runner import STAGES, ArbiterService
+from arbiter.runner import ALL_STAGES, ArbiterService
 from arbiter.store import QUEUED
 from silo.logs import job_logger
 
@@ -56,7 +56,7 @@ class JobQueue:
     def start(self) -> JobQueue:
         """Start the data plane and the scheduling loop; jobs a previous process left running come first."""
         self.service._start_node({})
-        self._recover = [j.id for j in self.service.store.jobs() if j.state in STAGES]
+        self._recover = [j.id for j in self.service.store.jobs() if j.state in ALL_STAGES]
         if self._recover:
             self.log.info("taking up interrupted jobs", extra={"fields": {"jobs": ",".join(self._recover)}})
         self._thread = threading.Thread(target=self._loop, name="job-queue", daemon=True)
