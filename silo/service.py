@@ -20,6 +20,7 @@ from typing import Any
 
 from federation.certs import TlsConfig
 from federation.grpc_transport import PartyNode
+from silo.compute import open_compute
 from silo.config import SiloConfig
 from silo.control import ControlServer
 from silo.data import load_table
@@ -43,8 +44,10 @@ class SiloService:
         self.table = load_table(config.data, config.party_id)  # DataError before anything listens
         self.tls = load_tls(config)
         self.store = SiloStore(config.store)
+        self.compute = open_compute(config.compute)  # process pool, or a Dask cluster inside the silo
         self.worker = SiloWorker(config.party_id, config.role, self.table, self.store,
-                                 export_dir=getattr(config, "exports", None))
+                                 export_dir=getattr(config, "exports", None), executor=self.compute.executor,
+                                 workers=self.compute.workers)
         self.node = PartyNode(config.party_id, config.listen, self.tls, config.peers)
         self.control: ControlServer | None = None
         self._cancel: dict[str, threading.Event] = {}
@@ -76,6 +79,7 @@ class SiloService:
             self.control.stop(grace=0.5)
         self.node.stop(grace=0.5)
         self.store.close()
+        self.compute.close()
         self.log.info("stopped")
 
     def serve_forever(self) -> None:

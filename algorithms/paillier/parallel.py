@@ -63,7 +63,12 @@ def parallel_map(fn: Callable[..., T], calls: Sequence[tuple[Any, ...]], executo
 
 
 def workers(executor: Executor | None) -> int:
-    """How many chunks to cut work into for ``executor``."""
+    """How many chunks to cut work into for ``executor``: 1 inline, the executor's public ``workers``
+    attribute where it has one (a Dask cluster's executor from :mod:`silo.compute`), a process pool's size,
+    else the core count."""
     if executor is None:
         return 1
+    size = getattr(executor, "workers", None)
+    if isinstance(size, int) and size > 0:
+        return size
     return getattr(executor, "_max_workers", None) or cpu_count()
