@@ -139,9 +139,10 @@ def open_compute(config: ComputeConfig | None) -> Compute:
     config = config or ComputeConfig()
     if config.executor == "process":
         from algorithms.paillier import shared_executor
+        from algorithms.paillier.parallel import workers
 
         pool = shared_executor()
-        return Compute(pool, pool.workers, "process")
+        return Compute(pool, workers(pool), "process")
     from distributed import Client, LocalCluster
     from distributed.security import Security
 
