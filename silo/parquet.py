@@ -54,7 +54,11 @@ def read_parquet_partitions(path: str | Path, columns: Sequence[str] | None = No
     id_chunks: list[pa.Array] = []  # Arrow strings (compact); one pandas string column at the end
     text_chunks: dict[str, list[pa.Array]] = {c: [] for c in text}
     start = 0
-    for batch in dataset.to_batches(columns=names, batch_size=batch_rows, batch_readahead=0, fragment_readahead=0):
+    pool = pa.default_memory_pool()
+    for i, batch in enumerate(dataset.to_batches(columns=names, batch_size=batch_rows, batch_readahead=0,
+                                                 fragment_readahead=0)):
+        if i % 8 == 7:
+            pool.release_unused()  # the allocator keeps freed batch buffers otherwise
         stop = start + batch.num_rows
         for j, col in enumerate(numeric):
             values = batch.column(col)
@@ -66,6 +70,7 @@ def read_parquet_partitions(path: str | Path, columns: Sequence[str] | None = No
         for col in text:
             text_chunks[col].append(batch.column(col).cast(pa.string()).dictionary_encode())
         start = stop
+    pool.release_unused()
     if start != n:
         raise ValueError(f"{path}: read {start} rows, the metadata announced {n}")
     frame = pd.DataFrame(block, columns=numeric, copy=False)
