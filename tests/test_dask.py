@@ -80,3 +80,15 @@ def test_two_worker_dask_cluster_gives_the_process_pool_model(tmp_path: Path, al
     assert dask["part_hashes"] == pool["part_hashes"]
     assert dask["parts"] == pool["parts"]
     assert dask["metrics"]["auc"] == pool["metrics"]["auc"]
+
+
+def test_psi_blinding_on_the_executor_matches_threads() -> None:
+    from algorithms.paillier import shared_executor
+    from algorithms.psi import blind, hash_to_curve, new_scalar
+
+    ids = [f"customer-{i}" for i in range(5000)]
+    pool = shared_executor()
+    points = hash_to_curve(ids, "ctx")
+    assert hash_to_curve(ids, "ctx", executor=pool) == points
+    scalar = new_scalar()
+    assert blind(scalar, points, executor=pool) == blind(scalar, points)
