@@ -51,6 +51,52 @@ def _timed(fit: Callable[[Executor], VerticalSecureBoost], executor: Executor,
     return wall, time.process_time() - cpu0, worker_cpu() - wcpu0, _model(model), opcount.snapshot()
 
 
+# The README's scale-out estimate: one tree, depth 3, on ROWS x HOST_FEATURES at one host, CLUSTER workers.
+ROWS, HOST_FEATURES, CLUSTER, LINK_GBIT = 10_000_000, 50, 32, 10.0
+
+
+def per_op_costs(public_key: Any, private_key: Any) -> dict[str, float]:
+    """CPU seconds per operation, measured inline (one core): a CRT encryption of a packed (g, h) row, one
+    histogram multiplication (row x feature pair), one decryption."""
+    import numpy as np
+
+    from algorithms.paillier import Decryptor, Encryptor
+    from algorithms.secureboost.histogram import accumulate_pairs, joint_keys
+
+    rng = np.random.default_rng(0)
+    encryptor = Encryptor(public_key, private_key, executor=None)
+    values = [int(v) for v in rng.integers(0, 1 << 40, 2000)]
+    t = time.process_time()
+    vector = encryptor.encrypt_encoded(values, 0, 1 << 40)
+    encrypt = (time.process_time() - t) / len(values)
+    cts = list(vector.ciphertexts) * 10  # 20,000 rows
+    bins = rng.integers(0, 32, size=(len(cts), 10)).astype(np.int16)
+    keys = joint_keys(bins, 32)
+    t = time.process_time()
+    _, _, ops = accumulate_pairs(int(public_key.nsquare), cts, keys, 32, 10, False)
+    hist = (time.process_time() - t) / (len(cts) * keys.shape[1])
+    decryptor = Decryptor(private_key, executor=None)
+    t = time.process_time()
+    decryptor.decrypt_raw(vector.take(list(range(300))))
+    decrypt = (time.process_time() - t) / 300
+    return {"encrypt": encrypt, "histogram_pair": hist, "decrypt": decrypt, "histogram_ops": ops}
+
+
+def estimate(costs: dict[str, float], decryptions_per_tree: int) -> dict[str, float]:
+    """Wall seconds of one tree on ROWS x HOST_FEATURES with CLUSTER workers at each silo (perfect split of
+    the per-row loops; decryptions scale with features x nodes, not rows; ciphertexts of 512 bytes)."""
+    pairs = (HOST_FEATURES + 1) // 2
+    rows_histogrammed = ROWS * (1 + 0.5 + 0.5)  # level 0: all rows; levels 1, 2: the smaller children only
+    out = {
+        "encrypt_s": ROWS * costs["encrypt"] / CLUSTER,
+        "histograms_s": rows_histogrammed * pairs * costs["histogram_pair"] / CLUSTER,
+        "decrypt_s": decryptions_per_tree * (HOST_FEATURES / 10) * costs["decrypt"] / CLUSTER,
+        "transfer_s": ROWS * 512 * 8 / (LINK_GBIT * 1e9),
+    }
+    out["total_s"] = sum(out.values())
+    return out
+
+
 def main() -> None:
     from distributed import Client, LocalCluster
 
@@ -83,6 +129,14 @@ def main() -> None:
             wall, cpu, wcpu, _, _ = results[name]
             print(f"{name} (tls, {CHUNKS} chunks per loop): {wall:.2f} s wall, {cpu:.2f} s CPU in this process, "
                   f"{wcpu:.2f} s CPU in the Dask workers")
+    costs = per_op_costs(*keypair)
+    print(f"per-operation CPU (one core, inline): CRT encryption {costs['encrypt'] * 1e3:.3f} ms, histogram "
+          f"multiplication (row x feature pair) {costs['histogram_pair'] * 1e6:.2f} us, "
+          f"decryption {costs['decrypt'] * 1e3:.3f} ms")
+    decryptions = results["dask 2 workers"][4].get("decryption", 0)
+    est = estimate(costs, decryptions)
+    print(f"estimate, one tree (depth 3) on {ROWS:,} rows x {HOST_FEATURES} host features, {CLUSTER} workers per "
+          f"silo, {LINK_GBIT:g} Gbit/s: " + ", ".join(f"{k} {v:.1f}" for k, v in est.items()))
     models = {r[3] for r in results.values()}
     ops = results["dask 2 workers"][4]
     print("op counts per tree: " + ", ".join(f"{k}={v}" for k, v in sorted(ops.items())))
@@ -90,6 +144,7 @@ def main() -> None:
     print(f"dask_1_worker_seconds={t1:.2f}")
     print(f"dask_2_workers_seconds={t2:.2f}")
     print(f"process_pool_seconds={results['process pool'][0]:.2f}")
+    print(f"dask_estimate_tree_10m_rows_50_features_32_workers_seconds={est['total_s']:.0f}")
     print(f"dask_identical_model={int(len(models) == 1)}")
     print(f"dask_speedup_2_workers={t1 / t2:.2f}")
 
