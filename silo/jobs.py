@@ -153,7 +153,7 @@ class SiloWorker:
         self.table = table
         self.store = store
         self.export_dir = export_dir
-        self.executor = executor  # where every role's heavy loops run (silo.compute); None: the shared pool
+        self.executor = executor  # where every role's heavy loops run (None: inline); reaches them via RoleContext
         self.workers = workers
 
     # --- status -------------------------------------------------------------------------------------
@@ -172,8 +172,8 @@ class SiloWorker:
     def context(self, spec: JobSpec, checkpoint: Checkpoint | None = None, namespace: str = "") -> RoleContext:
         """The :class:`RoleContext` of this silo's role in ``spec``."""
         return RoleContext(job_id=spec.job_id, party_id=self.party_id, role=self.role, parties=spec.parties,
-                           params=spec.typed_params, seed=spec.seed, checkpoint=checkpoint, namespace=namespace,
-                           executor=self.executor, workers=self.workers,
+                           params=spec.typed_params, seed=spec.seed, checkpoint=checkpoint, executor=self.executor,
+                           workers=self.workers, namespace=namespace,
                            extra={"salt": spec.salt, "min_intersection": spec.min_intersection})
 
     # --- align --------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ import signal
 import threading
 from typing import Any
 
-from federation.certs import TlsConfig
 from federation.grpc_transport import PartyNode
 from silo.compute import open_compute
 from silo.config import SiloConfig
@@ -31,23 +30,17 @@ from silo.store import SiloStore, SqliteCheckpoint
 _log = logging.getLogger("fedrisk.silo")
 
 
-def load_tls(config: SiloConfig | Any) -> TlsConfig:
-    tls = config.tls
-    return TlsConfig(tls.ca.read_bytes(), tls.cert.read_bytes(), tls.key.read_bytes())
-
-
 class SiloService:
     """A silo: validated data, local store, data-plane node and control server."""
 
     def __init__(self, config: SiloConfig) -> None:
         self.config = config
         self.table = load_table(config.data, config.party_id)  # DataError before anything listens
-        self.tls = load_tls(config)
+        self.tls = config.tls.load()
         self.store = SiloStore(config.store)
-        self.compute = open_compute(config.compute)  # process pool, or a Dask cluster inside the silo
-        self.worker = SiloWorker(config.party_id, config.role, self.table, self.store,
-                                 export_dir=getattr(config, "exports", None), executor=self.compute.executor,
-                                 workers=self.compute.workers)
+        self.compute = open_compute(config.compute)  # the process pool, or a Dask cluster inside the silo
+        self.worker = SiloWorker(config.party_id, config.role, self.table, self.store, export_dir=config.exports,
+                                 executor=self.compute.executor, workers=self.compute.workers)
         self.node = PartyNode(config.party_id, config.listen, self.tls, config.peers)
         self.control: ControlServer | None = None
         self._cancel: dict[str, threading.Event] = {}

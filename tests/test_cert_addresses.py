@@ -9,8 +9,8 @@ from pathlib import Path
 
 from cryptography import x509
 
+from arbiter.cli import main
 from federation.certs import address_mismatch, bound_addresses, peer_ip, provision
-from federation.cli import main
 
 
 def _sans(path: Path) -> tuple[set[str], set[str]]:

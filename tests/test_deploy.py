@@ -222,9 +222,9 @@ def test_image_builds() -> None:  # pragma: no cover - needs a Docker engine
 
 # ------------------------------------------------------------------------------------------ health probe
 def test_health_probe_through_the_control_plane(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from arbiter.cli import main
     from arbiter.demo import Processes, prepare_workdir
     from federation.certs import TlsConfig
-    from federation.cli import main
     from silo.control import ControlClient, ControlError
     from tests.test_services import start_silos
 

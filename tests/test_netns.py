@@ -177,7 +177,7 @@ class Federation:
         return paths
 
     def command(self, party: str, *args: str) -> list[str]:
-        return ["ip", "netns", "exec", self.ns(party), sys.executable, "-P", "-m", "federation.cli", *args]
+        return ["ip", "netns", "exec", self.ns(party), sys.executable, "-P", "-m", "arbiter.cli", *args]
 
     def start_silo(self, party: str, config: Path, timeout: float = 60.0) -> None:
         logfile = self.root / "logs" / f"{party}.log"
