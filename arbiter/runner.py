@@ -108,6 +108,7 @@ class ArbiterService:
         self.progress = progress
         self.log = job_logger("fedrisk.arbiter", config.party_id)
         self._node: PartyNode | None = None
+        self._node_lock = threading.Lock()  # jobs of the queue (arbiter.queue) start in parallel threads
         self._pools: list[SiloPool] = []
 
     def close(self) -> None:
@@ -127,7 +128,7 @@ class ArbiterService:
         return pool
 
     def _start_node(self, parties: dict[str, PartyAddress]) -> PartyNode:
-        with self._lock:
+        with self._node_lock:
             if self._node is None:
                 self._node = PartyNode(self.config.party_id, self.config.listen, self.tls,
                                        {p.party_id: p.address for p in parties.values()}).start()
