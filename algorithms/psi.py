@@ -32,6 +32,10 @@ look random. An intersection smaller than ``min_intersection`` (default 100) is 
 before anything is returned: a tiny intersection would make PSI a membership oracle for individual
 customers.
 
+Hashing to the curve and blinding run on the silo's executor when the role is given one (its process
+pool or Dask cluster, ``RoleContext.executor``): the party's secret scalar and its points then travel to
+its own workers, never to a peer.
+
 Usage (the same roles run over :class:`federation.channel.InMemoryNetwork` or gRPC)::
 
     parties = Parties(guest="bank", hosts=("insurer",))
@@ -49,7 +53,7 @@ import os
 import random
 import unicodedata
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +64,8 @@ from nacl.exceptions import RuntimeError as NaclRuntimeError
 from nacl.utils import random as random_bytes
 
 from algorithms.base import Parties
+from algorithms.paillier.parallel import chunk_slices, parallel_map
+from algorithms.paillier.parallel import workers as parallel_workers
 from federation.channel import Channel
 
 POINT_BYTES = 32
@@ -116,15 +122,21 @@ def normalise_ids(ids: Sequence[Any]) -> list[str]:
     return normalised
 
 
-def _chunked(fn: Callable[[Sequence[Any], int], list[bytes]], items: Sequence[Any], workers: int | None) -> list[bytes]:
-    """``fn(chunk, offset)`` over contiguous chunks of ``items``, on threads for large inputs (libsodium
-    releases the GIL), concatenated in order."""
+def _chunked(fn: Callable[..., list[bytes]], items: Sequence[Any], workers: int | None,
+             executor: Executor | None = None, *extra: Any) -> list[bytes]:
+    """``fn(chunk, offset, *extra)`` over contiguous chunks of ``items``, concatenated in order: on
+    ``executor`` (the silo's process pool or Dask cluster; ``fn`` is module-level) when given, else on
+    threads for large inputs (libsodium releases the GIL)."""
+    if executor is not None and len(items) >= 2 * _PARALLEL_MIN:
+        slices = chunk_slices(len(items), parallel_workers(executor), _PARALLEL_MIN)
+        calls = [(list(items[s]), s.start, *extra) for s in slices]
+        return [point for part in parallel_map(fn, calls, executor) for point in part]
     workers = workers or min(4, os.cpu_count() or 1)
     if workers <= 1 or len(items) < 2 * _PARALLEL_MIN:
-        return fn(items, 0)
+        return fn(items, 0, *extra)
     step = -(-len(items) // workers)
     with ThreadPoolExecutor(workers, thread_name_prefix="psi") as pool:
-        parts = pool.map(lambda start: fn(items[start:start + step], start), range(0, len(items), step))
+        parts = pool.map(lambda start: fn(items[start:start + step], start, *extra), range(0, len(items), step))
         return [point for part in parts for point in part]
 
 
@@ -138,12 +150,13 @@ def _to_montgomery(digests: Sequence[bytes], offset: int = 0) -> list[bytes]:
     return out
 
 
-def hash_to_curve(ids: Sequence[str], context: str, workers: int | None = None) -> list[bytes]:
+def hash_to_curve(ids: Sequence[str], context: str, workers: int | None = None,
+                  executor: Executor | None = None) -> list[bytes]:
     """Montgomery u-coordinates (32 bytes) of the hashed points of normalised ids under ``context``."""
     ctx = context.encode("utf-8")
     prefix = DOMAIN + len(ctx).to_bytes(4, "big") + ctx + b"\x00"
     digests = [hashlib.sha512(prefix + value.encode("utf-8")).digest()[:32] for value in ids]
-    return _chunked(_to_montgomery, digests, workers)
+    return _chunked(_to_montgomery, digests, workers, executor)
 
 
 def new_scalar() -> bytes:
@@ -151,19 +164,22 @@ def new_scalar() -> bytes:
     return random_bytes(32)
 
 
-def blind(scalar: bytes, points: Sequence[bytes], peer: str = "peer", workers: int | None = None) -> list[bytes]:
-    """``scalar · point`` for every point; a low-order or malformed point raises :class:`PsiError`."""
+def _blind_chunk(chunk: Sequence[bytes], offset: int, scalar: bytes, peer: str) -> list[bytes]:
+    out: list[bytes] = []
+    for i, point in enumerate(chunk):
+        try:
+            out.append(crypto_scalarmult(scalar, point))
+        except (NaclRuntimeError, TypeError, ValueError) as exc:
+            raise PsiError(f"invalid curve point at position {offset + i} from {peer!r}") from exc
+    return out
 
-    def serial(chunk: Sequence[bytes], offset: int) -> list[bytes]:
-        out: list[bytes] = []
-        for i, point in enumerate(chunk):
-            try:
-                out.append(crypto_scalarmult(scalar, point))
-            except (NaclRuntimeError, TypeError, ValueError) as exc:
-                raise PsiError(f"invalid curve point at position {offset + i} from {peer!r}") from exc
-        return out
 
-    return _chunked(serial, points, workers)
+def blind(scalar: bytes, points: Sequence[bytes], peer: str = "peer", workers: int | None = None,
+          executor: Executor | None = None) -> list[bytes]:
+    """``scalar · point`` for every point; a low-order or malformed point raises :class:`PsiError`.
+
+    With ``executor`` the secret scalar travels to the silo's own workers with the points."""
+    return _chunked(_blind_chunk, points, workers, executor, scalar, peer)
 
 
 def _pack(points: list[bytes]) -> bytes:
@@ -183,6 +199,7 @@ class _Side:
     me: str
     peer: str
     prefix: str  # tag prefix of this pair, e.g. "psi.insurer"
+    executor: Executor | None = None  # where the blinding runs (the silo's executor; None: threads)
 
     def exchange(self, channel: Channel, hashed: list[bytes]) -> tuple[list[int], int]:
         """Run the exchange; return (sorted own indices in the intersection, peer set size)."""
@@ -190,10 +207,10 @@ class _Side:
         order = list(range(len(hashed)))
         random.SystemRandom().shuffle(order)
         channel.send(self.peer, f"{self.prefix}.blinded.{self.me}",
-                     {"points": _pack(blind(scalar, [hashed[i] for i in order], self.me))})
+                     {"points": _pack(blind(scalar, [hashed[i] for i in order], self.me, executor=self.executor))})
         theirs = _unpack(channel.recv(self.peer, f"{self.prefix}.blinded.{self.peer}").get("points"), self.peer,
                          "blinded points")
-        double_theirs = blind(scalar, theirs, self.peer)
+        double_theirs = blind(scalar, theirs, self.peer, executor=self.executor)
         channel.send(self.peer, f"{self.prefix}.double.{self.me}", {"points": _pack(double_theirs)})
         double_mine = _unpack(channel.recv(self.peer, f"{self.prefix}.double.{self.peer}").get("points"), self.peer,
                               "double-blinded points")
@@ -214,11 +231,12 @@ class _PsiRole:
     """What both sides hold: their normalised ids, the job's parties, the domain-separation context, the minimum."""
 
     def __init__(self, ids: Sequence[Any], parties: Parties, context: str,
-                 min_intersection: int = DEFAULT_MIN_INTERSECTION) -> None:
+                 min_intersection: int = DEFAULT_MIN_INTERSECTION, executor: Executor | None = None) -> None:
         self.ids = normalise_ids(ids)
         self.parties = parties
         self.context = context
         self.min_intersection = min_intersection
+        self.executor = executor
 
 
 class PsiHost(_PsiRole):
@@ -226,8 +244,8 @@ class PsiHost(_PsiRole):
 
     def run(self, channel: Channel) -> PsiResult:
         me, guest = channel.party_id, self.parties.guest
-        side = _Side(me, guest, f"psi.{me}")
-        found, guest_size = side.exchange(channel, hash_to_curve(self.ids, self.context))
+        side = _Side(me, guest, f"psi.{me}", self.executor)
+        found, guest_size = side.exchange(channel, hash_to_curve(self.ids, self.context, executor=self.executor))
         _check_size(len(found), self.min_intersection, me)
         canonical = sorted(found, key=lambda i: self.ids[i])
         if len(self.parties.hosts) > 1:
@@ -249,11 +267,11 @@ class PsiGuest(_PsiRole):
 
     def run(self, channel: Channel) -> PsiResult:
         me = channel.party_id
-        hashed = hash_to_curve(self.ids, self.context)
+        hashed = hash_to_curve(self.ids, self.context, executor=self.executor)
         pairwise: dict[str, list[int]] = {}
         sizes: dict[str, int] = {}
         for host in self.parties.hosts:  # all exchanges first, so every host hears the outcome below
-            found, sizes[host] = _Side(me, host, f"psi.{host}").exchange(channel, hashed)
+            found, sizes[host] = _Side(me, host, f"psi.{host}", self.executor).exchange(channel, hashed)
             pairwise[host] = sorted(found, key=lambda i: self.ids[i])
         final = set.intersection(*(set(rows) for rows in pairwise.values()))
         canonical = sorted(final, key=lambda i: self.ids[i])

@@ -5,6 +5,9 @@
     fedrisk arbiter run job.toml [--config arbiter.toml]
     fedrisk arbiter resume JOB [--config arbiter.toml]
     fedrisk arbiter status [JOB] [--config arbiter.toml]
+    fedrisk arbiter submit job.toml [--config arbiter.toml]           (queue a job for `arbiter serve`)
+    fedrisk arbiter serve [--config arbiter.toml] [--concurrent-jobs N] [--until-idle]
+    fedrisk health [--config party.toml]                              (probe: exit 0 = serving; $FEDRISK_CONFIG)
     fedrisk models list [--config arbiter.toml]
     fedrisk models show ID [--config arbiter.toml]
     fedrisk models export ID --config bank.toml --out guest_model.json     (at the guest, on its own store)
@@ -138,6 +141,67 @@ def cmd_arbiter_resume(args: argparse.Namespace) -> int:
 
     config = load_arbiter_config(_arbiter_config_path(args))
     return _arbiter_session(args, config, lambda service: {**service.resume(args.job_id), "job_id": args.job_id})
+
+
+def cmd_arbiter_submit(args: argparse.Namespace) -> int:
+    from arbiter.config import load_arbiter_config, load_job_config
+    from arbiter.runner import ArbiterService
+
+    config = load_arbiter_config(_arbiter_config_path(args, args.job))
+    job = load_job_config(args.job, arbiter_id=config.party_id)
+    service = ArbiterService(config, progress=False)
+    try:
+        record = service.submit(job)
+    finally:
+        service.close()
+    print(f"job {record.id} queued")
+    return 0
+
+
+def cmd_arbiter_serve(args: argparse.Namespace) -> int:
+    import threading
+
+    from arbiter.config import load_arbiter_config
+    from arbiter.queue import JobQueue
+    from arbiter.runner import ArbiterService
+    from silo.logs import configure_logging
+
+    config = load_arbiter_config(_arbiter_config_path(args))
+    configure_logging(config.party_id, as_json=args.json_logs, log_file=args.log_file)
+    service = ArbiterService(config, progress=False)
+    stopped = threading.Event()
+    _sigterm_as_interrupt()
+    queue = JobQueue(service, concurrency=args.concurrent_jobs or config.concurrent_jobs)
+    try:
+        queue.start()
+        if args.ready_file:
+            Path(args.ready_file).write_text(f"{service.config.listen}\n")
+        while not stopped.wait(0.5):
+            if args.until_idle and queue.wait_idle(0.1):
+                break
+    finally:
+        queue.stop()
+        if not queue.running():  # jobs still running stay in their stage: the next `serve` resumes them
+            service.close()
+    failed = [job_id for job_id, outcome in queue.results.items() if isinstance(outcome, BaseException)]
+    for job_id, outcome in queue.results.items():
+        print(f"job {job_id}: " + (f"failed: {outcome}" if isinstance(outcome, BaseException)
+                                   else f"done, model {outcome.get('model_id')}"))
+    return 1 if failed else 0
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    import os
+
+    from arbiter.health import check
+
+    path = args.config or os.environ.get("FEDRISK_CONFIG")
+    if not path:
+        print("fedrisk: error: give --config or set FEDRISK_CONFIG", file=sys.stderr)
+        return 2
+    health = check(path, timeout=args.timeout, data_plane=not args.store_only)
+    print(health.line(), file=sys.stdout if health.ok else sys.stderr)
+    return 0 if health.ok else 1
 
 
 def cmd_arbiter_status(args: argparse.Namespace) -> int:
@@ -279,6 +343,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json-logs", action="store_true", help="JSON log lines instead of key=value")
     p.add_argument("--log-file", help="write logs to this file instead of stderr")
     p.set_defaults(func=cmd_arbiter_resume)
+    p = arb.add_parser("submit", help="check the silos, then queue a job for `fedrisk arbiter serve`")
+    p.add_argument("job", help="job.toml")
+    p.add_argument("--config", help="arbiter.toml (default: next to the job file)")
+    p.set_defaults(func=cmd_arbiter_submit)
+    p = arb.add_parser("serve", help="run queued jobs (and jobs a previous arbiter left running) until stopped")
+    p.add_argument("--config", help="arbiter.toml (default: ./arbiter.toml)")
+    p.add_argument("--concurrent-jobs", type=int, help="jobs run at once (default: queue.concurrent_jobs or 1)")
+    p.add_argument("--until-idle", action="store_true", help="exit once no job is queued or running")
+    p.add_argument("--json-logs", action="store_true", help="JSON log lines instead of key=value")
+    p.add_argument("--log-file", help="write logs to this file instead of stderr")
+    p.add_argument("--ready-file", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_arbiter_serve)
     p = arb.add_parser("status", help="jobs and their states")
     p.add_argument("job_id", nargs="?")
     p.add_argument("--config", help="arbiter.toml (default: ./arbiter.toml)")
@@ -309,6 +385,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json-logs", action="store_true", help="JSON log lines instead of key=value")
     p.add_argument("--log-file", help="write logs to this file instead of stderr")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("health", help="probe the party of a config (exit 0 = serving): silo control plane or "
+                                      "arbiter store + data plane")
+    p.add_argument("--config", help="silo or arbiter config (default: $FEDRISK_CONFIG)")
+    p.add_argument("--timeout", type=float, default=5.0)
+    p.add_argument("--store-only", action="store_true", help="arbiter: check the job store only (no data plane)")
+    p.set_defaults(func=cmd_health)
 
     p = sub.add_parser("demo", help="bank + insurer + arbiter as three local processes on the bundled data")
     p.add_argument("--workdir", default="demo-output")

@@ -13,6 +13,9 @@
     cert = "certs/arbiter.pem"
     key = "certs/arbiter-key.pem"
 
+    [queue]                          # `fedrisk arbiter serve` only
+    concurrent_jobs = 2              # queued jobs run at once (each isolated by its job id)
+
 ``job.toml``::
 
     [job]
@@ -65,6 +68,7 @@ class ArbiterConfig:
     reports: Path
     tls: TLSFiles
     source_file: Path | None = None
+    concurrent_jobs: int = 1  # [queue] concurrent_jobs: jobs `fedrisk arbiter serve` runs at once
 
 
 @dataclass(frozen=True)
@@ -96,9 +100,13 @@ def load_arbiter_config(path: str | Path) -> ArbiterConfig:
     store = str(party.get("store", "arbiter.sqlite"))
     if "://" not in store:
         store = str(resolve(path.parent, store))
+    queue = raw.get("queue", {})
+    concurrent = queue.get("concurrent_jobs", 1) if isinstance(queue, dict) else None
+    if not isinstance(concurrent, int) or isinstance(concurrent, bool) or concurrent < 1:
+        raise ConfigError(f"{where}: queue.concurrent_jobs must be a positive integer, not {concurrent!r}")
     return ArbiterConfig(party_id=str(party.get("id", "arbiter")), listen=str(party["listen"]), store=store,
                          reports=resolve(path.parent, party.get("reports", "reports")),
-                         tls=parse_tls(raw, path.parent, where), source_file=path)
+                         tls=parse_tls(raw, path.parent, where), source_file=path, concurrent_jobs=concurrent)
 
 
 def load_job_config(path: str | Path, arbiter_id: str = "arbiter") -> JobConfig:

@@ -108,6 +108,7 @@ class ArbiterService:
         self.progress = progress
         self.log = job_logger("fedrisk.arbiter", config.party_id)
         self._node: PartyNode | None = None
+        self._node_lock = threading.Lock()  # jobs of the queue (arbiter.queue) start in parallel threads
         self._pools: list[SiloPool] = []
 
     def close(self) -> None:
@@ -127,10 +128,14 @@ class ArbiterService:
         return pool
 
     def _start_node(self, parties: dict[str, PartyAddress]) -> PartyNode:
-        if self._node is None:
-            self._node = PartyNode(self.config.party_id, self.config.listen, self.tls,
-                                   {p.party_id: p.address for p in parties.values()}).start()
-        return self._node
+        with self._node_lock:
+            if self._node is None:
+                self._node = PartyNode(self.config.party_id, self.config.listen, self.tls,
+                                       {p.party_id: p.address for p in parties.values()}).start()
+            for p in parties.values():  # a later job (queue) may name parties or addresses the first did not
+                if self._node.peers.get(p.party_id) != p.address:
+                    self._node.add_peer(p.party_id, p.address)
+            return self._node
 
     def submit(self, job: JobConfig) -> JobRecord:
         """Check the silos, then create the job (nothing is stored if a check fails)."""

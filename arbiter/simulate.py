@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
@@ -26,24 +27,28 @@ from silo.jobs import JobSpec, SiloWorker
 from silo.store import SiloStore, SqliteCheckpoint
 
 
-def simulate_job(spec: JobSpec, tables: dict[str, LocalTable], workdir: str | Path | None = None
-                 ) -> dict[str, Any]:
-    """Run the job in-process; returns ``{"metrics", "parts", "arbiter", "timings"}``."""
+def simulate_job(spec: JobSpec, tables: dict[str, LocalTable], workdir: str | Path | None = None,
+                 executor: Executor | None = None, workers: int = 1) -> dict[str, Any]:
+    """Run the job in-process; returns ``{"metrics", "parts", "arbiter", "timings"}``.
+
+    ``executor`` (with its ``workers``) is where every silo role's heavy loops run, as a silo's
+    ``[compute]`` section would set it (default: the shared process pool)."""
     tmp = tempfile.TemporaryDirectory() if workdir is None else None
     root = Path(tmp.name if tmp is not None else workdir)  # type: ignore[arg-type]
     root.mkdir(parents=True, exist_ok=True)
     stores = {pid: SiloStore(root / f"{pid}-sim.sqlite") for pid in tables}
     plugin = spec.plugin
-    pool = shared_executor()  # the services' roles run on the same kind of pool
-    workers = {pid: SiloWorker(pid, str(spec.parties.role_of(pid)), tables[pid], stores[pid], executor=pool,
-                               workers=pool.workers) for pid in tables}
+    pool = executor if executor is not None else shared_executor()  # the services' roles run on the same kind
+    size = workers if executor is not None else pool.workers  # type: ignore[attr-defined]
+    silos = {pid: SiloWorker(pid, str(spec.parties.role_of(pid)), tables[pid], stores[pid], executor=pool,
+                             workers=size) for pid in tables}
     timings: dict[str, Any] = {}
     try:
         net = InMemoryNetwork()
-        channels = {pid: net.channel(pid) for pid in workers}
+        channels = {pid: net.channel(pid) for pid in silos}
         t0 = time.perf_counter()
         if "align" in plugin.stages:
-            run_parties({pid: (lambda w=w: w.align(spec, channels[w.party_id])) for pid, w in workers.items()}, net)
+            run_parties({pid: (lambda w=w: w.align(spec, channels[w.party_id])) for pid, w in silos.items()}, net)
         timings["align_s"] = time.perf_counter() - t0
         net.close()
 
@@ -54,16 +59,16 @@ def simulate_job(spec: JobSpec, tables: dict[str, LocalTable], workdir: str | Pa
         arbiter_channel = net.channel(spec.parties.arbiter)
 
         ctx = RoleContext(job_id=spec.job_id, party_id=spec.parties.arbiter, role="arbiter", parties=spec.parties,
-                          params=spec.typed_params, seed=spec.seed, checkpoint=arbiter_cp, executor=pool,
-                          workers=pool.workers)
+                          params=spec.typed_params, seed=spec.seed, checkpoint=arbiter_cp,
+                          executor=shared_executor(), workers=shared_executor().workers)  # no [compute] at the arbiter
 
         def arbiter() -> Any:
             return plugin.export_part(plugin.trainer(ctx, None).run(arbiter_channel))
 
         calls: dict[str, Any] = {spec.parties.arbiter: arbiter if plugin.arbiter is not None else (lambda: None)}
         holders = spec.parties.of(plugin.label_role) if plugin.label_role else ()
-        timed = holders[0] if holders else next(iter(workers))  # whose checkpoints time the steps
-        for pid, w in workers.items():
+        timed = holders[0] if holders else next(iter(silos))  # whose checkpoints time the steps
+        for pid, w in silos.items():
             cp = SqliteCheckpoint(stores[pid], spec.job_id, max_step=-1,
                                   on_save=(lambda s, d: stamps.append(time.perf_counter()))
                                   if pid == timed else None)
@@ -76,15 +81,15 @@ def simulate_job(spec: JobSpec, tables: dict[str, LocalTable], workdir: str | Pa
         net.close()
 
         net = InMemoryNetwork()
-        channels = {pid: net.channel(pid) for pid in workers}
+        channels = {pid: net.channel(pid) for pid in silos}
         evaluated = run_parties({pid: (lambda w=w: w.evaluate(spec, channels[w.party_id]))
-                                 for pid, w in workers.items()}, net)
+                                 for pid, w in silos.items()}, net)
         net.close()
-        parts = {pid: stores[pid].model_part(spec.job_id) for pid in workers}
+        parts = {pid: stores[pid].model_part(spec.job_id) for pid in silos}
         metric_parties = plugin.metric_parties(spec.parties)
         metrics = plugin.combine_metrics({pid: evaluated[pid]["metrics"] for pid in metric_parties})
         return {"metrics": metrics, "parts": parts,
-                "part_hashes": {pid: out[pid]["part_sha256"] for pid in workers},
+                "part_hashes": {pid: out[pid]["part_sha256"] for pid in silos},
                 "arbiter": out[spec.parties.arbiter], "timings": timings}
     finally:
         for store in stores.values():

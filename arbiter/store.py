@@ -1,4 +1,5 @@
-"""The arbiter's job store and model registry (SQLite through SQLAlchemy; the path is configurable).
+"""The arbiter's job store and model registry (SQLAlchemy: a SQLite file by default, or any database URL,
+e.g. ``postgresql+psycopg://fedrisk@db/fedrisk`` so that several hosts can inspect and feed the queue).
 
 Tables: ``jobs`` (spec, state, attempt, error, aggregate results), ``job_events`` (every state
 transition), ``checkpoints`` (index of the per-epoch checkpoints each party reported: step and SHA-256
@@ -50,6 +51,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 QUEUED, ALIGNING, TRAINING, EVALUATING, DONE, FAILED, CANCELLED = (
     "queued", "aligning", "training", "evaluating", "done", "failed", "cancelled")
@@ -71,6 +73,10 @@ def transitions(stages: tuple[str, ...] = VERTICAL_STAGES) -> dict[str, frozense
 
 
 TRANSITIONS: dict[str, frozenset[str]] = transitions()
+
+
+_VERSION_RACE_RETRIES = 5
+MAX_ID_LENGTH = 64  # jobs.id / models.name are VARCHAR(64): PostgreSQL enforces the length, SQLite does not
 
 
 class StoreError(RuntimeError):
@@ -217,8 +223,10 @@ def _engine(url_or_path: str | Path) -> Engine:
     if "://" not in url:
         Path(url).parent.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{url}"
-    engine = create_engine(url, future=True)
-    if engine.dialect.name == "sqlite":
+    sqlite = url.startswith("sqlite")
+    # server databases: test pooled connections before use, so a database restart costs no job
+    engine = create_engine(url, future=True) if sqlite else create_engine(url, future=True, pool_pre_ping=True)
+    if sqlite:
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
@@ -241,6 +249,8 @@ class JobStore:
 
     # jobs ------------------------------------------------------------------------------------------
     def create_job(self, job_id: str, algorithm: str, spec: dict[str, Any]) -> JobRecord:
+        if len(job_id) > MAX_ID_LENGTH:
+            raise StoreError(f"job id {job_id!r} is {len(job_id)} characters long; at most {MAX_ID_LENGTH}")
         now = time.time()
         with self.engine.begin() as conn:
             if conn.execute(select(jobs_table.c.id).where(jobs_table.c.id == job_id)).first():
@@ -346,18 +356,26 @@ class JobStore:
                        ) -> ModelRecord:
         """Store the model and move the job to ``done`` in one transaction; returns the new version."""
         data = canonical_json(model)
-        now = time.time()
-        with self.engine.begin() as conn:
-            version = (conn.execute(select(func.max(models_table.c.version))
-                                    .where(models_table.c.name == name)).scalar() or 0) + 1
-            model_id = f"{name}-v{version}"
-            conn.execute(insert(models_table).values(
-                id=model_id, name=name, version=version, job_id=job_id, algorithm=algorithm,
-                params=json.dumps(params, sort_keys=True), metrics=json.dumps(metrics, sort_keys=True),
-                content_hash=content_hash(data), model=data, created_at=now))
-            self._transition(conn, job_id, DONE, now, note=f"model {model_id}", error=None, new_attempt=False,
-                             result=result if result is not None else {"model_id": model_id, "metrics": metrics})
-        return self.model(model_id)
+        for attempt in range(_VERSION_RACE_RETRIES):
+            now = time.time()
+            try:
+                with self.engine.begin() as conn:
+                    version = (conn.execute(select(func.max(models_table.c.version))
+                                            .where(models_table.c.name == name)).scalar() or 0) + 1
+                    model_id = f"{name}-v{version}"
+                    conn.execute(insert(models_table).values(
+                        id=model_id, name=name, version=version, job_id=job_id, algorithm=algorithm,
+                        params=json.dumps(params, sort_keys=True), metrics=json.dumps(metrics, sort_keys=True),
+                        content_hash=content_hash(data), model=data, created_at=now))
+                    self._transition(conn, job_id, DONE, now, note=f"model {model_id}", error=None,
+                                     new_attempt=False, result=result if result is not None
+                                     else {"model_id": model_id, "metrics": metrics})
+                return self.model(model_id)
+            except IntegrityError:  # a concurrent job of the same name took this version (PostgreSQL): next one
+                if attempt == _VERSION_RACE_RETRIES - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def model(self, model_id: str) -> ModelRecord:
         with self.engine.connect() as conn:

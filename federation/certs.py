@@ -16,6 +16,13 @@ Files written to ``out_dir`` (keys mode 0600)::
 :class:`TlsConfig` holds one party's PEM material and builds the gRPC server / channel credentials
 (client certificates are always required; there is no insecure mode).
 
+A certificate that lists non-loopback IP addresses **binds its party to them**: a server refuses a
+client whose source address is not among its certificate's IP SANs (:func:`address_mismatch`, checked by
+the data plane and the control plane), so a stolen key cannot be used from another host and a
+mis-addressed party is refused. Certificates with DNS names only (Kubernetes, compose, where addresses
+change) or only loopback addresses are not bound. :func:`provision` leaves a host name that equals
+another party's id out of a certificate, which would otherwise let that party answer as the other.
+
 What it reveals: a certificate discloses its party id and the host names in its SANs to every peer
 it connects to; private keys never leave the party's directory.
 
@@ -29,9 +36,11 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import os
 import re
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,7 +176,8 @@ def provision(out_dir: str | os.PathLike[str], parties: Sequence[str] = ("bank",
     _write(paths["ca"], ca.cert_pem, private=False)
     _write(paths["ca-key"], ca.key_pem, private=True)
     for party in parties:
-        cert_pem, key_pem = ca.issue(party, hosts, days)
+        own_hosts = [h for h in hosts if h == party or h not in parties]  # never another party's id
+        cert_pem, key_pem = ca.issue(party, own_hosts, days)
         paths[party] = out / f"{party}.pem"
         paths[f"{party}-key"] = out / f"{party}-key.pem"
         _write(paths[party], cert_pem, private=False)
@@ -211,3 +221,51 @@ class TlsConfig:
         """Client side: verify the server against the CA, present our certificate."""
         return grpc.ssl_channel_credentials(root_certificates=self.ca_pem, private_key=self.key_pem,
                                             certificate_chain=self.cert_pem)
+
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@functools.lru_cache(maxsize=256)
+def bound_addresses(cert_pem: bytes) -> frozenset[IPAddress]:
+    """The non-loopback IP SANs of a certificate: the addresses its party may connect from."""
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return frozenset()
+    return frozenset(ip for ip in san.get_values_for_type(x509.IPAddress)
+                     if isinstance(ip, IPAddress) and not ip.is_loopback)
+
+
+def peer_ip(peer: str) -> IPAddress | None:
+    """The IP address of a gRPC peer string (``ipv4:10.0.0.2:5000``, ``ipv6:[::1]:5000``, URL-quoted too)."""
+    kind, _, rest = urllib.parse.unquote(peer).partition(":")
+    if kind not in ("ipv4", "ipv6"):
+        return None
+    host = rest.rsplit(":", 1)[0].strip("[]")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def address_mismatch(peer: str, cert_pem: bytes | None) -> str | None:
+    """Why a caller at ``peer`` presenting ``cert_pem`` must be refused, or None if it may connect.
+
+    Only certificates with non-loopback IP SANs are bound; connections over loopback are always allowed
+    (same host or same network namespace).
+    """
+    if not cert_pem:
+        return None
+    allowed = bound_addresses(cert_pem)
+    if not allowed:
+        return None
+    ip = peer_ip(peer)
+    if ip is None or ip.is_loopback or ip in allowed:
+        return None
+    listed = ", ".join(sorted(str(a) for a in allowed))
+    return f"connection from {ip}, which is not an address in the caller's certificate ({listed})"

@@ -16,7 +16,9 @@ Guarantees:
   verifies the server against the CA *and* pins it to the receiver's party id (TLS target name =
   party id, present as a DNS SAN in every certificate made by :mod:`federation.certs`);
 * the envelope sender must equal the common name of the caller's certificate (read from the gRPC
-  auth context), and the envelope receiver must be this node, otherwise ``PERMISSION_DENIED``;
+  auth context), and the envelope receiver must be this node, otherwise ``PERMISSION_DENIED``; a
+  caller whose certificate lists IP addresses must connect from one of them
+  (:func:`federation.certs.address_mismatch`);
 * ``UNAVAILABLE`` is retried with exponential backoff (jittered) until ``RetryPolicy.give_up_after``;
   each attempt has a deadline that grows with the payload size; a failed verification of the server's
   certificate is not retried (:class:`TlsVerificationError`);
@@ -61,7 +63,7 @@ from typing import Any
 import grpc
 
 from federation import codec
-from federation.certs import CertificateError, TlsConfig, check_party_id
+from federation.certs import CertificateError, TlsConfig, address_mismatch, check_party_id
 from federation.channel import DEFAULT_TIMEOUT, Channel, ChannelError, ChannelTimeout
 from federation.codec import Payload
 from federation.proto import transport_pb2 as pb
@@ -232,6 +234,11 @@ def _peer_common_name(context: grpc.ServicerContext) -> str | None:
     return name.decode() if isinstance(name, bytes) else str(name)
 
 
+def _peer_certificate(context: grpc.ServicerContext) -> bytes | None:
+    pems = context.auth_context().get("x509_pem_cert") or []
+    return pems[0] if len(pems) == 1 else None
+
+
 class _InboxServicer(pb_grpc.InboxServicer):
     def __init__(self, node: PartyNode) -> None:
         self._node = node
@@ -243,6 +250,10 @@ class _InboxServicer(pb_grpc.InboxServicer):
         if first is None or not first.HasField("envelope"):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first chunk must carry the envelope")
         env = first.envelope
+        mismatch = address_mismatch(context.peer(), _peer_certificate(context))
+        if mismatch is not None:
+            log.warning("%s: refused %r from %r: %s", node.party_id, env.tag, peer, mismatch)
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{peer!r}: {mismatch}")
         if peer is None or env.sender != peer:
             log.warning("%s: refused %r claiming sender %r from certificate CN %r", node.party_id, env.tag,
                         env.sender, peer)

@@ -31,6 +31,9 @@ Example::
     # features = ["x0", "x1"]      # default: every other column
     # categorical = ["region"]     # default: non-numeric columns
 
+    [compute]                      # optional: where the heavy loops run (see silo/compute.py)
+    executor = "process"           # or "dask" with scheduler = "tls://host:8786" or workers = N
+
 Relative paths are resolved against the config file's directory. Errors name the file and the key.
 
 What it reveals to whom: nothing; this is local configuration.
@@ -46,6 +49,7 @@ from typing import Any
 from algorithms import catalogue
 from algorithms.api import nearest
 from federation.certs import TlsConfig
+from silo.compute import ComputeConfig, ComputeConfigError, parse_compute
 
 
 class ConfigError(ValueError):
@@ -95,6 +99,7 @@ class SiloConfig:
     source_file: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     exports: Path | None = None
+    compute: ComputeConfig = field(default_factory=ComputeConfig)  # [compute]: process pool or Dask
 
 
 def _require(table: dict[str, Any], key: str, where: str, section: str) -> Any:
@@ -152,7 +157,7 @@ def load_silo_config(path: str | Path) -> SiloConfig:
     ds_path = url = table = None
     if source in ("csv", "parquet"):
         ds_path = resolve(base, _require(data, "path", where, "data"))
-        if not ds_path.is_file():
+        if not (ds_path.is_file() or (source == "parquet" and ds_path.is_dir())):  # a Parquet dataset: a folder
             raise ConfigError(f"{where}: data.path = {str(ds_path)!r} does not exist")
     else:
         url = str(_require(data, "url", where, "data"))
@@ -166,6 +171,10 @@ def load_silo_config(path: str | Path) -> SiloConfig:
         raise ConfigError(f"{where}: a {role} holds no labels; remove data.label_column")
     features = data.get("features")
     categorical = data.get("categorical")
+    try:
+        compute = parse_compute(raw, base, where)
+    except ComputeConfigError as exc:
+        raise ConfigError(str(exc)) from exc
     return SiloConfig(
         party_id=party_id, role=role, listen=str(_require(party, "listen", where, "party")),
         control=str(_require(party, "control", where, "party")), arbiter=str(party.get("arbiter", "arbiter")),
@@ -177,5 +186,5 @@ def load_silo_config(path: str | Path) -> SiloConfig:
                         id_column=str(data.get("id_column", "id")), label_column=label,
                         features=tuple(features) if features is not None else None,
                         categorical=tuple(categorical) if categorical is not None else None),
-        source_file=path,
+        source_file=path, compute=compute,
     )

@@ -9,8 +9,11 @@ finished, so a silo that dies mid-job surfaces at once as ``UNAVAILABLE`` on the
 messages themselves travel on the data plane (:mod:`federation.grpc_transport`), not here.
 
 The server accepts calls only from the configured arbiter: the caller's certificate common name (checked
-by gRPC against the federation CA) must equal the arbiter's party id. The client pins the silo by using
-its party id as the TLS target name.
+by gRPC against the federation CA) must equal the arbiter's party id, and a caller whose certificate
+lists IP addresses must connect from one of them (:func:`federation.certs.address_mismatch`). The one
+exception is ``health``, which the silo's own identity may call too (container and Kubernetes probes run
+``fedrisk health`` next to the silo with its own certificate); it is answered by the server itself and
+reveals nothing beyond "serving". The client pins the silo by using its party id as the TLS target name.
 
 What it reveals to whom: the arbiter sees what a silo replies: its party id, role, schema digest,
 software version, row counts, checkpoint steps and digests, content hashes of its model part and the
@@ -28,7 +31,7 @@ from typing import Any
 import grpc
 
 from federation import codec
-from federation.certs import TlsConfig
+from federation.certs import TlsConfig, address_mismatch
 
 SERVICE = "fedrisk.control.Control"
 METHOD = f"/{SERVICE}/Call"
@@ -56,6 +59,7 @@ class ControlServer:
                  max_workers: int = 8) -> None:
         self._handler = handler
         self._allowed = allowed_caller
+        self._self_id = tls.common_name  # may call ``health`` only
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="control"),
                                    options=[("grpc.max_receive_message_length", 64 << 20),
                                             ("grpc.max_send_message_length", 64 << 20),
@@ -82,13 +86,28 @@ class ControlServer:
         self._server.wait_for_termination()
 
     def _call(self, request: bytes, context: grpc.ServicerContext) -> bytes:
-        names = context.auth_context().get("x509_common_name", [])
+        auth = context.auth_context()
+        names = auth.get("x509_common_name", [])
         caller = names[0].decode() if names else ""
+        pems = auth.get("x509_pem_cert") or []
+        mismatch = address_mismatch(context.peer(), pems[0] if len(pems) == 1 else None)
+        if mismatch is not None:
+            _log.warning("control call from %r refused: %s", caller, mismatch)
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{caller!r}: {mismatch}")
+        if caller == self._self_id and caller != self._allowed:
+            try:
+                op = codec.decode(request).get("op")
+            except Exception:
+                op = None
+            if op == "health":
+                return codec.encode({"ok": True, "status": "serving", "party": self._self_id})
         if caller != self._allowed:
             context.abort(grpc.StatusCode.PERMISSION_DENIED,
                           f"control calls are only accepted from {self._allowed!r}, not {caller!r}")
         try:
             payload = codec.decode(request)
+            if payload.get("op") == "health":
+                return codec.encode({"ok": True, "status": "serving", "party": self._self_id})
             reply = self._handler(payload)
             return codec.encode({"ok": True, **reply})
         except Exception as exc:  # the arbiter gets the message, the silo keeps serving

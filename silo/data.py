@@ -108,9 +108,14 @@ def read_source(source: DataSource) -> pd.DataFrame:
     if source.source == "csv":
         assert source.path is not None
         return pd.read_csv(source.path, dtype={source.id_column: str}, keep_default_na=True)
-    if source.source == "parquet":
+    if source.source == "parquet":  # a file or a folder of many files, read in partitions (silo.parquet)
         assert source.path is not None
-        return pd.read_parquet(source.path)
+        from silo.parquet import read_parquet_partitions
+
+        columns = None
+        if source.features is not None:
+            columns = [source.id_column, *([source.label_column] if source.label_column else []), *source.features]
+        return read_parquet_partitions(source.path, columns=columns, id_column=source.id_column)
     assert source.url is not None and source.table is not None
     engine = create_engine(source.url)
     try:
@@ -161,7 +166,7 @@ def validate_table(frame: pd.DataFrame, party_id: str, id_column: str = "id", la
         raise DataError(f"{who}: categorical columns {sorted(bad_cat)} are not features")
     numeric: list[str] = []
     cats: list[str] = []
-    feats = frame[feature_cols].copy()
+    feats = frame[feature_cols]  # copy-on-write (pandas >= 3): columns are copied only where replaced
     for col in feature_cols:
         series = feats[col]
         if col in cat_given or not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
@@ -177,7 +182,8 @@ def validate_table(frame: pd.DataFrame, party_id: str, id_column: str = "id", la
                 row = int(np.flatnonzero(bad)[0])
                 raise DataError(f"{who}: non-finite value {float(values[row])} in column {col!r} at row {row} "
                                 f"(id {ids[row]!r}; {int(bad.sum())} NaN/inf in this column)")
-            feats[col] = values
+            if series.dtype != np.float64:  # float64 columns stay as they are (no copy of a shared block)
+                feats[col] = values
             numeric.append(col)
     labels = None
     if label_column is not None:

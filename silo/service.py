@@ -18,8 +18,8 @@ import signal
 import threading
 from typing import Any
 
-from algorithms.paillier import shared_executor
 from federation.grpc_transport import PartyNode
+from silo.compute import open_compute
 from silo.config import SiloConfig
 from silo.control import ControlServer
 from silo.data import load_table
@@ -38,9 +38,9 @@ class SiloService:
         self.table = load_table(config.data, config.party_id)  # DataError before anything listens
         self.tls = config.tls.load()
         self.store = SiloStore(config.store)
-        pool = shared_executor()  # one process pool for every role this silo runs
+        self.compute = open_compute(config.compute)  # the process pool, or a Dask cluster inside the silo
         self.worker = SiloWorker(config.party_id, config.role, self.table, self.store, export_dir=config.exports,
-                                 executor=pool, workers=pool.workers)
+                                 executor=self.compute.executor, workers=self.compute.workers)
         self.node = PartyNode(config.party_id, config.listen, self.tls, config.peers)
         self.control: ControlServer | None = None
         self._cancel: dict[str, threading.Event] = {}
@@ -72,6 +72,7 @@ class SiloService:
             self.control.stop(grace=0.5)
         self.node.stop(grace=0.5)
         self.store.close()
+        self.compute.close()
         self.log.info("stopped")
 
     def serve_forever(self) -> None:

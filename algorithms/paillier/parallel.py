@@ -78,7 +78,11 @@ def parallel_map(fn: Callable[..., T], calls: Sequence[tuple[Any, ...]], executo
 
 def workers(executor: Executor | None) -> int:
     """How many chunks to cut work into for ``executor``: 1 inline, a :class:`WorkerPool`'s ``workers``,
-    the core count for any other executor."""
+    the public ``workers`` attribute of any other executor that has one (a Dask cluster's executor from
+    :mod:`silo.compute`), else the core count."""
     if executor is None:
         return 1
-    return executor.workers if isinstance(executor, WorkerPool) else cpu_count()
+    if isinstance(executor, WorkerPool):
+        return executor.workers
+    size = getattr(executor, "workers", None)
+    return size if isinstance(size, int) and size > 0 else cpu_count()
