@@ -16,6 +16,7 @@ from algorithms.api import Algorithm, nearest
 _PLUGINS: dict[str, str] = {
     "vertical_lr": "algorithms.vertical_lr.plugin:VerticalLR",
     "secureboost": "algorithms.secureboost.plugin:SecureBoost",
+    "distillation": "algorithms.distillation.plugin:Distillation",
 }
 
 

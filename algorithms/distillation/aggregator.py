@@ -86,7 +86,8 @@ class DistillationAggregator:
         else:
             assert self.reference is not None
             columns, X_ref = self.reference
-        live = [c for c in live if c not in self._send(channel, live, "reference", {"columns": columns, "X": X_ref})]
+        lost = self._send(channel, live, "reference", {"columns": columns, "X": X_ref})
+        live = [c for c in live if c not in lost]
 
         for r in range(start, p.rounds):
             contributors = [c for c in live if c not in p.newcomers]
@@ -99,7 +100,8 @@ class DistillationAggregator:
             consensus = aggregate_soft_labels({k: np.asarray(a["soft"]) for k, a in answers.items()}, weights,
                                               p.temperature)
             live = [c for c in live if c not in missing]
-            live = [c for c in live if c not in self._send(channel, live, f"r{r}.consensus", {"consensus": consensus})]
+            lost = self._send(channel, live, f"r{r}.consensus", {"consensus": consensus})
+            live = [c for c in live if c not in lost]
             history.append({"round": r, "contributors": sorted(answers), "dropped": missing,
                             "weights": {k: round(w, 6) for k, w in weights.items()}})
             if ctx.checkpoint is not None:

@@ -9,7 +9,7 @@ with weight ``λ·(1 − c)``; the weighted log-loss of that pair is exactly ``�
 * ``logistic``: scikit-learn ``LogisticRegression`` on the features.
 * ``scorecard``: a logistic scorecard — quantile bins per characteristic, bin indicators, logistic regression.
 * ``gbt``: scikit-learn ``HistGradientBoostingClassifier`` (gradient-boosted trees).
-* ``mlp``: scikit-learn ``MLPClassifier`` (one ReLU hidden layer, early stopping on a seeded split).
+* ``mlp``: scikit-learn ``MLPClassifier`` (one ReLU hidden layer of 32, L2 0.01, 40 epochs of Adam).
 
 A fitted family is kept as plain arrays (``to_dict``/``from_dict``: coefficients, bin edges, tree nodes,
 layer weights) and always predicts from those arrays, so a model loaded from a silo's store scores exactly
@@ -165,8 +165,8 @@ class NeuralNet(ModelFamily):
     hidden = (32,)
 
     def _fit_arrays(self, X: np.ndarray, y: np.ndarray, w: np.ndarray) -> Params:
-        mlp = MLPClassifier(hidden_layer_sizes=self.hidden, alpha=1e-3, max_iter=200, early_stopping=True,
-                            n_iter_no_change=10, random_state=self.seed)
+        mlp = MLPClassifier(hidden_layer_sizes=self.hidden, alpha=1e-2, batch_size=256, max_iter=40,
+                            random_state=self.seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # ConvergenceWarning at max_iter: the model is still usable
             mlp.fit(X, y, sample_weight=w)
