@@ -22,6 +22,7 @@ _PLUGINS: dict[str, str] = {
     "fedadam": "algorithms.horizontal.fedadam:FedAdamPlugin",
     "fedyogi": "algorithms.horizontal.fedyogi:FedYogiPlugin",
     "fednova": "algorithms.horizontal.fednova:FedNovaPlugin",
+    "distillation": "algorithms.distillation.plugin:Distillation",
 }
 
 
