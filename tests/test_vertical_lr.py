@@ -262,7 +262,8 @@ def test_wrong_key_vector_is_refused(breast: tuple[VerticalArrays, VerticalArray
         channel.recv("insurer", "vlr.hello")
         channel.send("insurer", "vlr.setup", {"public_key": public_key.to_bytes(), "params": params.to_dict(),
                                               "n_rows": len(train.y), "start_epoch": 0, "finished": False,
-                                              "error": None})
+                                              "error": None, "host_features": {"insurer": 20},
+                                              "guest_features": 10})
 
     def guest(channel: Any) -> None:
         channel.recv("insurer", "vlr.e0.b0.forward")

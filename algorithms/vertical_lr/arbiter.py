@@ -73,8 +73,9 @@ class VerticalLRArbiter:
             if int(hello["n_rows"]) != n_rows:
                 raise self._refuse(channel, f"{silo!r} holds {hello['n_rows']} aligned rows but the guest {n_rows}")
         host_features = {h: int(hellos[h]["n_features"]) for h in p.hosts}
+        guest_features = int(guest["n_features"])
         try:
-            check_batch_guard(n_rows, params.batch_size, host_features)
+            check_batch_guard(n_rows, params.batch_size, host_features, guest_features)
         except ProtocolError as exc:
             raise self._refuse(channel, str(exc)) from exc
         epochs = {silo: int(h["checkpoint_epoch"]) for silo, h in hellos.items()}
@@ -86,9 +87,9 @@ class VerticalLRArbiter:
         converged = epochs[p.guest] == resume and bool(guest.get("converged"))
         public_key, private_key = self.keypair if self.keypair is not None else generate_keypair(self.key_bits)
         common = {"public_key": public_key.to_bytes(), "params": params.to_dict(), "n_rows": n_rows,
-                  "start_epoch": resume + 1, "finished": finished, "error": None}
-        channel.send(p.guest, f"{PREFIX}.setup", {**common, "host_features": host_features})
-        channel.broadcast(p.hosts, f"{PREFIX}.setup", common)
+                  "start_epoch": resume + 1, "finished": finished, "error": None,
+                  "host_features": host_features, "guest_features": guest_features}
+        channel.broadcast(p.silos, f"{PREFIX}.setup", common)
         decryptor = Decryptor(private_key, executor=self.executor or shared_executor())
         self._gradient_lengths = {silo: int(h["n_features"]) + (1 if silo == p.guest else 0)
                                   for silo, h in hellos.items()}

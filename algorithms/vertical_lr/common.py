@@ -23,7 +23,7 @@ from algorithms.paillier import (
     matmul_transpose,
     unmask,
 )
-from algorithms.vertical_lr.params import ProtocolError, VerticalLRParams, bucket_window
+from algorithms.vertical_lr.params import ProtocolError, VerticalLRParams, bucket_window, check_batch_guard
 from federation.channel import Channel
 
 PREFIX = "vlr"
@@ -112,6 +112,7 @@ class Setup:
     start_epoch: int
     finished: bool
     host_features: dict[str, int]
+    guest_features: int
 
 
 def saved_epoch(checkpoint: Checkpoint | None) -> tuple[int, dict[str, Any] | None]:
@@ -153,5 +154,12 @@ def silo_setup(channel: Channel, parties: Parties, hello: dict[str, Any], own_pa
         own_params.require_same(params, me)
     if int(reply["n_rows"]) != n_rows:
         raise ProtocolError(f"{me} holds {n_rows} aligned rows but the job has {reply['n_rows']}")
+    host_features = {k: int(v) for k, v in (reply.get("host_features") or {}).items()}
+    guest_features = int(reply.get("guest_features", -1))
+    # every silo enforces the batch guard itself, on the feature counts the arbiter collected
+    check_batch_guard(n_rows, params.batch_size, host_features, guest_features)
+    if me in host_features and host_features[me] != int(hello["n_features"]):
+        raise ProtocolError(f"the arbiter reports {host_features[me]} features for {me} but it holds "
+                            f"{hello['n_features']}")
     return Setup(PublicKey.from_bytes(reply["public_key"]), params, n_rows, int(reply["start_epoch"]),
-                 bool(reply["finished"]), {k: int(v) for k, v in (reply.get("host_features") or {}).items()})
+                 bool(reply["finished"]), host_features, guest_features)

@@ -24,7 +24,9 @@ reports the mean epoch loss (one scalar, without the L2 term) and receives stop/
 What it receives and learns: ciphertexts under the arbiter's key from the hosts (it cannot read them),
 the hosts' feature counts, the masked residues of its own gradient and loss terms, hence its own
 plaintext gradient ``X_G1[B]ᵀ d / |B|`` per batch (it knows ``d`` up to the hosts' contribution) and the
-epoch loss. It never sees host features, host weights or host partial scores during training.
+epoch loss. It never sees host features, host weights or host partial scores during training: every batch
+has more rows than its gradient has entries (``|B| > p_guest + 1``, checked by every party), so the
+gradient cannot be solved for the rows' summed host scores ``U``.
 """
 
 from __future__ import annotations
@@ -61,7 +63,6 @@ from algorithms.vertical_lr.params import (
     ProtocolError,
     VerticalLRParams,
     batch_schedule,
-    check_batch_guard,
     n_batches,
 )
 from algorithms.vertical_lr.pool import PooledEncryptor
@@ -109,8 +110,10 @@ class VerticalLRGuest:
                  "params": params.to_dict(), "history": list((latest or {}).get("history", [])),
                  "stopped": bool((latest or {}).get("stopped", False)),
                  "converged": bool((latest or {}).get("converged", False))}
-        setup = silo_setup(channel, p, hello, params, n_rows)
-        check_batch_guard(n_rows, params.batch_size, setup.host_features)  # our own check, not only the arbiter's
+        setup = silo_setup(channel, p, hello, params, n_rows)  # runs the batch guard itself
+        if setup.guest_features != n_features:
+            raise ProtocolError(f"the arbiter reports {setup.guest_features} guest features but {me} holds "
+                                f"{n_features}")
         key = setup.public_key
         state = state_at(latest_epoch, latest, setup.start_epoch - 1, me)
         weights, optimizer, losses, converged = self._restore(state)

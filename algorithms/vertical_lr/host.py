@@ -16,7 +16,8 @@ decisions; ciphertexts under the arbiter's key (``[[d]]``; other hosts' ``[[u]]`
 the masked residues of its own gradient, i.e. its own plaintext gradient ``X_k[B]ᵀ d / |B|`` per batch.
 That gradient is a linear function of ``d``; batches are always larger than ``X_k``'s feature count, so it
 cannot be solved for ``d`` or the labels within a batch (the FATE guard); across batches ``d`` changes
-with the weights. It never sees a label, a plaintext fore-gradient or another party's weights.
+with the weights. At setup it learns every silo's feature count and checks the batch guard itself,
+including ``|B| > p_guest + 1``, which keeps the guest from solving its own gradient for ``u_k``. It never sees a label, a plaintext fore-gradient or another party's weights.
 """
 
 from __future__ import annotations
