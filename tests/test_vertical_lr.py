@@ -188,7 +188,8 @@ def test_privacy_transcript(breast: tuple[VerticalArrays, VerticalArrays], keypa
     assert stats.ks_2samp(samples[0], samples[1]).pvalue > 1e-3
 
     network = transcripts[0]
-    control = {"error", "params", "n_rows", "start_epoch", "finished", "public_key", "stop", "converged"}
+    control = {"error", "params", "n_rows", "start_epoch", "finished", "public_key", "stop", "converged",
+               "host_features", "guest_features"}  # feature counts: every silo checks the batch guard
     host_residues: list[int] = []
     for delivery in network.received_by("insurer"):
         for name, value in delivery.payload.items():

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from algorithms.base import Parties
-from algorithms.paillier import QuantisedMatrix
+from algorithms.paillier import CiphertextVector, QuantisedMatrix
 from algorithms.vertical_lr import (
     ProtocolError,
     VerticalArrays,
@@ -154,3 +154,44 @@ def test_host_enforces_the_guard_itself(breast: VerticalArrays, keypair: Any) ->
         run_parties({"arbiter": partial(lenient_arbiter, network.channel("arbiter")),
                      "insurer": partial(VerticalLRHost(x, None, parties).run, network.channel("insurer"))}, network)
     assert [d.tag for d in network.transcript if d.sender == "insurer"] == ["vlr.hello"]
+
+
+# ------------------------------------------------------------------ 2. clear bound / frac_bits headers
+def _headers(network: InMemoryNetwork) -> list[tuple[str, str, str, str, int, int | None]]:
+    """Every ciphertext vector header any party received: (receiver, sender, tag, field, frac_bits, bound)."""
+    out = []
+    for d in network.transcript:
+        for name, value in d.payload.items():
+            if isinstance(value, CiphertextVector):
+                out.append((d.receiver, d.sender, d.tag, name, value.frac_bits, value.bound))
+            elif isinstance(value, list):
+                out.extend((d.receiver, d.sender, d.tag, name, v.frac_bits, v.bound) for v in value
+                           if isinstance(v, CiphertextVector))
+    return sorted(out)
+
+
+@pytest.mark.parametrize("approximation", ["local", "taylor"])
+def test_headers_carry_public_values_only(breast: VerticalArrays, keypair: Any, monkeypatch: pytest.MonkeyPatch,
+                                          approximation: str) -> None:
+    x = breast.hosts_x["insurer"]
+    arrays = VerticalArrays(breast.guest_x, breast.y, {"insurer": x[:, :12], "broker": x[:, 12:]})
+    rng = np.random.default_rng(7)
+    other = VerticalArrays(rng.normal(size=breast.guest_x.shape) * 5, 1 - breast.y,
+                           {"insurer": rng.normal(size=(len(x), 12)) * 0.01, "broker": rng.normal(size=(len(x), 8))})
+    params = VerticalLRParams(batch_size=64, approximation=approximation, **FAST)
+    with recording(monkeypatch, host_module, "partial_scores") as u_host:
+        _, network, _ = run_job(arrays, params, keypair, record=True)
+    _, network_other, _ = run_job(other, params, keypair, record=True)
+
+    # the attack: the guest reads each host's Σ_B u² (and max |u|) off the header, without decrypting
+    squares = {tag: float(u @ u) for tag, u in u_host}
+    read = [(d.tag, d.payload["u_sq"].bound / 2.0 ** d.payload["u_sq"].frac_bits) for d in network.received_by("bank")
+            if d.tag.endswith(".forward")]
+    assert len(read) == 2 * 7
+    assert not any(np.isclose(value, squares[tag.removesuffix(".forward")], rtol=1e-3) for tag, value in read
+                   if squares[tag.removesuffix(".forward")] > 0)
+    # every header (bound and scale, at every party, including the arbiter's masked vectors) is the same for
+    # completely different data: it is a function of the public parameters only
+    headers = _headers(network)
+    assert headers == _headers(network_other)
+    assert {(h[4], h[5]) for h in headers if h[0] == "arbiter"} == {(0, None)}

@@ -23,7 +23,13 @@ from algorithms.paillier import (
     matmul_transpose,
     unmask,
 )
-from algorithms.vertical_lr.params import ProtocolError, VerticalLRParams, bucket_window, check_batch_guard
+from algorithms.vertical_lr.params import (
+    SCORE_LIMIT,
+    ProtocolError,
+    VerticalLRParams,
+    bucket_window,
+    check_batch_guard,
+)
 from federation.channel import Channel
 
 PREFIX = "vlr"
@@ -53,10 +59,37 @@ def check_scores(values: np.ndarray, party: str, tag: str) -> np.ndarray:
 
 
 def partial_scores(x: np.ndarray, weights: np.ndarray, party: str, tag: str) -> np.ndarray:
-    """``x·w``, refused with :class:`TrainingDivergedError` if it overflowed."""
+    """``x·w``, refused with :class:`TrainingDivergedError` if it overflowed or left ``±SCORE_LIMIT``."""
     with np.errstate(over="ignore", invalid="ignore"):
         scores = x @ weights
-    return check_scores(scores, party, tag)
+    check_scores(scores, party, tag)
+    if scores.size and float(np.max(np.abs(scores))) > SCORE_LIMIT:
+        raise TrainingDivergedError(
+            f"{party}: partial scores exceed ±2^{SCORE_LIMIT.bit_length() - 1} at {tag}: training diverged; "
+            "lower learning_rate, use optimizer='adam' or standardise the features"
+        )
+    return scores
+
+
+def publish(vector: CiphertextVector, bound: int) -> CiphertextVector:
+    """The same ciphertexts with the public ``bound`` in their header instead of the data-derived one.
+
+    ``bound`` comes from public parameters only (:data:`SCORE_LIMIT`, batch size, number of hosts); it must
+    cover the analytic bound, which it does whenever the partial scores are within ``±SCORE_LIMIT``.
+    """
+    if vector.bound is None or vector.bound > bound:
+        raise TrainingDivergedError(f"a ciphertext vector could exceed its public bound 2^{bound.bit_length()}")
+    return CiphertextVector(vector.public_key, vector.ciphertexts, vector.frac_bits, bound)
+
+
+def strip_header(vector: CiphertextVector) -> CiphertextVector:
+    """A masked vector with the public scale 0 in its header (its owner unmasks at the real scale it keeps).
+
+    The real scale of a gradient depends on ``⌈log2 max |x|⌉`` of the batch: it must not reach the key holder.
+    """
+    if not vector.masked:
+        raise ValueError("only masked vectors go to the key holder")
+    return CiphertextVector(vector.public_key, vector.ciphertexts, 0, None)
 
 
 def unmask_gradient(residues: list[int], masks: list[int], key: PublicKey, frac_bits: int, party: str,
@@ -70,9 +103,12 @@ def unmask_gradient(residues: list[int], masks: list[int], key: PublicKey, frac_
     return check_scores(values, party, tag)
 
 
-def expect_vector(payload: dict[str, Any], name: str, key: PublicKey, length: int, sender: str
-                  ) -> CiphertextVector:
-    """The ciphertext vector ``payload[name]`` under ``key`` with ``length`` elements, or a clear error."""
+def expect_vector(payload: dict[str, Any], name: str, key: PublicKey, length: int, sender: str,
+                  header: tuple[int, int] | None = None) -> CiphertextVector:
+    """The ciphertext vector ``payload[name]`` under ``key`` with ``length`` elements, or a clear error.
+
+    ``header``: the public ``(frac_bits, bound)`` the vector must carry (vectors between silos).
+    """
     value = payload.get(name)
     if not isinstance(value, CiphertextVector):
         raise ProtocolError(f"expected ciphertexts {name!r} from {sender!r}, got {type(value).__name__}")
@@ -82,6 +118,8 @@ def expect_vector(payload: dict[str, Any], name: str, key: PublicKey, length: in
         raise WrongKeyError(f"{name!r} from {sender!r}: {exc}") from exc
     if len(value) != length:
         raise ProtocolError(f"expected {length} ciphertexts {name!r} from {sender!r}, got {len(value)}")
+    if header is not None and (value.frac_bits, value.bound) != header:
+        raise ProtocolError(f"{name!r} from {sender!r} does not carry the public scale and bound of the protocol")
     return value
 
 

@@ -49,21 +49,28 @@ from algorithms.vertical_lr.common import (
     expect_residues,
     expect_vector,
     partial_scores,
+    publish,
     saved_epoch,
     silo_setup,
     state_at,
+    strip_header,
     unmask_gradient,
 )
 from algorithms.vertical_lr.model import GuestModel
 from algorithms.vertical_lr.optimizer import PartyOptimizer
 from algorithms.vertical_lr.params import (
+    CROSS_FRAC_BITS,
     DEFAULT_PARAMS,
     FEATURE_BITS,
+    FORWARD_FRAC_BITS,
     LOSS_BITS,
     ProtocolError,
     VerticalLRParams,
     batch_schedule,
+    cross_bound,
     n_batches,
+    score_bound,
+    square_bound,
 )
 from algorithms.vertical_lr.pool import PooledEncryptor
 from algorithms.vertical_lr.validation import check_features, check_labels
@@ -138,27 +145,34 @@ class VerticalLRGuest:
                 for b, rows in enumerate(batch_schedule(n_rows, params.batch_size, params.seed, epoch)):
                     tag = batch_tag(epoch, b)
                     forwards = [channel.recv(h, f"{tag}.forward") for h in p.hosts]
-                    total = expect_vector(forwards[0], "u", key, len(rows), p.hosts[0])
+                    u_header = (FORWARD_FRAC_BITS, score_bound())
+                    total = expect_vector(forwards[0], "u", key, len(rows), p.hosts[0], u_header)
                     for h, fw in zip(p.hosts[1:], forwards[1:], strict=True):
-                        total = total + expect_vector(fw, "u", key, len(rows), h)
+                        total = total + expect_vector(fw, "u", key, len(rows), h, u_header)
                     u_guest = partial_scores(design[rows], weights, me, tag)
                     y_batch = labels[rows]
                     fore = approx.fore_gradient(total, u_guest, y_batch, executor)
+                    # the header's bound from public parameters (in Taylor mode the analytic one is max|u_G − 2y'|)
+                    d_frac, d_bound = approx.fore_gradient_header(total.bound or 0, total.frac_bits)
+                    assert fore.frac_bits == d_frac
+                    fore = publish(fore, d_bound)
                     channel.broadcast(p.hosts, f"{tag}.fore_gradient", {"d": encryptor.rerandomize(fore)})
 
                     product = encrypted_product(fore, quantised.take(rows), executor)
                     masked, masks = mask(product)
-                    channel.send(p.arbiter, f"{tag}.gradient", {"g": masked})
+                    channel.send(p.arbiter, f"{tag}.gradient", {"g": strip_header(masked)})
 
                     # loss terms while the arbiter decrypts
                     plain_loss += approx.plain_loss(u_guest, y_batch)
                     coeff = QuantisedMatrix.from_float(approx.loss_coefficients(u_guest, y_batch), LOSS_BITS)
                     terms.append((encrypted_product(total, coeff, executor), 1.0))
                     for h, fw in zip(p.hosts, forwards, strict=True):
-                        terms.append((expect_vector(fw, "u_sq", key, 1, h), SQUARE_FACTOR))
-                    for h in p.hosts[:-1]:
+                        sq_header = (FORWARD_FRAC_BITS, square_bound(len(rows)))
+                        terms.append((expect_vector(fw, "u_sq", key, 1, h, sq_header), SQUARE_FACTOR))
+                    for i, h in enumerate(p.hosts[:-1]):
                         cross = channel.recv(h, f"{tag}.cross")
-                        terms.append((expect_vector(cross, "cross", key, 1, h), CROSS_FACTOR))
+                        header = (FORWARD_FRAC_BITS + CROSS_FRAC_BITS, cross_bound(len(rows), len(p.hosts) - i - 1))
+                        terms.append((expect_vector(cross, "cross", key, 1, h, header), CROSS_FACTOR))
 
                     residues = expect_residues(channel.recv(p.arbiter, f"{tag}.gradient.plain"), n_features + 1,
                                                p.arbiter)
@@ -193,7 +207,7 @@ class VerticalLRGuest:
         p, key = self.parties, terms[0][0].public_key
         masked = [mask(vec) for vec, _ in terms]
         et = epoch_tag(epoch)
-        channel.send(p.arbiter, f"{et}.loss_terms", {"terms": [m for m, _ in masked]})
+        channel.send(p.arbiter, f"{et}.loss_terms", {"terms": [strip_header(m) for m, _ in masked]})
         residues = channel.recv(p.arbiter, f"{et}.loss_terms.plain").get("residues")
         if not isinstance(residues, list) or len(residues) != len(terms):
             raise ProtocolError(f"expected {len(terms)} decrypted loss terms from {p.arbiter!r}")

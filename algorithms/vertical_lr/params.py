@@ -25,8 +25,30 @@ Approximation = Literal["taylor", "local"]
 FORWARD_FRAC_BITS = 40
 #: Features are quantised to this many bits (sign excluded) for the encrypted ``Xᵀ[[d]]`` products.
 FEATURE_BITS = 16
-#: Per-row loss coefficients (guest) and partial scores (host cross terms) are quantised to this many bits.
+#: Per-row loss coefficients (guest, kept private) are quantised to this many bits.
 LOSS_BITS = 24
+#: Hosts quantise their own partial scores at this public fixed-point scale for the cross terms of the loss.
+CROSS_FRAC_BITS = 24
+#: Public limit on every partial score ``|x·w|`` (a logit beyond ±2^24 means the training diverged). Every
+#: ciphertext vector a silo sends to another silo carries a bound derived from this limit, the batch size
+#: and the number of hosts only, never from its plaintexts (a bound equal to max |plaintext| would tell the
+#: receiver, e.g., a host's exact Σu² per batch).
+SCORE_LIMIT = 1 << 24
+
+
+def score_bound() -> int:
+    """Public bound of one encrypted partial score ``[[u]]`` (scale ``2^FORWARD_FRAC_BITS``)."""
+    return SCORE_LIMIT << FORWARD_FRAC_BITS
+
+
+def square_bound(rows: int) -> int:
+    """Public bound of ``[[Σ_B u²]]`` (scale ``2^FORWARD_FRAC_BITS``)."""
+    return rows * SCORE_LIMIT * SCORE_LIMIT << FORWARD_FRAC_BITS
+
+
+def cross_bound(rows: int, peers: int) -> int:
+    """Public bound of ``[[Σ_l Σ_B u_k·u_l]]`` over ``peers`` hosts (scale ``2^(FORWARD + CROSS_FRAC_BITS)``)."""
+    return peers * rows * score_bound() * (SCORE_LIMIT << CROSS_FRAC_BITS)
 
 
 class ProtocolError(RuntimeError):
