@@ -195,3 +195,24 @@ def test_headers_carry_public_values_only(breast: VerticalArrays, keypair: Any, 
     headers = _headers(network)
     assert headers == _headers(network_other)
     assert {(h[4], h[5]) for h in headers if h[0] == "arbiter"} == {(0, None)}
+
+
+# ------------------------------------------------------------------------------------ 3. per-term loss
+def test_guest_unmasks_one_loss_value_per_epoch(breast: VerticalArrays, keypair: Any,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guest used to unmask every loss term: each host's Σ_B u² per batch. Now one combined value per epoch."""
+    x = breast.hosts_x["insurer"]
+    arrays = VerticalArrays(breast.guest_x, breast.y, {"insurer": x[:, :12], "broker": x[:, 12:]})
+    params = VerticalLRParams(batch_size=64, **FAST | {"max_epochs": 2})
+    with (recording(monkeypatch, guest_module, "unmask") as unmasked,
+          recording(monkeypatch, host_module, "partial_scores") as u_host):
+        results, network, _ = run_job(arrays, params, keypair, record=True)
+    loss_messages = [d for d in network.received_by("arbiter") if ".gradient" not in d.tag and d.sender == "bank"
+                     and any(isinstance(v, CiphertextVector) for v in d.payload.values())]
+    assert [d.tag for d in loss_messages] == ["vlr.e0.loss", "vlr.e1.loss"]
+    assert all(len(d.payload["total"]) == 1 for d in loss_messages)
+    assert len(unmasked) == 2 and all(value.shape == (1,) for _, value in unmasked)  # one value per epoch
+    # what it unmasked is the epoch's whole encrypted part, not any single host's per-batch Σu²
+    squares = np.array([float(u @ u) for _, u in u_host])
+    assert not np.isclose(squares[:, None], np.array([v[0] for _, v in unmasked])[None, :], rtol=1e-6).any()
+    assert len(results["bank"].losses) == 2

@@ -18,19 +18,22 @@ Per mini-batch ``B`` (``y' = 2y − 1 ∈ {−1, +1}``, ``U = Σ_k u_k``, approx
    ``Σ log(1 + e^{−y'u_G}) + Σ (σ(u_G) − y)·U + ⅛·Σ U²`` (``c = σ(u_G) − y``), an upper bound of the
    second-order expansion around ``u_G`` since ``σ' ≤ ¼``.
 
-At the end of an epoch the encrypted loss terms are masked and decrypted by the arbiter; the guest
-reports the mean epoch loss (one scalar, without the L2 term) and receives stop/continue.
+At the end of an epoch the encrypted loss terms are combined homomorphically into one ciphertext, which
+is masked, re-randomised and decrypted by the arbiter; the guest reports the mean epoch loss (one
+scalar, without the L2 term) and receives stop/continue.
 
-What it receives and learns: ciphertexts under the arbiter's key from the hosts (it cannot read them),
-the hosts' feature counts, the masked residues of its own gradient and loss terms, hence its own
-plaintext gradient ``X_G1[B]ᵀ d / |B|`` per batch (it knows ``d`` up to the hosts' contribution) and the
-epoch loss. It never sees host features, host weights or host partial scores during training: every batch
-has more rows than its gradient has entries (``|B| > p_guest + 1``, checked by every party), so the
-gradient cannot be solved for the rows' summed host scores ``U``.
+What it receives and learns: ciphertexts under the arbiter's key from the hosts (it cannot read them;
+their headers carry public scales and bounds only), the silos' feature counts, the masked residues of its
+own gradient and of the epoch's loss, hence its own plaintext gradient ``X_G1[B]ᵀ d / |B|`` per batch (it
+knows ``d`` up to the hosts' contribution) and the epoch loss (one decrypted value per epoch: never a
+host's Σu² or a cross term on its own). It never sees host features, host weights or host partial scores
+during training: every batch has more rows than its gradient has entries (``|B| > p_guest + 1``, checked
+by every party), so the gradient cannot be solved for the rows' summed host scores ``U``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from typing import Any
@@ -203,16 +206,30 @@ class VerticalLRGuest:
         return self._model(weights, losses, converged)
 
     def _decrypt_terms(self, channel: Channel, epoch: int, terms: list[tuple[CiphertextVector, float]]) -> float:
-        """Mask the encrypted loss terms, have the arbiter decrypt them, return ``Σ factor·term``."""
-        p, key = self.parties, terms[0][0].public_key
-        masked = [mask(vec) for vec, _ in terms]
+        """Combine the epoch's encrypted loss terms into ``[[Σ factor·term]]``, have the arbiter decrypt it masked.
+
+        One ciphertext per epoch: unmasking the terms one by one would show the guest each host's Σ_B u_k²
+        and the cross terms per batch.
+        """
+        p = self.parties
+        total = combine_terms(terms)
+        masked, masks = mask(total)
         et = epoch_tag(epoch)
-        channel.send(p.arbiter, f"{et}.loss_terms", {"terms": [strip_header(m) for m, _ in masked]})
-        residues = channel.recv(p.arbiter, f"{et}.loss_terms.plain").get("residues")
-        if not isinstance(residues, list) or len(residues) != len(terms):
-            raise ProtocolError(f"expected {len(terms)} decrypted loss terms from {p.arbiter!r}")
-        total = 0.0
-        for (vec, factor), (_, masks), res in zip(terms, masked, residues, strict=True):
-            total += factor * float(unmask(expect_residues({"residues": res}, 1, p.arbiter), masks, key.n,
-                                           vec.frac_bits)[0])
-        return total
+        channel.send(p.arbiter, f"{et}.loss", {"total": strip_header(masked)})
+        residues = expect_residues(channel.recv(p.arbiter, f"{et}.loss.plain"), 1, p.arbiter)
+        return float(unmask(residues, masks, total.public_key.n, total.frac_bits)[0])
+
+
+def combine_terms(terms: list[tuple[CiphertextVector, float]]) -> CiphertextVector:
+    """``[[Σ_i f_i·t_i]]`` for one-element vectors ``t_i`` and power-of-two factors ``f_i`` (exact rescaling)."""
+    scaled = []
+    for vector, factor in terms:
+        bits = -math.log2(factor)
+        if bits != int(bits) or bits < 0:
+            raise ValueError(f"loss factor {factor} is not 2^-k")
+        scaled.append(vector.scaled_down(int(bits)))
+    target = max(v.frac_bits for v in scaled)
+    total = scaled[0].rescale(target)
+    for vector in scaled[1:]:
+        total = total + vector.rescale(target)
+    return total
