@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from algorithms.base import Parties
-from algorithms.paillier import CiphertextVector, QuantisedMatrix
+from algorithms.paillier import CiphertextVector, Decryptor, QuantisedMatrix, mask
 from algorithms.vertical_lr import (
     ProtocolError,
     VerticalArrays,
@@ -216,3 +216,55 @@ def test_guest_unmasks_one_loss_value_per_epoch(breast: VerticalArrays, keypair:
     squares = np.array([float(u @ u) for _, u in u_host])
     assert not np.isclose(squares[:, None], np.array([v[0] for _, v in unmasked])[None, :], rtol=1e-6).any()
     assert len(results["bank"].losses) == 2
+
+
+# --------------------------------------------------------- 4. masked ciphertexts re-randomised for the arbiter
+def _randomness(network: InMemoryNetwork, keypair: Any) -> list[list[int]]:
+    """What the arbiter reads from every masked vector it receives: each ciphertext's randomness ρ.
+
+    It decrypts ``m + r`` and divides it out: ``ρ = c·(1 + (m + r)·n)⁻¹ = c·(1 − (m + r)·n) mod n²``.
+    """
+    public_key, private_key = keypair
+    n, nsq = int(public_key.n), int(public_key.nsquare)
+    decryptor = Decryptor(private_key)
+    out = []
+    for d in network.received_by("arbiter"):
+        for value in d.payload.values():
+            if isinstance(value, CiphertextVector):
+                assert value.masked
+                plain = decryptor.decrypt_raw(value)
+                out.append([int(c) * (1 - int(m) * n) % nsq for c, m in zip(value.ciphertexts, plain, strict=True)])
+    return out
+
+
+def test_arbiter_cannot_read_ciphertext_randomness(breast: VerticalArrays, keypair: Any,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A zero column and two identical guest columns: recognisable from the masked gradients unless re-randomised."""
+    public_key, _ = keypair
+    n = int(public_key.n)
+    guest_x = breast.guest_x.copy()
+    guest_x[:, 0] = 0.0  # e.g. a rare category absent from every batch
+    guest_x[:, 1] = guest_x[:, 2]
+    arrays = VerticalArrays(guest_x, breast.y, breast.hosts_x)
+    params = VerticalLRParams(batch_size=64, **FAST)
+
+    def leaky(vector: CiphertextVector, encryptor: Any) -> tuple[CiphertextVector, list[int]]:  # masking only
+        masked, masks = mask(vector)
+        return CiphertextVector(masked.public_key, masked.ciphertexts, 0, None), masks
+
+    with monkeypatch.context() as patch:  # the attack works against masking alone
+        patch.setattr(guest_module, "for_key_holder", leaky)
+        _, network, _ = run_job(arrays, params, keypair, record=True)
+    gradients = [d.payload["g"] for d in network.received_by("arbiter") if d.sender == "bank"
+                 and d.tag.endswith(".gradient")]
+    assert all(int(g.ciphertexts[0]) % n == 1 for g in gradients)  # the zero column, seen without the key
+    rho = _randomness(network, keypair)
+    assert all(r[1] == r[2] for r in rho if len(r) == guest_x.shape[1] + 1)  # identical columns
+
+    _, network, _ = run_job(arrays, params, keypair, record=True)
+    received = [v for d in network.received_by("arbiter") for v in d.payload.values()
+                if isinstance(v, CiphertextVector)]
+    assert len(received) == 2 * 7 + 1  # the gradients of both silos per batch, the loss
+    assert not any(int(c) % n == 1 for v in received for c in v.ciphertexts)
+    every = [x for r in _randomness(network, keypair) for x in r]
+    assert len(set(every)) == len(every) and 1 not in every  # every ciphertext a fresh encryption

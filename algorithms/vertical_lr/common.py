@@ -17,9 +17,11 @@ import numpy as np
 from algorithms.base import Checkpoint, Parties
 from algorithms.paillier import (
     CiphertextVector,
+    Encryptor,
     PublicKey,
     QuantisedMatrix,
     WrongKeyError,
+    mask,
     matmul_transpose,
     unmask,
 )
@@ -82,14 +84,18 @@ def publish(vector: CiphertextVector, bound: int) -> CiphertextVector:
     return CiphertextVector(vector.public_key, vector.ciphertexts, vector.frac_bits, bound)
 
 
-def strip_header(vector: CiphertextVector) -> CiphertextVector:
-    """A masked vector with the public scale 0 in its header (its owner unmasks at the real scale it keeps).
+def for_key_holder(vector: CiphertextVector, encryptor: Encryptor) -> tuple[CiphertextVector, list[int]]:
+    """Mask ``vector`` for the arbiter: ``[[x + r]]`` re-randomised, with the public scale 0 in its header.
 
-    The real scale of a gradient depends on ``⌈log2 max |x|⌉`` of the batch: it must not reach the key holder.
+    Returns it with the masks ``r`` (keep them). Masking alone keeps the ciphertexts' randomness: the key
+    holder, who strips the mask, would read it — an all-zero column of a batch gives the trivial encryption
+    (``c ≡ 1 mod n``, visible even without the key), identical columns give identical ciphertexts. Fresh
+    obfuscators make every ciphertext it receives a fresh encryption of a uniform residue. The real scale
+    (it depends on ``⌈log2 max |x|⌉`` of the batch) stays with the owner, who unmasks at it.
     """
-    if not vector.masked:
-        raise ValueError("only masked vectors go to the key holder")
-    return CiphertextVector(vector.public_key, vector.ciphertexts, 0, None)
+    masked, masks = mask(vector)
+    fresh = encryptor.rerandomize(masked)
+    return CiphertextVector(fresh.public_key, fresh.ciphertexts, 0, None), masks
 
 
 def unmask_gradient(residues: list[int], masks: list[int], key: PublicKey, frac_bits: int, party: str,

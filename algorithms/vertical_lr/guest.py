@@ -10,8 +10,9 @@ Per mini-batch ``B`` (``y' = 2y − 1 ∈ {−1, +1}``, ``U = Σ_k u_k``, approx
    re-randomises ``[[d]]`` and sends it to every host — without re-randomisation a host could divide out
    its own ciphertext of ``u_k`` and read the plaintext part, i.e. the labels;
 3. computes ``[[X_G1[B]ᵀ d]]`` (``X_G1`` = features plus a column of ones for the intercept), masks it
-   with fresh uniform values of ``Z_n``, has the arbiter decrypt it, unmasks, divides by ``|B|``, adds
-   ``l2·w`` (not on the intercept) and updates its weights locally (SGD or Adam);
+   with fresh uniform values of ``Z_n``, re-randomises it (the arbiter strips the mask and would otherwise
+   read the ciphertexts' randomness: a zero column gives ``c ≡ 1 mod n``), has the arbiter decrypt it,
+   unmasks, divides by ``|B|``, adds ``l2·w`` (not on the intercept) and updates its weights locally;
 4. accumulates the batch loss: a plaintext part, ``[[Σ c·U]]`` (multi-exponentiation with the guest's
    per-row coefficients ``c``), ``⅛·[[Σ u_k²]]`` from each host and ``¼·[[Σ u_k·u_l]]`` (k < l) cross terms
    from the hosts. Taylor: ``Σ [log 2 − ½·y'·wx + ⅛·(wx)²]`` (``c = ¼u_G − ½y'``); local:
@@ -41,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from algorithms.base import Checkpoint, Parties
-from algorithms.paillier import CiphertextVector, QuantisedMatrix, mask, shared_executor, unmask
+from algorithms.paillier import CiphertextVector, QuantisedMatrix, shared_executor, unmask
 from algorithms.vertical_lr.approximation import CROSS_FACTOR, SQUARE_FACTOR, expansion
 from algorithms.vertical_lr.common import (
     DEFAULT_PARTIES,
@@ -51,12 +52,12 @@ from algorithms.vertical_lr.common import (
     epoch_tag,
     expect_residues,
     expect_vector,
+    for_key_holder,
     partial_scores,
     publish,
     saved_epoch,
     silo_setup,
     state_at,
-    strip_header,
     unmask_gradient,
 )
 from algorithms.vertical_lr.model import GuestModel
@@ -132,7 +133,9 @@ class VerticalLRGuest:
 
         executor = self.executor or shared_executor()
         capacity = 2 * (n_rows // n_batches(n_rows, params.batch_size) + 2)
-        encryptor = PooledEncryptor(key, executor, n_rows * (params.max_epochs - setup.start_epoch), capacity,
+        # per epoch: one obfuscator per row for [[d]], one per gradient entry and batch, one for the loss
+        per_epoch = n_rows + n_batches(n_rows, params.batch_size) * (n_features + 1) + 1
+        encryptor = PooledEncryptor(key, executor, per_epoch * (params.max_epochs - setup.start_epoch), capacity,
                                     party=me)
         design = np.c_[self.x, np.ones(n_rows) if params.fit_intercept else np.zeros(n_rows)]
         quantised = QuantisedMatrix.from_float(design, FEATURE_BITS)
@@ -162,8 +165,8 @@ class VerticalLRGuest:
                     channel.broadcast(p.hosts, f"{tag}.fore_gradient", {"d": encryptor.rerandomize(fore)})
 
                     product = encrypted_product(fore, quantised.take(rows), executor)
-                    masked, masks = mask(product)
-                    channel.send(p.arbiter, f"{tag}.gradient", {"g": strip_header(masked)})
+                    masked, masks = for_key_holder(product, encryptor)
+                    channel.send(p.arbiter, f"{tag}.gradient", {"g": masked})
 
                     # loss terms while the arbiter decrypts
                     plain_loss += approx.plain_loss(u_guest, y_batch)
@@ -185,7 +188,7 @@ class VerticalLRGuest:
                     if not params.fit_intercept:
                         weights[-1] = 0.0
 
-                loss = (plain_loss + self._decrypt_terms(channel, epoch, terms)) / n_rows
+                loss = (plain_loss + self._decrypt_terms(channel, epoch, terms, encryptor)) / n_rows
                 losses.append(loss)
                 et = epoch_tag(epoch)
                 channel.send(p.arbiter, f"{et}.report", {"loss": loss})
@@ -205,7 +208,8 @@ class VerticalLRGuest:
             encryptor.close()
         return self._model(weights, losses, converged)
 
-    def _decrypt_terms(self, channel: Channel, epoch: int, terms: list[tuple[CiphertextVector, float]]) -> float:
+    def _decrypt_terms(self, channel: Channel, epoch: int, terms: list[tuple[CiphertextVector, float]],
+                       encryptor: PooledEncryptor) -> float:
         """Combine the epoch's encrypted loss terms into ``[[Σ factor·term]]``, have the arbiter decrypt it masked.
 
         One ciphertext per epoch: unmasking the terms one by one would show the guest each host's Σ_B u_k²
@@ -213,9 +217,9 @@ class VerticalLRGuest:
         """
         p = self.parties
         total = combine_terms(terms)
-        masked, masks = mask(total)
+        masked, masks = for_key_holder(total, encryptor)
         et = epoch_tag(epoch)
-        channel.send(p.arbiter, f"{et}.loss", {"total": strip_header(masked)})
+        channel.send(p.arbiter, f"{et}.loss", {"total": masked})
         residues = expect_residues(channel.recv(p.arbiter, f"{et}.loss.plain"), 1, p.arbiter)
         return float(unmask(residues, masks, total.public_key.n, total.frac_bits)[0])
 

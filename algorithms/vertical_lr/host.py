@@ -8,7 +8,8 @@ Per mini-batch ``B`` host k
    listed after it (the cross terms of the loss);
 2. receives the re-randomised fore-gradient ``[[d]]`` from the guest (whichever approximation the job
    uses: the host's work is the same), computes ``[[X_k[B]ᵀ d]]`` by
-   multi-exponentiation, adds a fresh uniform mask from ``Z_n`` and has the arbiter decrypt it;
+   multi-exponentiation, adds a fresh uniform mask from ``Z_n``, re-randomises it and has the arbiter
+   decrypt it;
 3. unmasks, divides by ``|B|``, adds ``l2·w_k`` and updates ``w_k`` locally (SGD or Adam).
 
 What it receives and learns: the arbiter's public key, the job parameters and the stop/continue
@@ -29,7 +30,7 @@ from concurrent.futures import Executor
 import numpy as np
 
 from algorithms.base import Checkpoint, Parties
-from algorithms.paillier import CiphertextVector, QuantisedMatrix, mask, shared_executor
+from algorithms.paillier import CiphertextVector, QuantisedMatrix, shared_executor
 from algorithms.vertical_lr.approximation import expansion
 from algorithms.vertical_lr.common import (
     DEFAULT_PARTIES,
@@ -39,12 +40,12 @@ from algorithms.vertical_lr.common import (
     epoch_tag,
     expect_residues,
     expect_vector,
+    for_key_holder,
     partial_scores,
     publish,
     saved_epoch,
     silo_setup,
     state_at,
-    strip_header,
     unmask_gradient,
 )
 from algorithms.vertical_lr.model import HostModel
@@ -102,7 +103,8 @@ class VerticalLRHost:
         index = p.hosts.index(me)
         earlier, later = p.hosts[:index], p.hosts[index + 1:]
         executor = self.executor or shared_executor()
-        per_epoch = n_rows + n_batches(n_rows, params.batch_size) * (1 + (1 if later else 0))
+        # per epoch: [[u]] per row; per batch [[Σu²]], the cross term, the masked gradient's re-randomisation
+        per_epoch = n_rows + n_batches(n_rows, params.batch_size) * (1 + (1 if later else 0) + n_features)
         epochs_left = params.max_epochs - setup.start_epoch
         capacity = 2 * (n_rows // n_batches(n_rows, params.batch_size) + 2)
         encryptor = PooledEncryptor(key, executor, per_epoch * epochs_left, capacity, party=me)
@@ -128,8 +130,8 @@ class VerticalLRHost:
                     d = expect_vector(channel.recv(p.guest, f"{tag}.fore_gradient"), "d", key, len(rows), p.guest,
                                       d_header)
                     product = encrypted_product(d, quantised.take(rows), executor)
-                    masked, masks = mask(product)
-                    channel.send(p.arbiter, f"{tag}.gradient", {"g": strip_header(masked)})
+                    masked, masks = for_key_holder(product, encryptor)
+                    channel.send(p.arbiter, f"{tag}.gradient", {"g": masked})
                     residues = expect_residues(channel.recv(p.arbiter, f"{tag}.gradient.plain"), n_features,
                                                p.arbiter)
                     gradient = (unmask_gradient(residues, masks, key, product.frac_bits, me, tag) / len(rows)
