@@ -51,6 +51,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
+from silo.store import private_sqlite_file
+
 QUEUED, ALIGNING, TRAINING, EVALUATING, DONE, FAILED, CANCELLED = (
     "queued", "aligning", "training", "evaluating", "done", "failed", "cancelled")
 STATES = (QUEUED, ALIGNING, TRAINING, EVALUATING, DONE, FAILED, CANCELLED)
@@ -205,9 +207,11 @@ class EvaluationRecord:
 def _engine(url_or_path: str | Path) -> Engine:
     url = str(url_or_path)
     if "://" not in url:
-        Path(url).parent.mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{url}"
+        url = f"sqlite:///{private_sqlite_file(url)}"
     engine = create_engine(url, future=True)
+    database = engine.url.database
+    if engine.dialect.name == "sqlite" and database and database != ":memory:" and not database.startswith("file:"):
+        private_sqlite_file(database)  # the job store holds aligned-id digests and models: owner only
     if engine.dialect.name == "sqlite":
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:

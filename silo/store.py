@@ -12,6 +12,7 @@ arbiter (so it can index them); the bytes never leave.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from pathlib import Path
@@ -63,12 +64,31 @@ alignments_table = Table(
 )
 
 
+def private_sqlite_file(path: str | Path) -> Path:
+    """Create (or tighten) a SQLite database file readable by its owner only (0600) before SQLite opens it.
+
+    The stores hold the aligned ids, model parts and checkpoints; SQLite would create the file with the
+    process umask (typically 0644) and gives its ``-wal`` / ``-shm`` / journal files the database file's mode.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm", "-journal"):
+        side = path.with_name(path.name + suffix)
+        if side.exists() and not side.is_symlink():
+            os.chmod(side, 0o600)
+    return path
+
+
 class SiloStore:
-    """Local persistence of one silo."""
+    """Local persistence of one silo (a SQLite file of mode 0600)."""
 
     def __init__(self, path: str | Path) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = private_sqlite_file(path)
         self.engine = create_engine(f"sqlite:///{path}")
 
         @event.listens_for(self.engine, "connect")

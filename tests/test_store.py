@@ -107,3 +107,33 @@ def test_store_from_an_earlier_version_gains_new_columns(tmp_path) -> None:
     store.record_training("old", {"train_rows": 10})
     assert store.job("old").training == {"train_rows": 10}
     store.close()
+
+
+def test_stores_are_created_owner_only(tmp_path) -> None:
+    """Both SQLite stores hold aligned ids / models: another local user must not read them (was 0644)."""
+    import os
+    import stat
+
+    from silo.store import SiloStore
+
+    old = os.umask(0o022)
+    try:
+        silo = SiloStore(tmp_path / "silo" / "bank.sqlite")
+        silo.save_alignment("j1", {"ids": ["a", "b"]})
+        jobs = JobStore(tmp_path / "arbiter" / "jobs.sqlite")
+        jobs.create_job("j1", "vertical_lr", {})
+        url_store = JobStore(f"sqlite:///{tmp_path / 'url.sqlite'}")
+        url_store.create_job("j2", "vertical_lr", {})
+    finally:
+        os.umask(old)
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert {p.name for p in files} >= {"bank.sqlite", "jobs.sqlite", "url.sqlite", "bank.sqlite-wal"}
+    for p in files:  # the databases and their -wal / -shm files
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
+    for store in (silo, jobs, url_store):
+        store.close()
+    # an existing world-readable store is tightened when opened
+    loose = tmp_path / "loose.sqlite"
+    loose.touch(mode=0o644)
+    JobStore(loose).close()
+    assert stat.S_IMODE(loose.stat().st_mode) == 0o600
