@@ -175,3 +175,19 @@ def test_sqlite_checkpoint_roundtrip_cap_and_digests(tmp_path: Path) -> None:
     assert SqliteCheckpoint(store, "j", max_step=0).latest()[0] == 0
     assert SqliteCheckpoint(store, "j", max_step=-1).latest() is None
     store.close()
+
+
+@pytest.mark.parametrize("url", [
+    "sqlite+nodriver://alice:s3cr%40t@db.internal/risk",  # unknown driver
+    "not a url://alice:s3cr@t@db.internal/risk",  # unparsable: SQLAlchemy echoes the whole string
+    "mysql+nodriver://alice:s3cret@db.internal:3306/risk",
+])
+def test_sql_password_never_in_errors(url: str) -> None:
+    """A SQL source URL with its password used to be echoed in the silo's error (and hence its logs)."""
+    from silo.config import DataSource
+
+    with pytest.raises(DataError) as info:
+        load_table(DataSource(source="sql", url=url, table="customers"), "bank")
+    message = str(info.value) + "".join(str(e) for e in (info.value.__cause__, info.value.__context__) if e)
+    assert "s3cr" not in message and "cannot read sql source" in message
+    assert "***" in message or "alice" not in message
