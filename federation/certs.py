@@ -31,6 +31,7 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import os
 import re
@@ -136,6 +137,31 @@ class CertificateAuthority:
     def key_pem(self) -> bytes:
         return self.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                       serialization.NoEncryption())
+
+
+def peer_common_name(auth_context: Mapping[str, Sequence[bytes]]) -> str | None:
+    """The peer certificate's common name if its subject holds exactly one CN, else ``None``.
+
+    gRPC's ``x509_common_name`` property reports a single CN even when the subject has several (the first
+    one), so the certificate itself is read: a subject with two CNs (say ``arbiter`` and ``insurer``) must
+    not pass as either.
+    """
+    pems = auth_context.get("x509_pem_cert") or []
+    if len(pems) != 1:
+        return None
+    return _single_common_name(bytes(pems[0]))
+
+
+@functools.lru_cache(maxsize=256)
+def _single_common_name(pem: bytes) -> str | None:
+    try:
+        names = x509.load_pem_x509_certificate(pem).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    except ValueError:
+        return None
+    if len(names) != 1:
+        return None
+    value = names[0].value
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _write(path: Path, data: bytes, private: bool) -> None:

@@ -67,7 +67,7 @@ import grpc
 
 from algorithms.paillier.vector import CiphertextVector
 from federation import codec
-from federation.certs import CertificateError, TlsConfig, check_party_id
+from federation.certs import CertificateError, TlsConfig, check_party_id, peer_common_name
 from federation.channel import DEFAULT_TIMEOUT, Channel, ChannelError, ChannelTimeout
 from federation.codec import Payload
 from federation.proto import transport_pb2 as pb
@@ -250,11 +250,8 @@ class _Inbox:
 
 
 def _peer_common_name(context: grpc.ServicerContext) -> str | None:
-    names = context.auth_context().get("x509_common_name") or []
-    if len(names) != 1:
-        return None
-    name = names[0]
-    return name.decode() if isinstance(name, bytes) else str(name)
+    """The peer certificate's CN if it has exactly one (read from the certificate: gRPC shows only one)."""
+    return peer_common_name(context.auth_context())
 
 
 class _InboxServicer(pb_grpc.InboxServicer):

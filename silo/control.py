@@ -28,7 +28,7 @@ from typing import Any
 import grpc
 
 from federation import codec
-from federation.certs import TlsConfig
+from federation.certs import TlsConfig, peer_common_name
 
 SERVICE = "fedrisk.control.Control"
 METHOD = f"/{SERVICE}/Call"
@@ -82,11 +82,12 @@ class ControlServer:
         self._server.wait_for_termination()
 
     def _call(self, request: bytes, context: grpc.ServicerContext) -> bytes:
-        names = context.auth_context().get("x509_common_name", [])
-        caller = names[0].decode() if names else ""
-        if caller != self._allowed:
+        # exactly one CN in the peer certificate (gRPC itself reports only the first of several)
+        caller = peer_common_name(context.auth_context())
+        if caller is None or caller != self._allowed:
             context.abort(grpc.StatusCode.PERMISSION_DENIED,
-                          f"control calls are only accepted from {self._allowed!r}, not {caller!r}")
+                          f"control calls are only accepted from {self._allowed!r} (a certificate with exactly "
+                          f"one CN), not {caller or 'a certificate without exactly one CN'!r}")
         try:
             payload = codec.decode(request)
             reply = self._handler(payload)
