@@ -35,7 +35,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -45,7 +45,7 @@ from algorithms.api import Algorithm, AlgorithmParams, PartyData, RoleContext
 from algorithms.base import Checkpoint, Parties
 from federation.channel import Channel, ChannelError, ChannelTimeout
 from silo.data import DataError, LocalTable, schema_changes
-from silo.evaluation import evaluate_at_guest, export_scores_csv, guest_only_baseline
+from silo.evaluation import UnsafePathError, evaluate_at_guest, export_scores_csv, guest_only_baseline
 from silo.preprocess import Preprocessor
 from silo.store import SiloStore
 
@@ -275,20 +275,23 @@ class SiloWorker:
                                     threshold=threshold)
         out: dict[str, Any] = {"metrics": metrics, "evaluation_rows": len(test_pos)}
         if export_path is not None:
-            export_scores_csv(export_path, test_ids, scores)
             assert self.export_dir is not None
-            out["exported"] = str(export_path.relative_to(self.export_dir.resolve()))
+            try:  # checked again, and written without following links, now that the scores exist
+                export_scores_csv(export_path, test_ids, scores, root=self.export_dir)
+            except UnsafePathError as exc:
+                raise JobError(f"party {self.party_id!r}: score export refused: {exc}") from exc
+            out["exported"] = export_path.as_posix()
         return out
 
-    def _export_path(self, requested: str) -> Path:
-        """``requested`` resolved inside the silo's export folder (the arbiter cannot name other files)."""
+    def _export_path(self, requested: str) -> PurePosixPath:
+        """``requested`` as a plain relative path inside the silo's export folder (the arbiter cannot name other
+        files): no absolute path, no ``..``; symbolic links are refused when the file is written."""
         if self.export_dir is None:
             raise JobError(f"party {self.party_id!r} has no export folder configured (party.exports)")
-        root = self.export_dir.resolve()
-        path = (root / requested).resolve()
-        if not path.is_relative_to(root) or path == root:
+        path = PurePosixPath(requested)
+        if path.is_absolute() or not path.parts or any(p in ("", ".", "..") for p in path.parts):
             raise JobError(f"party {self.party_id!r}: score export path {requested!r} is outside its export "
-                           f"folder {str(root)!r}")
+                           f"folder {str(self.export_dir.resolve())!r}")
         if path.suffix.lower() != ".csv":
             raise JobError(f"party {self.party_id!r}: score export path {requested!r} must end in .csv")
         return path

@@ -397,3 +397,22 @@ def test_curve_groups_never_split_ties() -> None:
     curve = ks_curve_points(y, s, min_rows=15)
     population = np.rint(np.array(curve["population"]) * 100).astype(int)
     assert all(p % 10 == 0 for p in population) and np.diff(population).min() >= 15
+
+
+def test_score_export_never_follows_links(tmp_path) -> None:
+    from silo.evaluation import UnsafePathError
+
+    root, outside = tmp_path / "exports", tmp_path / "outside.csv"
+    root.mkdir()
+    outside.write_text("keep")
+    (root / "s.csv").symlink_to(outside)
+    path = export_scores_csv("s.csv", ["a", "b"], [0.1, 0.2], root=root)
+    assert outside.read_text() == "keep" and not path.is_symlink() and path.read_text().startswith("id,score")
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    (root / "d").symlink_to(tmp_path, target_is_directory=True)
+    for bad in ("d/x.csv", "../x.csv", "/tmp/x.csv", "a/../../x.csv"):
+        with pytest.raises(UnsafePathError):
+            export_scores_csv(bad, ["a"], [0.1], root=root)
+    assert not (tmp_path / "x.csv").exists()
+    assert export_scores_csv("new/deeper/x.csv", ["a"], [0.1], root=root).read_bytes() == b"id,score\r\na,0.1\r\n"
+    assert [p.name for p in (root / "new" / "deeper").iterdir()] == ["x.csv"]  # no temporary file left
