@@ -189,6 +189,12 @@ class Algorithm(ABC):
     def steps(self, params: AlgorithmParams) -> int:
         """How many checkpointed steps (epochs, trees, rounds) a job runs at most."""
 
+    def key_bits(self, params: AlgorithmParams) -> int | None:
+        """The Paillier key size a job with ``params`` uses (the params' ``key_bits``; ``None``: no
+        homomorphic encryption). The model card reports it."""
+        bits = getattr(params, "key_bits", None)
+        return int(bits) if bits is not None else None
+
     # ---- roles --------------------------------------------------------------------------------------
     @property
     def silo_roles(self) -> tuple[str, ...]:

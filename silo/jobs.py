@@ -33,6 +33,7 @@ import logging
 import threading
 import time
 import uuid
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
@@ -146,12 +147,14 @@ class SiloWorker:
     """One silo's side of every job stage (transport-free: stages take a channel)."""
 
     def __init__(self, party_id: str, role: str, table: LocalTable, store: SiloStore,
-                 export_dir: Path | None = None) -> None:
+                 export_dir: Path | None = None, executor: Executor | None = None, workers: int = 1) -> None:
         self.party_id = party_id
         self.role = role
         self.table = table
         self.store = store
         self.export_dir = export_dir
+        self.executor = executor  # where every role's heavy loops run (None: inline); reaches them via RoleContext
+        self.workers = workers
 
     # --- status -------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -169,7 +172,8 @@ class SiloWorker:
     def context(self, spec: JobSpec, checkpoint: Checkpoint | None = None, namespace: str = "") -> RoleContext:
         """The :class:`RoleContext` of this silo's role in ``spec``."""
         return RoleContext(job_id=spec.job_id, party_id=self.party_id, role=self.role, parties=spec.parties,
-                           params=spec.typed_params, seed=spec.seed, checkpoint=checkpoint, namespace=namespace,
+                           params=spec.typed_params, seed=spec.seed, checkpoint=checkpoint, executor=self.executor,
+                           workers=self.workers, namespace=namespace,
                            extra={"salt": spec.salt, "min_intersection": spec.min_intersection})
 
     # --- align --------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from algorithms.paillier import (
     NonFiniteValueError,
     WrongKeyError,
     generate_keypair,
+    shared_executor,
 )
 from algorithms.vertical_lr import (
     ArbiterSummary,
@@ -90,10 +91,13 @@ def run_job(arrays: VerticalArrays, params: VerticalLRParams, keypair: Any, reco
     parties = Parties("bank", tuple(arrays.hosts_x), "arbiter")
     cps = checkpoints or {}
     roles: dict[str, Any] = {
-        "bank": VerticalLRGuest(arrays.guest_x, arrays.y, arrays.guest_features, parties, params, cps.get("bank")),
-        "arbiter": VerticalLRArbiter(parties, None, cps.get("arbiter"), keypair=keypair)}
+        "bank": VerticalLRGuest(arrays.guest_x, arrays.y, arrays.guest_features, parties, params, cps.get("bank"),
+                                executor=shared_executor()),
+        "arbiter": VerticalLRArbiter(parties, None, cps.get("arbiter"), executor=shared_executor(),
+                                     keypair=keypair)}
     for h, x in arrays.hosts_x.items():
-        roles[h] = VerticalLRHost(x, arrays.host_features.get(h), parties, None, cps.get(h))
+        roles[h] = VerticalLRHost(x, arrays.host_features.get(h), parties, None, cps.get(h),
+                                  executor=shared_executor())
     network = InMemoryNetwork(record=record)
     results = run_parties({n: partial(r.run, network.channel(n)) for n, r in roles.items()}, network)
     return results, network, parties

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from algorithms.base import Checkpoint, Parties
-from algorithms.paillier import CiphertextVector, QuantisedMatrix, shared_executor, unmask
+from algorithms.paillier import CiphertextVector, QuantisedMatrix, unmask
 from algorithms.vertical_lr.approximation import CROSS_FACTOR, SQUARE_FACTOR, expansion
 from algorithms.vertical_lr.common import (
     DEFAULT_PARTIES,
@@ -131,7 +131,7 @@ class VerticalLRGuest:
         if setup.finished:
             return self._model(weights, losses, converged)
 
-        executor = self.executor or shared_executor()
+        executor = self.executor  # None: inline
         capacity = 2 * (n_rows // n_batches(n_rows, params.batch_size) + 2)
         # per epoch: one obfuscator per row for [[d]], one per gradient entry and batch, one for the loss
         per_epoch = n_rows + n_batches(n_rows, params.batch_size) * (n_features + 1) + 1

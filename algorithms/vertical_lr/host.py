@@ -30,7 +30,7 @@ from concurrent.futures import Executor
 import numpy as np
 
 from algorithms.base import Checkpoint, Parties
-from algorithms.paillier import CiphertextVector, QuantisedMatrix, shared_executor
+from algorithms.paillier import CiphertextVector, QuantisedMatrix
 from algorithms.vertical_lr.approximation import expansion
 from algorithms.vertical_lr.common import (
     DEFAULT_PARTIES,
@@ -102,7 +102,7 @@ class VerticalLRHost:
 
         index = p.hosts.index(me)
         earlier, later = p.hosts[:index], p.hosts[index + 1:]
-        executor = self.executor or shared_executor()
+        executor = self.executor  # None: inline
         # per epoch: [[u]] per row; per batch [[Σu²]], the cross term, the masked gradient's re-randomisation
         per_epoch = n_rows + n_batches(n_rows, params.batch_size) * (1 + (1 if later else 0) + n_features)
         epochs_left = params.max_epochs - setup.start_epoch
@@ -154,7 +154,7 @@ class VerticalLRHost:
         return HostModel(weights, self.feature_names)
 
     def _cross_term(self, channel: Channel, encryptor: PooledEncryptor, tag: str, u: np.ndarray,
-                    later: Sequence[str], executor: Executor) -> CiphertextVector:
+                    later: Sequence[str], executor: Executor | None) -> CiphertextVector:
         """``[[Σ_B u_k·u_l]]`` summed over the hosts l listed after this one, re-randomised for the guest."""
         key = encryptor.public_key
         # own scores at the public scale 2^CROSS_FRAC_BITS (a data-derived scale would show ⌈log2 max |u_k|⌉)
