@@ -273,7 +273,7 @@ class ArbiterService:
                    initial=max(resume_step + 1, 0) if steps else 0)
         key = job.stage_key(TRAINING)
         cancelled = threading.Event()
-        channel = CancellableChannel(self._node.channel(key), cancelled)
+        channel = CancellableChannel(self._node.channel(key, (*spec.parties.silos, spec.parties.arbiter)), cancelled)
 
         def on_save(step: int, digest: str) -> None:
             bar.n = min(step + 1, steps or step + 1)
