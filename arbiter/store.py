@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,10 +157,17 @@ evaluations_table = Table(
 )
 
 
+#: Random per arbiter process start: transport keys are never reused across restarts. A node's dedup
+#: and closed-job state lives in memory; with fresh keys a message of an earlier run (a late retry, a
+#: replay after a silo restarted and forgot it) can only land in a mailbox nobody opens again.
+INCARNATION = secrets.token_hex(4)
+
+
 def transport_key(job_id: str, *parts: object) -> str:
-    """The transport key (mailbox name) of a job's messages: ``job_id.attempt[.stage]`` for the attempts of
-    a job's stages, ``job_id.eval-<random>`` for an evaluation; stale attempts can never interfere."""
-    return ".".join((job_id, *(str(p) for p in parts)))
+    """The transport key (mailbox name) of a job's messages: ``job_id.attempt[.stage]:<incarnation>`` for
+    the attempts of a job's stages, ``job_id.eval-<random>:<incarnation>`` for an evaluation; stale attempts
+    and earlier arbiter processes can never interfere."""
+    return ".".join((job_id, *(str(p) for p in parts))) + f":{INCARNATION}"
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from arbiter.store import (
+    INCARNATION,
     InvalidTransition,
     JobStore,
     StoreError,
@@ -22,7 +23,7 @@ def store(tmp_path) -> JobStore:
 
 def test_happy_path_and_events(store: JobStore) -> None:
     job = store.create_job("j1", "vertical_lr", {"seed": 1})
-    assert job.state == "queued" and job.attempt == 0 and job.transport_key == "j1.0"
+    assert job.state == "queued" and job.attempt == 0 and job.transport_key == f"j1.0:{INCARNATION}"
     for state in ("aligning", "training", "evaluating"):
         store.transition("j1", state)
     model = store.register_model("j1", "credit", "vertical_lr", {"seed": 1}, {"auc": 0.7}, {"parts": {"bank": "ab"}})
@@ -46,7 +47,7 @@ def test_done_is_terminal_and_failed_resumes_with_new_attempt(store: JobStore) -
     failed = store.transition("j", "failed", error="host insurer unreachable")
     assert failed.stage == "training" and failed.error == "host insurer unreachable"
     resumed = store.transition("j", "training", new_attempt=True)
-    assert resumed.attempt == 1 and resumed.transport_key == "j.1" and resumed.error is None
+    assert resumed.attempt == 1 and resumed.transport_key == f"j.1:{INCARNATION}" and resumed.error is None
     store.transition("j", "cancelled")
     with pytest.raises(InvalidTransition):
         store.transition("j", "training")
@@ -137,3 +138,16 @@ def test_stores_are_created_owner_only(tmp_path) -> None:
     loose.touch(mode=0o644)
     JobStore(loose).close()
     assert stat.S_IMODE(loose.stat().st_mode) == 0o600
+
+
+def test_transport_keys_differ_per_process_start() -> None:
+    """Dedup and closed-job state live in the nodes' memory: keys must never repeat after a restart."""
+    import os
+    import subprocess
+    import sys
+
+    code = "from arbiter.store import transport_key; print(transport_key('j1', 0, 'training'))"
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    keys = {subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, check=True,
+                           env=env).stdout.strip() for _ in range(2)}
+    assert len(keys) == 2 and all(k.startswith("j1.0.training:") for k in keys)
