@@ -62,6 +62,13 @@ alignments_table = Table(
     Column("payload", LargeBinary, nullable=False),
     Column("at", Float, nullable=False),
 )
+ledger_table = Table(  # the privacy ledger: every message this silo received, per job and stage
+    "ledger", _meta,
+    Column("job_id", String(64), primary_key=True),
+    Column("stage", String(32), primary_key=True),
+    Column("entries", LargeBinary, nullable=False),  # codec-encoded list of LedgerEntry dicts
+    Column("at", Float, nullable=False),
+)
 
 
 def private_sqlite_file(path: str | Path) -> Path:
@@ -102,6 +109,22 @@ class SiloStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    # privacy ledger -------------------------------------------------------------------------------
+    def save_ledger(self, job_id: str, stage: str, entries: list[dict[str, Any]]) -> None:
+        """Keep (replace) the ledger entries of one stage of a job."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(ledger_table).where((ledger_table.c.job_id == job_id)
+                                                    & (ledger_table.c.stage == stage)))
+            conn.execute(ledger_table.insert().values(job_id=job_id, stage=stage,
+                                                      entries=codec.encode({"entries": entries}), at=time.time()))
+
+    def ledger(self, job_id: str) -> list[dict[str, Any]]:
+        """Every ledger entry of a job, stage by stage."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(ledger_table.c.entries).where(ledger_table.c.job_id == job_id)
+                                .order_by(ledger_table.c.at)).all()
+        return [e for (data,) in rows for e in codec.decode(data)["entries"]]
 
     # checkpoints ----------------------------------------------------------------------------------
     def save_checkpoint(self, job_id: str, step: int, state: dict[str, Any]) -> str:
