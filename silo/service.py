@@ -119,7 +119,7 @@ class SiloService:
         if op == "align":
             log.info("align start", extra={"fields": {"key": key}})
             out = self.worker.align(spec, self._channel(key, spec))
-            log.info("align done", extra={"fields": out})
+            log.info("align done", extra={"fields": {k: v for k, v in out.items() if k != "ledger"}})
             return out
         if op == "train":
             resume_step = request.get("resume_step")

@@ -54,6 +54,7 @@ def test_an_undeclared_message_is_caught() -> None:
     ledger = Ledger("insurer", parties, (Disclosure("host", "guest", "x.*", "ciphertext", "[[x]]"),))
     net = InMemoryNetwork()
     channel = ledger.channel(net.channel("insurer"), "train")
+    net.channel("arbiter")
     net.channel("bank").send("insurer", "x.1", {"v": 1})
     net.channel("bank").send("insurer", "labels", {"y": [0, 1]})
     net.channel("arbiter").send("insurer", "x.2", {"v": 2})  # declared for the guest as sender only
@@ -81,3 +82,35 @@ def test_readme_disclosure_table_matches_the_declarations() -> None:
     assert _readme_table()["text"] == disclosure_table(), (
         "README.md's disclosure table is stale: regenerate it with "
         "`python -m algorithms.ledger --readme` and paste it between the markers")
+
+
+def test_report_shows_each_partys_ledger(tmp_path: Path) -> None:
+    import json
+
+    import numpy as np
+
+    from arbiter.report import write_report
+    from silo.evaluation import evaluate_at_guest
+
+    parties = Parties("bank", ("insurer",), "arbiter")
+    plugin = catalogue.get(catalogue.default_name())
+    ledgers = {}
+    for pid in ("bank", "insurer"):
+        ledger = Ledger(pid, parties, declared(plugin))
+        net = InMemoryNetwork()
+        other = "insurer" if pid == "bank" else "bank"
+        tag = "vlr.e0.b0.forward" if pid == "bank" else "vlr.e0.b0.fore_gradient"
+        channel = ledger.channel(net.channel(pid), "train")
+        net.channel(other).send(pid, tag, {"u": b"\0" * 100})
+        net.channel(other).send(pid, "smuggled", {"y": [1]})
+        channel.recv(other, tag)
+        channel.recv(other, "smuggled")
+        ledgers[pid] = ledger.summary()
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    metrics = evaluate_at_guest(y, np.clip(y * 0.3 + rng.random(300) * 0.7, 0, 1))
+    html, js = write_report(tmp_path, metrics, {"job_id": "j"}, stem="j", ledgers=ledgers)
+    text = html.read_text()
+    assert "Privacy ledger" in text and "<h3>bank (guest)</h3>" in text and "<h3>insurer (host)</h3>" in text
+    assert "vlr.e*.b*.forward" in text and "1 undeclared" in text
+    assert json.loads(js.read_text())["privacy_ledger"]["bank"]["undeclared"] == 1
