@@ -170,7 +170,7 @@ def _headers(network: InMemoryNetwork) -> list[tuple[str, str, str, str, int, in
     return sorted(out)
 
 
-@pytest.mark.parametrize("approximation", ["local", "taylor"])
+@pytest.mark.parametrize("approximation", ["local", pytest.param("taylor", marks=pytest.mark.slow)])
 def test_headers_carry_public_values_only(breast: VerticalArrays, keypair: Any, monkeypatch: pytest.MonkeyPatch,
                                           approximation: str) -> None:
     x = breast.hosts_x["insurer"]
