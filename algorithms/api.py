@@ -33,12 +33,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar, Literal, Protocol, Self, TypeVar
+from typing import Any, ClassVar, Literal, Self, TypeVar
 
 import numpy as np
 
-from algorithms.base import Checkpoint, Parties, Payload
-from federation.channel import Channel
+from algorithms.base import Checkpoint, Parties, Payload, Role
 
 Topology = Literal["vertical", "horizontal"]
 ArbiterKind = Literal["key_holder", "aggregator"]
@@ -129,12 +128,6 @@ class RoleContext:
     workers: int = 1
     namespace: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
-
-
-class Role(Protocol):
-    """A party's side of a protocol: ``run`` executes it over a channel and returns the party's result."""
-
-    def run(self, channel: Channel) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -280,10 +273,11 @@ class Algorithm(ABC):
         """Parameters the demo uses on a bundled ``dataset`` (``steps`` overrides :meth:`steps`)."""
         return {}
 
-    def check_preflight(self, params: AlgorithmParams, features: Mapping[str, int], rows: Mapping[str, int]
-                        ) -> list[str]:
+    def check_preflight(self, params: AlgorithmParams, features: Mapping[str, int], rows: Mapping[str, int],
+                        parties: Parties | None = None) -> list[str]:
         """Refuse (raise :class:`ParamsError`) or warn (return messages) before any data moves, from the
-        parties' feature and row counts."""
+        silos' raw feature and row counts (by party id; rows before alignment). The arbiter calls it when a
+        job is submitted."""
         return []
 
 

@@ -42,7 +42,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from algorithms.api import Algorithm, RoleContext
+from algorithms.api import Algorithm, ParamsError, RoleContext
 from algorithms.ledger import Ledger, declared, merge_summaries
 from algorithms.paillier import shared_executor
 from arbiter.card import headline_metrics, model_card
@@ -51,12 +51,11 @@ from arbiter.pool import ArbiterError, SiloPool
 from arbiter.report import write_report
 from arbiter.store import (
     ALIGNING,
-    CANCELLED,
-    DONE,
     EVALUATING,
     FAILED,
     QUEUED,
     STAGE_STATES,
+    TERMINAL,
     TRAINING,
     VERTICAL_STAGES,
     JobRecord,
@@ -73,7 +72,7 @@ from silo.logs import job_logger
 from silo.store import SqliteCheckpoint
 
 ALL_STAGES = VERTICAL_STAGES  # every stage state a job can be in
-TERMINAL_STATES = (DONE, CANCELLED)
+TERMINAL_STATES = tuple(TERMINAL)
 Log = logging.LoggerAdapter  # type: ignore[type-arg]
 
 
@@ -139,6 +138,13 @@ class ArbiterService:
         """Check the silos, then create the job (nothing is stored if a check fails)."""
         spec = job.spec
         statuses = self.pool(job.parties).check(spec)
+        try:
+            for warning in spec.plugin.check_preflight(spec.typed_params,
+                                                       {pid: s["features"] for pid, s in statuses.items()},
+                                                       {pid: s["rows"] for pid, s in statuses.items()}, spec.parties):
+                self.log.warning("preflight", extra={"job": spec.job_id, "fields": {"warning": warning}})
+        except ParamsError as exc:
+            raise ArbiterError(f"job {spec.job_id!r}: {exc}") from exc
         record = {
             "spec": spec.to_dict(),
             "parties": {p.party_id: {"role": p.role, "address": p.address, "control": p.control}

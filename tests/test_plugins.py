@@ -300,3 +300,13 @@ def test_job_over_the_services_equals_the_simulation(name: str, tmp_path: Path) 
         assert store.model(result["model_id"]).model["part_hashes"] == sim["part_hashes"]
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_preflight_accepts_the_tiny_table(name: str) -> None:
+    plugin = catalogue.get(name)
+    parties = _parties(plugin)
+    frames = _frames(plugin, parties)
+    warnings = plugin.check_preflight(_params(plugin), {p: f.shape[1] - 1 for p, f in frames.items()},
+                                      {p: len(f) for p, f in frames.items()}, parties)
+    assert isinstance(warnings, list)

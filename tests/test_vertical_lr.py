@@ -254,6 +254,20 @@ def test_batch_guard_enforced_by_the_protocol(breast: tuple[VerticalArrays, Vert
         run_job(train, VerticalLRParams(**BREAST | {"batch_size": 20}), keypair)
 
 
+def test_batch_guard_checked_before_any_data_moves() -> None:
+    """The plug-in's preflight (run by the arbiter at submission) refuses the same batches from raw counts."""
+    from algorithms.api import ParamsError
+    from algorithms.catalogue import get
+
+    plugin = get("vertical_lr")
+    parties = Parties("bank", ("insurer",))
+    with pytest.raises(ParamsError, match=r"batch size 20 .* host 'insurer''s 20 features"):
+        plugin.check_preflight(plugin.parse_params({"batch_size": 20}), {"bank": 10, "insurer": 20},
+                               {"bank": 455, "insurer": 455}, parties)
+    assert plugin.check_preflight(plugin.parse_params({}), {"bank": 10, "insurer": 20},
+                                  {"bank": 455, "insurer": 455}, parties) == []
+
+
 def test_wrong_key_vector_is_refused(breast: tuple[VerticalArrays, VerticalArrays], keypair: Any) -> None:
     """A guest that sends [[d]] under another key: the host refuses it before computing anything."""
     train, _ = breast
