@@ -108,13 +108,15 @@ class VerticalLR(Algorithm):
 
     def check_preflight(self, params: AlgorithmParams, features: Mapping[str, int], rows: Mapping[str, int],
                         parties: Parties | None = None) -> list[str]:
-        """The batch-size guard on the silos' raw counts (the arbiter checks it again on aligned rows): with
-        batches no larger than a host's feature count, that host could solve its gradient for the labels."""
+        """The batch-size guard on the silos' raw counts (the arbiter and every silo check it again on aligned
+        rows): with batches no larger than a host's feature count, that host could solve its gradient for the
+        labels; no larger than the guest's features + 1, the guest could solve its own for the hosts' scores."""
         assert isinstance(params, VerticalLRParams)
         if parties is None or not rows:
             return []
         try:
-            check_batch_guard(min(rows.values()), params.batch_size, {h: features.get(h, 0) for h in parties.hosts})
+            check_batch_guard(min(rows.values()), params.batch_size, {h: features.get(h, 0) for h in parties.hosts},
+                              features.get(parties.guest, 0))
         except ProtocolError as exc:
             raise ParamsError(str(exc)) from exc
         return []
