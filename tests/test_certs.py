@@ -74,7 +74,7 @@ def test_each_party_gets_its_own_san_list(tmp_path: Path) -> None:
 
 
 def test_cli_host_flag_is_per_party(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from federation.cli import main
+    from arbiter.cli import main
 
     out = tmp_path / "certs"
     assert main(["certs", "--out", str(out), "--parties", "bank", "insurer", "--hosts",
