@@ -94,8 +94,10 @@ def evaluate_model(config: ArbiterConfig | str | Path, model_id: str, *, thresho
             record.id, job_id=job.id, threshold=float(threshold), rows=rows,
             headline=headline, metrics=metrics,
             schema_digests={pid: s["schema_digest"] for pid, s in statuses.items()})
+        ledgers = {pid: reply["ledger"] for pid, reply in out.items() if reply.get("ledger")}  # the silos' view
         paths = write_report(Path(reports_dir) if reports_dir is not None else Path(config.reports), metrics,
-                             model_card(record, job, evaluation), stem=f"{record.id}-eval{evaluation.seq}")
+                             model_card(record, job, evaluation), stem=f"{record.id}-eval{evaluation.seq}",
+                             ledgers=ledgers)
         reports = [str(p) for p in paths]
         service.store.set_evaluation_reports(record.id, evaluation.seq, reports)
         service.log.info("evaluated", extra={"job": job.id, "fields": {

@@ -308,8 +308,39 @@ def _card_section(card: dict[str, Any]) -> str:
     return '<h2>Model card</h2><div class="card">' + _table(["Field", "Value"], rows, left=2) + "</div>"
 
 
+def _ledger_section(ledgers: dict[str, Any] | None) -> str:
+    """Per party: what it received in the job, grouped by the plug-in's declared disclosures."""
+    if not ledgers:
+        return ""
+    parts = ['<h2>Privacy ledger</h2><p>Every message each party received in this job, counted under the '
+             "disclosure its algorithm declares for it (kind: ciphertext under a key it does not hold, masked "
+             "residues, aggregates, public parameters, row-level values). <b>Undeclared</b> messages would be a "
+             "bug and are flagged.</p>"]
+    for party, summary in ledgers.items():
+        if not summary:
+            continue
+        kinds = ", ".join(f"{k}: {v['messages']:,} ({_bytes(v['bytes'])})"
+                          for k, v in sorted(summary["by_kind"].items()))
+        flag = (f' <b class="bad">{summary["undeclared"]} undeclared</b>' if summary.get("undeclared") else "")
+        rows = [[_e(row["tag"]), _e(row["sender"]), _e(row["kind"]), _e(row["what"]), f"{row['messages']:,}",
+                 _bytes(row["bytes"])] for row in summary["by_disclosure"]]
+        parts.append(f"<h3>{_e(party)} ({_e(summary.get('role', ''))})</h3><p>{summary['messages']:,} messages, "
+                     f"{_bytes(summary['bytes'])}; {_e(kinds)}{flag}</p>")
+        parts.append(_table(["tags", "from", "kind", "what it may learn", "messages", "bytes"], rows, left=4))
+    return "".join(parts)
+
+
+def _bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
 def render_html(report: RiskReport | dict[str, Any], model_card: dict[str, Any] | None = None,
-                title: str | None = None) -> str:
+                title: str | None = None, ledgers: dict[str, Any] | None = None) -> str:
     """The complete, self-contained HTML page for one evaluation (see module docstring)."""
     r = _as_dict(report)
     card = model_card or {}
@@ -333,7 +364,7 @@ def render_html(report: RiskReport | dict[str, Any], model_card: dict[str, Any] 
         "<h2>Headline metrics</h2>", _kpis(r), notes_html, _gain_section(r), _per_party_section(r),
         _plots_section(r),
         _decile_section(r), _threshold_section(r), _calibration_section(r), _psi_section(r),
-        _card_section(card), privacy,
+        _card_section(card), _ledger_section(ledgers), privacy,
         f"<footer>fedrisk evaluation report · schema {SCHEMA} · {stamp}</footer>",
     ])
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -350,20 +381,24 @@ def _json_default(obj: Any) -> Any:
 
 
 def write_report(out_dir: str | Path, report: RiskReport | dict[str, Any], model_card: dict[str, Any] | None = None,
-                 *, stem: str = "report", title: str | None = None) -> tuple[Path, Path]:
+                 *, stem: str = "report", title: str | None = None, ledgers: dict[str, Any] | None = None
+                 ) -> tuple[Path, Path]:
     """Write ``<out_dir>/<stem>.html`` and ``<out_dir>/<stem>.json``; return ``(html_path, json_path)``.
 
-    The JSON holds ``{"schema", "generated_at", "model_card", "metrics"}`` where ``metrics`` is the report
-    dict unchanged (strict JSON: no NaN/inf). ``out_dir`` is created if needed; files are overwritten.
+    The JSON holds ``{"schema", "generated_at", "model_card", "metrics"[, "privacy_ledger"]}`` where
+    ``metrics`` is the report dict unchanged (strict JSON: no NaN/inf) and ``privacy_ledger`` each party's
+    ledger summary (:mod:`algorithms.ledger`). ``out_dir`` is created if needed; files are overwritten.
     """
     r = _as_dict(report)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     html_path = out / f"{stem}.html"
     json_path = out / f"{stem}.json"
-    html_path.write_text(render_html(r, model_card, title), encoding="utf-8")
-    doc = {"schema": SCHEMA, "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-           "model_card": model_card or {}, "metrics": r}
+    html_path.write_text(render_html(r, model_card, title, ledgers), encoding="utf-8")
+    doc: dict[str, Any] = {"schema": SCHEMA, "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                           "model_card": model_card or {}, "metrics": r}
+    if ledgers:
+        doc["privacy_ledger"] = ledgers
     json_path.write_text(json.dumps(doc, indent=1, allow_nan=False, default=_json_default, ensure_ascii=False)
                          + "\n", encoding="utf-8")
     return html_path, json_path

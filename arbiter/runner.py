@@ -43,6 +43,7 @@ from typing import Any
 from tqdm import tqdm
 
 from algorithms.api import Algorithm, ParamsError, RoleContext
+from algorithms.ledger import Ledger, declared, merge_summaries
 from algorithms.paillier import shared_executor
 from arbiter.card import headline_metrics, model_card
 from arbiter.config import ArbiterConfig, JobConfig, PartyAddress
@@ -110,6 +111,7 @@ class ArbiterService:
         self._node: PartyNode | None = None
         self._node_lock = threading.Lock()  # jobs of the queue (arbiter.queue) start in parallel threads
         self._pools: list[SiloPool] = []
+        self._ledgers: dict[str, dict[str, list[dict[str, Any]]]] = {}  # job -> party -> stage summaries
 
     def close(self) -> None:
         for pool in self._pools:
@@ -257,6 +259,7 @@ class ArbiterService:
             out = pool.parallel({k: counted(v) for k, v in calls.items()}, lambda: self._abort(job, pool))
         finally:
             bar.close()
+        self._keep_ledgers(job, out)
         counts = {pid: r["aligned"] for pid, r in out.items()}
         if len(set(counts.values())) != 1:
             raise JobError(f"job {job.id!r}: silos disagree on the aligned row count: {counts}")
@@ -284,7 +287,8 @@ class ArbiterService:
                    initial=max(resume_step + 1, 0) if steps else 0)
         key = job.stage_key(TRAINING)
         cancelled = threading.Event()
-        channel = CancellableChannel(self._node.channel(key), cancelled)
+        channel = CancellableChannel(self._node.channel(key, (*spec.parties.silos, spec.parties.arbiter)), cancelled)
+        arbiter_ledger = Ledger(self.config.party_id, spec.parties, declared(plugin))
 
         def on_save(step: int, digest: str) -> None:
             bar.n = min(step + 1, steps or step + 1)
@@ -306,7 +310,7 @@ class ArbiterService:
 
             def arbiter_role() -> Any:
                 try:
-                    return plugin.export_part(plugin.trainer(ctx, None).run(channel))
+                    return plugin.export_part(plugin.trainer(ctx, None).run(arbiter_ledger.channel(channel, "train")))
                 finally:
                     arbiter_done.set()
             calls["__arbiter__"] = arbiter_role
@@ -327,6 +331,9 @@ class ArbiterService:
         if gone:
             raise ArbiterError(f"job {job.id!r}: silos {gone} left training and were not back before it ended; "
                                f"continue with `fedrisk arbiter resume {job.id}` once they are up")
+        self._keep_ledgers(job, out)
+        if plugin.arbiter is not None:
+            self._keep_ledgers(job, {self.config.party_id: {"ledger": arbiter_ledger.summary()}})
         for pid, reply in out.items():
             for step, digest in reply.get("checkpoints", []):
                 self.store.record_checkpoint(job.id, pid, int(step), str(digest))
@@ -334,7 +341,7 @@ class ArbiterService:
             "part_hashes": {pid: r["part_sha256"] for pid, r in out.items()},
             "train_rows": _rows(plugin, spec, {pid: r["train_rows"] for pid, r in out.items()}),
             "training_time_s": round(time.perf_counter() - t0, 2),
-            "arbiter_part": arbiter_part})
+            "arbiter_part": arbiter_part, "ledgers": self._ledger_summaries(job)})
 
     def _evaluate(self, job: JobRecord, spec: JobSpec, pool: SiloPool, log: Log) -> dict[str, Any]:
         expected = job.spec.get("schema_digests", {})
@@ -364,7 +371,12 @@ class ArbiterService:
                 log.warning("could not name the model at a silo", extra={"fields": {"error": str(exc)[:200]}})
         result["model_id"] = record.id
         result["content_hash"] = record.content_hash
-        result["report"] = self._write_report(record, self.store.job(job.id), metrics)
+        stored = training.get("ledgers") or {}  # align + train (stored with the training summary)
+        ledgers = {pid: merged for pid in sorted(set(stored) | set(out))
+                   if (merged := merge_summaries([stored.get(pid) or {}, out.get(pid, {}).get("ledger") or {}]))}
+        result["ledger"] = {pid: {k: v[k] for k in ("role", "messages", "bytes", "undeclared")}
+                            for pid, v in ledgers.items() if v}
+        result["report"] = self._write_report(record, self.store.job(job.id), metrics, ledgers)
         self.store.record_evaluation(record.id, job_id=job.id, threshold=0.5, rows=result["evaluation_rows"],
                                      headline=headline_metrics(metrics), metrics=metrics,
                                      schema_digests=expected, reports=result["report"])
@@ -373,8 +385,22 @@ class ArbiterService:
         result["full_metrics"] = metrics
         return result
 
-    def _write_report(self, record: ModelRecord, job: JobRecord, metrics: dict[str, Any]) -> list[str]:
-        html_path, json_path = write_report(Path(self.config.reports), metrics, model_card(record, job), stem=job.id)
+    def _keep_ledgers(self, job: JobRecord, replies: dict[str, Any]) -> None:
+        """Remember each party's ledger summary of a stage (the silos return them with their reply)."""
+        for pid, reply in replies.items():
+            summary = reply.get("ledger") if isinstance(reply, dict) else None
+            if summary:
+                self._ledgers.setdefault(job.id, {}).setdefault(pid, []).append(summary)
+
+    def _ledger_summaries(self, job: JobRecord) -> dict[str, Any]:
+        """Per party: the merged ledger of the stages this process ran for ``job`` so far."""
+        return {pid: merged for pid, parts in sorted(self._ledgers.get(job.id, {}).items())
+                if (merged := merge_summaries(parts))}
+
+    def _write_report(self, record: ModelRecord, job: JobRecord, metrics: dict[str, Any],
+                      ledgers: dict[str, Any] | None = None) -> list[str]:
+        html_path, json_path = write_report(Path(self.config.reports), metrics, model_card(record, job), stem=job.id,
+                                            ledgers=ledgers)
         return [str(html_path), str(json_path)]
 
 

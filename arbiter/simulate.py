@@ -20,6 +20,7 @@ from typing import Any
 
 from algorithms.api import RoleContext
 from algorithms.base import MemoryCheckpoint
+from algorithms.ledger import Ledger, declared, merge_summaries
 from algorithms.paillier import shared_executor
 from federation.channel import InMemoryNetwork, run_parties
 from silo.data import LocalTable
@@ -29,7 +30,8 @@ from silo.store import SiloStore, SqliteCheckpoint
 
 def simulate_job(spec: JobSpec, tables: dict[str, LocalTable], workdir: str | Path | None = None,
                  executor: Executor | None = None, workers: int = 1) -> dict[str, Any]:
-    """Run the job in-process; returns ``{"metrics", "parts", "arbiter", "timings"}``.
+    """Run the job in-process; returns ``{"metrics", "parts", "arbiter", "timings", "ledgers"}`` (``ledgers``:
+    every party's privacy-ledger summary over all stages, see :mod:`algorithms.ledger`).
 
     ``executor`` (with its ``workers``) is where every silo role's heavy loops run, as a silo's
     ``[compute]`` section would set it (default: the shared process pool)."""
@@ -47,8 +49,10 @@ def simulate_job(spec: JobSpec, tables: dict[str, LocalTable], workdir: str | Pa
         net = InMemoryNetwork()
         channels = {pid: net.channel(pid) for pid in silos}
         t0 = time.perf_counter()
+        aligned: dict[str, Any] = {}
         if "align" in plugin.stages:
-            run_parties({pid: (lambda w=w: w.align(spec, channels[w.party_id])) for pid, w in silos.items()}, net)
+            aligned = run_parties({pid: (lambda w=w: w.align(spec, channels[w.party_id]))
+                                   for pid, w in silos.items()}, net)
         timings["align_s"] = time.perf_counter() - t0
         net.close()
 
@@ -56,7 +60,8 @@ def simulate_job(spec: JobSpec, tables: dict[str, LocalTable], workdir: str | Pa
         arbiter_cp = MemoryCheckpoint()
         stamps: list[float] = []
 
-        arbiter_channel = net.channel(spec.parties.arbiter)
+        arbiter_ledger = Ledger(spec.parties.arbiter, spec.parties, declared(plugin))
+        arbiter_channel = arbiter_ledger.channel(net.channel(spec.parties.arbiter), "train")
 
         ctx = RoleContext(job_id=spec.job_id, party_id=spec.parties.arbiter, role="arbiter", parties=spec.parties,
                           params=spec.typed_params, seed=spec.seed, checkpoint=arbiter_cp,
@@ -88,9 +93,13 @@ def simulate_job(spec: JobSpec, tables: dict[str, LocalTable], workdir: str | Pa
         parts = {pid: stores[pid].model_part(spec.job_id) for pid in silos}
         metric_parties = plugin.metric_parties(spec.parties)
         metrics = plugin.combine_metrics({pid: evaluated[pid]["metrics"] for pid in metric_parties})
+        ledgers = {pid: merge_summaries([(aligned.get(pid) or {}).get("ledger") or {}, out[pid].get("ledger") or {},
+                                         evaluated[pid].get("ledger") or {}]) for pid in silos}
+        if plugin.arbiter is not None:
+            ledgers[spec.parties.arbiter] = arbiter_ledger.summary()
         return {"metrics": metrics, "parts": parts,
                 "part_hashes": {pid: out[pid]["part_sha256"] for pid in silos},
-                "arbiter": out[spec.parties.arbiter], "timings": timings}
+                "arbiter": out[spec.parties.arbiter], "timings": timings, "ledgers": ledgers}
     finally:
         for store in stores.values():
             store.close()

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+
+from silo.store import private_sqlite_file
 
 QUEUED, ALIGNING, TRAINING, EVALUATING, DONE, FAILED, CANCELLED = (
     "queued", "aligning", "training", "evaluating", "done", "failed", "cancelled")
@@ -160,10 +163,17 @@ evaluations_table = Table(
 )
 
 
+#: Random per arbiter process start: transport keys are never reused across restarts. A node's dedup
+#: and closed-job state lives in memory; with fresh keys a message of an earlier run (a late retry, a
+#: replay after a silo restarted and forgot it) can only land in a mailbox nobody opens again.
+INCARNATION = secrets.token_hex(4)
+
+
 def transport_key(job_id: str, *parts: object) -> str:
-    """The transport key (mailbox name) of a job's messages: ``job_id.attempt[.stage]`` for the attempts of
-    a job's stages, ``job_id.eval-<random>`` for an evaluation; stale attempts can never interfere."""
-    return ".".join((job_id, *(str(p) for p in parts)))
+    """The transport key (mailbox name) of a job's messages: ``job_id.attempt[.stage]:<incarnation>`` for
+    the attempts of a job's stages, ``job_id.eval-<random>:<incarnation>`` for an evaluation; stale attempts
+    and earlier arbiter processes can never interfere."""
+    return ".".join((job_id, *(str(p) for p in parts))) + f":{INCARNATION}"
 
 
 @dataclass(frozen=True)
@@ -221,11 +231,13 @@ class EvaluationRecord:
 def _engine(url_or_path: str | Path) -> Engine:
     url = str(url_or_path)
     if "://" not in url:
-        Path(url).parent.mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{url}"
+        url = f"sqlite:///{private_sqlite_file(url)}"
     sqlite = url.startswith("sqlite")
     # server databases: test pooled connections before use, so a database restart costs no job
     engine = create_engine(url, future=True) if sqlite else create_engine(url, future=True, pool_pre_ping=True)
+    database = engine.url.database
+    if sqlite and database and database != ":memory:" and not database.startswith("file:"):
+        private_sqlite_file(database)  # the job store holds aligned-id digests and models: owner only
     if sqlite:
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:

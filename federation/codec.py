@@ -7,6 +7,9 @@ ndarray) and those registered with :func:`register_extension` by higher layers (
 algorithm: :mod:`algorithms.paillier.vector` registers its ciphertext vector, code 3, with the public-key
 fingerprint the transport announces in the envelope). Decoding never runs code: it only rebuilds these
 types, and an extension value is validated by its own decoder (a ciphertext vector by its ``from_bytes``).
+Decoding is memory bounded: the objects it builds may take at most ``MAX_EXPANSION`` times the payload's
+size (msgpack's compact encoding of many small objects would otherwise expand ~65×), and arrays of any
+size decode (their short header is parsed from a bounded prefix).
 
 What it reveals: exactly the values the protocol puts in the payload, nothing else (no object state,
 no key material beyond a public-key fingerprint inside ciphertext vectors).
@@ -14,6 +17,7 @@ no key material beyond a public-key fingerprint inside ciphertext vectors).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +28,10 @@ import numpy as np
 
 _EXT_BIGINT = 1
 _EXT_NDARRAY = 2
+_ARRAY_HEADER_MAX = 4096
+#: Decoded objects may take at most this many times the payload's size in memory (plus the slack).
+MAX_EXPANSION = 24
+EXPANSION_SLACK = 4 << 20
 _MPZ = type(gmpy2.mpz(0))
 _ALLOWED_DTYPES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
                    "float32", "float64"}
@@ -108,13 +116,23 @@ def _ext_hook(code: int, data: bytes) -> Any:
         value = int.from_bytes(data[1:], "big")
         return -value if data[:1] == b"-" else value
     if code == _EXT_NDARRAY:
-        unpacker = msgpack.Unpacker(raw=False)
-        unpacker.feed(data)
-        dtype, shape = next(unpacker)
+        # the header is a short [dtype, shape]: parse it from a bounded prefix (feeding the whole array
+        # would hit the Unpacker's 100 MiB default buffer and copy the data once more)
+        unpacker = msgpack.Unpacker(raw=False, max_buffer_size=_ARRAY_HEADER_MAX)
+        unpacker.feed(data[:_ARRAY_HEADER_MAX])
+        try:
+            dtype, shape = next(unpacker)
+        except (StopIteration, ValueError, msgpack.OutOfData) as exc:
+            raise CodecError(f"malformed array header: {exc}") from exc
         if dtype not in _ALLOWED_DTYPES:
             raise CodecError(f"refusing an array of dtype {dtype!r}")
+        if not (isinstance(shape, list) and len(shape) <= 32 and all(isinstance(d, int) and d >= 0 for d in shape)):
+            raise CodecError(f"refusing an array of shape {shape!r}")
         offset = unpacker.tell()
-        return np.frombuffer(data[offset:], dtype=dtype).reshape(shape).copy()
+        body = memoryview(data)[offset:]
+        if int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize != len(body):
+            raise CodecError(f"array of shape {shape} and dtype {dtype} does not match its {len(body)} bytes")
+        return np.frombuffer(body, dtype=dtype).reshape(shape).copy()
     ext = _EXTENSIONS.get(code)
     if ext is not None:
         return ext.decode(data)
@@ -133,10 +151,51 @@ def encode(payload: Payload) -> bytes:
         raise CodecError(str(exc)) from exc
 
 
+class _Budget:
+    """Counts the memory a payload's objects take while they are decoded; refuses beyond a bound.
+
+    msgpack is compact: a 1-byte empty list or 2-byte one-character string becomes a 56-byte Python object
+    plus an 8-byte slot in its container, so a hostile payload expands ~65× in memory. Every container and
+    its elements are charged as they are built (sizes from ``sys.getsizeof``; small cached ints, ``None``
+    and booleans are free) and decoding stops at ``MAX_EXPANSION × len(data) + EXPANSION_SLACK``.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.left = MAX_EXPANSION * size + EXPANSION_SLACK
+
+    def charge(self, amount: int) -> None:
+        self.left -= amount
+        if self.left < 0:
+            raise CodecError(f"payload expands beyond {MAX_EXPANSION}x its size in memory: refused")
+
+    def list_hook(self, items: list[Any]) -> list[Any]:
+        self.charge(sys.getsizeof(items) + sum(_size(v) for v in items))
+        return items
+
+    def pairs_hook(self, pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+        out = dict(pairs)
+        self.charge(sys.getsizeof(out) + sum(_size(k) + _size(v) for k, v in pairs))
+        return out
+
+
+def _size(value: Any) -> int:
+    """Memory of a decoded scalar (containers are charged when they are built)."""
+    if value is None or isinstance(value, bool | list | dict) or (isinstance(value, int) and -5 <= value <= 256):
+        return 0
+    if isinstance(value, int | float | str | bytes | np.ndarray):
+        return sys.getsizeof(value)
+    return 64
+
+
 def decode(data: bytes) -> Payload:
-    """Rebuild a payload from bytes produced by :func:`encode`."""
+    """Rebuild a payload from bytes produced by :func:`encode` (memory bounded, see :class:`_Budget`)."""
+    budget = _Budget(len(data))
+    size = max(len(data), 1)
     try:
-        payload = msgpack.unpackb(data, ext_hook=_ext_hook, raw=False, strict_map_key=True)
+        payload = msgpack.unpackb(data, ext_hook=_ext_hook, raw=False, strict_map_key=True,
+                                  list_hook=budget.list_hook, object_pairs_hook=budget.pairs_hook,
+                                  max_str_len=size, max_bin_len=size, max_ext_len=size, max_array_len=size,
+                                  max_map_len=size // 2 + 1)
     except CodecError:
         raise
     except Exception as exc:

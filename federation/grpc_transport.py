@@ -15,10 +15,15 @@ Guarantees:
 * mutual TLS only: the server requires a client certificate signed by the federation CA, the client
   verifies the server against the CA *and* pins it to the receiver's party id (TLS target name =
   party id, present as a DNS SAN in every certificate made by :mod:`federation.certs`);
-* the envelope sender must equal the common name of the caller's certificate (read from the gRPC
-  auth context), and the envelope receiver must be this node, otherwise ``PERMISSION_DENIED``; a
-  caller whose certificate lists IP addresses must connect from one of them
-  (:func:`federation.certs.address_mismatch`);
+* the envelope sender must equal the common name of the caller's certificate (a certificate with exactly
+  one CN), and the envelope receiver must be this node, otherwise ``PERMISSION_DENIED``; a caller whose
+  certificate lists IP addresses must connect from one of them (:func:`federation.certs.address_mismatch`);
+* a certificate of the federation's CA is not enough: a job's mailbox accepts only the job's parties
+  (given to :meth:`PartyNode.channel`); before it is opened, only the parties of the node's peer table
+  (anyone else is told ``UNAVAILABLE`` and retries, nothing is stored);
+* bounded memory: every payload is counted against a cap per sender and a cap for the node (stored and
+  being received); beyond them the sender is told ``UNAVAILABLE`` and backs off; a stream that stalls is
+  cancelled after the deadline a sender of that size uses;
 * ``UNAVAILABLE`` is retried with exponential backoff (jittered) until ``RetryPolicy.give_up_after``;
   each attempt has a deadline that grows with the payload size; a failed verification of the server's
   certificate is not retried (:class:`TlsVerificationError`);
@@ -55,7 +60,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,7 +68,7 @@ from typing import Any
 import grpc
 
 from federation import codec
-from federation.certs import CertificateError, TlsConfig, address_mismatch, check_party_id
+from federation.certs import CertificateError, TlsConfig, address_mismatch, check_party_id, peer_common_name
 from federation.channel import DEFAULT_TIMEOUT, Channel, ChannelError, ChannelTimeout
 from federation.codec import Payload
 from federation.proto import transport_pb2 as pb
@@ -73,6 +78,9 @@ log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1 << 20
 DEFAULT_MAX_PAYLOAD = 1 << 30
+#: What a node holds in memory for one sender / for all (stored and being received); beyond, senders retry.
+DEFAULT_MAX_PEER_BYTES = 2 << 30
+DEFAULT_MAX_TOTAL_BYTES = 4 << 30
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 
@@ -136,34 +144,92 @@ class _Stored:
 class _JobBox:
     messages: dict[tuple[str, str], _Stored] = field(default_factory=dict)
     accepted: dict[tuple[str, str], int] = field(default_factory=dict)  # (sender, tag) -> seq
+    parties: frozenset[str] | None = None  # the job's parties, once a local channel opened the mailbox
 
 
 class _Duplicate(Exception):
     pass
 
 
+class _Full(Exception):
+    """The receiver's memory cap for this sender or in total is reached: retry later."""
+
+
+ALLOW, RETRY, DENY = "allow", "retry", "deny"
+
+
 class _Inbox:
     """Mailboxes of one node, keyed by job id; thread-safe."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_peer_bytes: int = 1 << 62, max_total_bytes: int = 1 << 62) -> None:
         self._cond = threading.Condition()
         self._jobs: dict[str, _JobBox] = {}
         self._closed_jobs: set[str] = set()
         self._stopped = False
+        self.max_peer_bytes = max_peer_bytes
+        self.max_total_bytes = max_total_bytes
+        self._peer_bytes: dict[str, int] = {}  # stored + being received, per sender
+        self._total_bytes = 0
 
-    def open(self, job_id: str) -> bool:
-        """Ensure a mailbox exists; True if it was created now."""
+    def open(self, job_id: str, parties: Iterable[str] | None = None) -> bool:
+        """Ensure a mailbox exists (accepting ``parties`` only, when given); True if it was created now."""
         with self._cond:
             if job_id in self._closed_jobs:
                 raise ChannelError(f"job {job_id!r} was closed on this node")
-            if job_id in self._jobs:
-                return False
-            self._jobs[job_id] = _JobBox()
-            return True
+            box = self._jobs.get(job_id)
+            created = box is None
+            if box is None:
+                box = self._jobs[job_id] = _JobBox()
+            if parties is not None:
+                box.parties = frozenset(parties)
+                for key in [k for k in box.messages if k[0] not in box.parties]:  # early arrivals of outsiders
+                    self._release(key[0], len(box.messages.pop(key).data))
+            return created
+
+    def admits(self, job_id: str, sender: str, peers: Iterable[str]) -> str:
+        """Whether ``sender`` may deliver into ``job_id``: a job's parties once its mailbox is open; before,
+        the parties of this node's peer table, and any other certificate is asked to retry later."""
+        with self._cond:
+            box = self._jobs.get(job_id)
+            if box is not None and box.parties is not None:
+                return ALLOW if sender in box.parties else DENY
+            if sender in peers:
+                return ALLOW
+            return RETRY if box is None else DENY
+
+    def reserve(self, sender: str, size: int) -> None:
+        """Count ``size`` bytes against the sender's and the node's caps, or raise :class:`_Full`."""
+        with self._cond:
+            mine = self._peer_bytes.get(sender, 0)
+            if mine + size > self.max_peer_bytes or self._total_bytes + size > self.max_total_bytes:
+                raise _Full(f"inbox holds {mine} bytes from {sender!r} and {self._total_bytes} in total "
+                            f"(caps {self.max_peer_bytes} / {self.max_total_bytes}): retry later")
+            self._peer_bytes[sender] = mine + size
+            self._total_bytes += size
+
+    def release(self, sender: str, size: int) -> None:
+        with self._cond:
+            self._release(sender, size)
+
+    def _release(self, sender: str, size: int) -> None:
+        left = self._peer_bytes.get(sender, 0) - size
+        if left > 0:
+            self._peer_bytes[sender] = left
+        else:
+            self._peer_bytes.pop(sender, None)
+        self._total_bytes = max(0, self._total_bytes - size)
+
+    @property
+    def held_bytes(self) -> int:
+        with self._cond:
+            return self._total_bytes
 
     def close_job(self, job_id: str) -> None:
         with self._cond:
-            self._jobs.pop(job_id, None)
+            box = self._jobs.pop(job_id, None)
+            if box is not None:
+                for (sender, _), stored in box.messages.items():
+                    self._release(sender, len(stored.data))
             self._closed_jobs.add(job_id)
             self._cond.notify_all()
 
@@ -211,7 +277,9 @@ class _Inbox:
                     raise ChannelError(f"job {job_id!r} was closed while waiting for {what}")
                 key = ready(box)
                 if key is not None:
-                    return box.messages.pop(key)
+                    stored = box.messages.pop(key)
+                    self._release(key[0], len(stored.data))
+                    return stored
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise ChannelTimeout(f"timed out waiting for {what} (job {job_id!r})")
@@ -227,11 +295,8 @@ class _Inbox:
 
 
 def _peer_common_name(context: grpc.ServicerContext) -> str | None:
-    names = context.auth_context().get("x509_common_name") or []
-    if len(names) != 1:
-        return None
-    name = names[0]
-    return name.decode() if isinstance(name, bytes) else str(name)
+    """The peer certificate's CN if it has exactly one (read from the certificate: gRPC shows only one)."""
+    return peer_common_name(context.auth_context())
 
 
 def _peer_certificate(context: grpc.ServicerContext) -> bytes | None:
@@ -269,30 +334,55 @@ class _InboxServicer(pb_grpc.InboxServicer):
                           f"payload of {env.payload_size} bytes exceeds {node.max_payload_bytes}")
         if node._inbox.is_closed(env.job_id):
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"job {env.job_id!r} is closed on {node.party_id!r}")
+        admitted = node._inbox.admits(env.job_id, env.sender, node.peers)
+        if admitted == DENY:  # a certificate of the CA is not enough: only the job's parties
+            log.warning("%s: refused %r from %r, not a party of job %r", node.party_id, env.tag, env.sender,
+                        env.job_id)
+            context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                          f"{env.sender!r} is not a party of job {env.job_id!r} on {node.party_id!r}")
+        if admitted == RETRY:  # not in our peer table and the job is not open here yet: nothing is stored
+            context.abort(grpc.StatusCode.UNAVAILABLE,
+                          f"job {env.job_id!r} is not open on {node.party_id!r} for {env.sender!r} yet")
         if node._inbox.seen(env):  # retry or replay of an accepted message: do not read it again
             return pb.Ack(duplicate=True)
-        buf = bytearray()
-        for chunk in request_iterator:
-            if chunk.HasField("envelope"):
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT, "only the first chunk may carry an envelope")
-            buf += chunk.data
-            if len(buf) > env.payload_size:
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT, "more payload bytes than announced")
-        data = bytes(buf)
-        if len(data) != env.payload_size or hashlib.sha256(data).digest() != env.payload_sha256:
-            context.abort(grpc.StatusCode.DATA_LOSS, f"payload of {env.tag!r} is incomplete or corrupted")
         try:
-            duplicate = node._inbox.put(env, data)
-        except _Duplicate as exc:
-            context.abort(grpc.StatusCode.ALREADY_EXISTS, str(exc))
-        except PeerRejected as exc:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
-        return pb.Ack(duplicate=duplicate)
+            node._inbox.reserve(env.sender, env.payload_size)
+        except _Full as exc:  # back-pressure: the sender backs off and retries
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"{node.party_id!r}: {exc}")
+        kept = False
+        # a stream that stalls is cancelled after the deadline a sender of this size would use
+        timer = threading.Timer(node.retry.deadline_for(env.payload_size) + node.retry.call_timeout, context.cancel)
+        timer.daemon = True
+        timer.start()
+        try:
+            buf = bytearray()
+            for chunk in request_iterator:
+                if chunk.HasField("envelope"):
+                    context.abort(grpc.StatusCode.INVALID_ARGUMENT, "only the first chunk may carry an envelope")
+                buf += chunk.data
+                if len(buf) > env.payload_size:
+                    context.abort(grpc.StatusCode.INVALID_ARGUMENT, "more payload bytes than announced")
+            data = bytes(buf)
+            del buf
+            if len(data) != env.payload_size or hashlib.sha256(data).digest() != env.payload_sha256:
+                context.abort(grpc.StatusCode.DATA_LOSS, f"payload of {env.tag!r} is incomplete or corrupted")
+            try:
+                duplicate = node._inbox.put(env, data)
+            except _Duplicate as exc:
+                context.abort(grpc.StatusCode.ALREADY_EXISTS, str(exc))
+            except PeerRejected as exc:
+                context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+            kept = not duplicate
+            return pb.Ack(duplicate=duplicate)
+        finally:
+            timer.cancel()
+            if not kept:
+                node._inbox.release(env.sender, env.payload_size)
 
 
 # ---------------------------------------------------------------------------------------------- client
 
-_RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE})
+_RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE})  # incl. "inbox full" and "job not open yet"
 # our own check of the server failed (the server refusing *our* certificate looks like a closed socket)
 _TLS_FAILURE = re.compile(r"CERTIFICATE_VERIFY_FAILED|Hostname Verification|verification check failed", re.I)
 
@@ -361,6 +451,7 @@ class PartyNode:
 
     def __init__(self, party_id: str, listen_address: str, tls: TlsConfig, peers: dict[str, str] | None = None,
                  *, retry: RetryPolicy | None = None, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD,
+                 max_peer_bytes: int = DEFAULT_MAX_PEER_BYTES, max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES,
                  max_workers: int = 8) -> None:
         self.party_id = check_party_id(party_id)
         if tls.common_name != party_id:
@@ -371,7 +462,7 @@ class PartyNode:
         self.retry = retry or RetryPolicy()
         self.max_payload_bytes = max_payload_bytes
         self._max_workers = max_workers
-        self._inbox = _Inbox()
+        self._inbox = _Inbox(max_peer_bytes, max_total_bytes)
         self._links: dict[str, _PeerLink] = {}
         self._seq: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
@@ -415,9 +506,13 @@ class PartyNode:
         return f"{host}:{self.port}"
 
     # jobs
-    def channel(self, job_id: str) -> GrpcChannel:
-        """This party's channel for ``job_id`` (messages that arrived before are kept)."""
-        self._inbox.open(check_job_id(job_id))
+    def channel(self, job_id: str, parties: Iterable[str] | None = None) -> GrpcChannel:
+        """This party's channel for ``job_id`` (messages that arrived before are kept).
+
+        ``parties``: the job's party ids; the mailbox then accepts messages from them only (early arrivals
+        from anyone else are dropped). Without it, the parties of this node's peer table.
+        """
+        self._inbox.open(check_job_id(job_id), None if parties is None else {check_party_id(p) for p in parties})
         return GrpcChannel(self, job_id)
 
     def close_job(self, job_id: str) -> None:
@@ -451,9 +546,16 @@ class PartyNode:
     def _send(self, env: pb.Envelope, data: bytes) -> bool:
         if env.receiver == self.party_id:  # loopback without the network
             try:
-                duplicate, _ = self._inbox.put(env, data)
+                self._inbox.reserve(env.sender, len(data))
+            except _Full as exc:
+                raise ChannelError(str(exc)) from exc
+            try:
+                duplicate = self._inbox.put(env, data)
             except _Duplicate as exc:
+                self._inbox.release(env.sender, len(data))
                 raise PeerRejected(str(exc)) from exc
+            if duplicate:
+                self._inbox.release(env.sender, len(data))
             return duplicate
         return self._link(env.receiver).deliver(env, data, self.retry)
 

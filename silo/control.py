@@ -31,7 +31,7 @@ from typing import Any
 import grpc
 
 from federation import codec
-from federation.certs import TlsConfig, address_mismatch
+from federation.certs import TlsConfig, address_mismatch, peer_common_name
 
 SERVICE = "fedrisk.control.Control"
 METHOD = f"/{SERVICE}/Call"
@@ -86,24 +86,25 @@ class ControlServer:
         self._server.wait_for_termination()
 
     def _call(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        # exactly one CN in the peer certificate (gRPC itself reports only the first of several)
         auth = context.auth_context()
-        names = auth.get("x509_common_name", [])
-        caller = names[0].decode() if names else ""
+        caller = peer_common_name(auth)
         pems = auth.get("x509_pem_cert") or []
         mismatch = address_mismatch(context.peer(), pems[0] if len(pems) == 1 else None)
         if mismatch is not None:
             _log.warning("control call from %r refused: %s", caller, mismatch)
             context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{caller!r}: {mismatch}")
-        if caller == self._self_id and caller != self._allowed:
+        if caller is not None and caller == self._self_id and caller != self._allowed:
             try:
                 op = codec.decode(request).get("op")
             except Exception:
                 op = None
             if op == "health":
                 return codec.encode({"ok": True, "status": "serving", "party": self._self_id})
-        if caller != self._allowed:
+        if caller is None or caller != self._allowed:
             context.abort(grpc.StatusCode.PERMISSION_DENIED,
-                          f"control calls are only accepted from {self._allowed!r}, not {caller!r}")
+                          f"control calls are only accepted from {self._allowed!r} (a certificate with exactly "
+                          f"one CN), not {caller or 'a certificate without exactly one CN'!r}")
         try:
             payload = codec.decode(request)
             if payload.get("op") == "health":

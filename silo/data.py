@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, make_url
 
 from silo.config import DataSource
 
@@ -103,6 +105,28 @@ def schema_changes(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]
     return changes
 
 
+def redact_url(url: str) -> str:
+    """A database URL fit for messages and logs: the password replaced by ``***``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # unparsable: still hide what looks like user:password@
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def redact_secret(text: str, url: str) -> str:
+    """``text`` with the URL and its password (raw and URL-encoded) replaced by their redacted forms."""
+    text = text.replace(url, redact_url(url))
+    try:
+        password = make_url(url).password
+    except Exception:
+        match = re.search(r"://[^:/@]*:([^@]*)@", url)
+        password = match.group(1) if match else None
+    if password:
+        for form in {str(password), quote_plus(str(password)), quote(str(password), safe="")}:
+            text = text.replace(form, "***")
+    return text
+
+
 def read_source(source: DataSource) -> pd.DataFrame:
     """Read the configured table as a DataFrame (ids are read as strings)."""
     if source.source == "csv":
@@ -120,7 +144,7 @@ def read_source(source: DataSource) -> pd.DataFrame:
     engine = create_engine(source.url)
     try:
         if not inspect(engine).has_table(source.table):
-            raise DataError(f"SQL source {source.url}: no table {source.table!r}")
+            raise DataError(f"SQL source {redact_url(source.url)}: no table {source.table!r}")
         with engine.connect() as conn:
             return pd.read_sql_table(source.table, conn)
     finally:
@@ -209,7 +233,10 @@ def load_table(source: DataSource, party_id: str) -> LocalTable:
     except DataError:
         raise
     except Exception as exc:
-        where = source.path or f"{source.url} table {source.table}"
-        raise DataError(f"party {party_id!r}: cannot read {source.source} source {where}: {exc}") from exc
+        if source.url is not None:  # the URL may carry a password: never echo it (nor the driver's message)
+            where = f"{redact_url(source.url)} table {source.table}"
+            detail = redact_secret(str(exc), source.url)
+            raise DataError(f"party {party_id!r}: cannot read {source.source} source {where}: {detail}") from None
+        raise DataError(f"party {party_id!r}: cannot read {source.source} source {source.path}: {exc}") from exc
     return validate_table(frame, party_id, source.id_column, source.label_column, source.features,
                           source.categorical)

@@ -13,31 +13,37 @@ What it reveals to whom: per-sample scores, labels and ids never leave the guest
   recall, F1, AUC, Gini, KS, Brier, ECE, PSI;
 * per-group aggregates: 10 decile groups (count, bads, min/max score), 10 calibration bins (mean score,
   observed bad rate, count, bin edges), 10 PSI bins (training-score decile edges, shares);
-* downsampled curves, at most ``max_curve_points`` points each: ROC points (share of goods, share of
-  bads at or above a cut-off) and KS points (population share, score cut-off, cumulative bad and good
-  shares). These are aggregate rank statistics of the whole evaluation set. They reveal the score
-  distribution's quantiles and, at the curve's resolution, how many bads lie above each cut-off; they do
-  not link a score or a label to a customer id. On a very small evaluation set (fewer rows than
-  ``max_curve_points``) the ROC curve has one step per row and so reveals the label sequence in score
-  order (still without ids): use ``max_curve_points`` well below the row count if that matters.
+* binned curves, at most ``max_curve_points`` points each: ROC points (share of goods, share of bads at
+  or above a cut-off) and KS points (population share, score cut-off, cumulative bad and good shares).
+  The rows, sorted by score, are cut into consecutive groups of at least ``min_rows`` (20) rows and each
+  point follows one group, whatever the sample size; the cut-offs lie midway between two rows' scores.
+  Decile groups and calibration bins hold at least ``min_rows`` rows too (fewer groups on a small set).
+  They reveal the score distribution's quantiles and how many bads lie in each group of >= 20 rows; they
+  never give one row's label, and do not link a score to a customer id.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
-from pathlib import Path
+import io
+import os
+import secrets
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from algorithms.metrics import MetricsError, evaluate_scores, validate_finite, validate_labels
+from algorithms.metrics import MIN_ROWS_PER_POINT, MetricsError, evaluate_scores, validate_finite, validate_labels
 
-__all__ = ["assert_aggregate_only", "evaluate_at_guest", "export_scores_csv", "guest_only_baseline"]
+__all__ = ["UnsafePathError", "assert_aggregate_only", "evaluate_at_guest", "export_scores_csv", "guest_only_baseline",
+           "write_inside"]
 
 
 def evaluate_at_guest(y_true: Any, scores: Any, *, train_scores: Any = None, baseline_scores: Any = None,
-                      threshold: float = 0.5, n_bins: int = 10, max_curve_points: int = 200) -> dict[str, Any]:
+                      threshold: float = 0.5, n_bins: int = 10, max_curve_points: int = 200,
+                      min_rows: int = MIN_ROWS_PER_POINT) -> dict[str, Any]:
     """Evaluate the federated model's ``scores`` on the guest's labels; return the aggregate result dict.
 
     Arguments are those of :func:`algorithms.metrics.evaluate_scores`: ``train_scores`` (the model's scores
@@ -47,7 +53,8 @@ def evaluate_at_guest(y_true: Any, scores: Any, *, train_scores: Any = None, bas
     :func:`assert_aggregate_only` before it is returned.
     """
     report = evaluate_scores(y_true, scores, train_scores=train_scores, baseline_scores=baseline_scores,
-                             threshold=threshold, n_bins=n_bins, max_curve_points=max_curve_points)
+                             threshold=threshold, n_bins=n_bins, max_curve_points=max_curve_points,
+                             min_rows=min_rows)
     result = report.to_dict()
     assert_aggregate_only(result, max_list_len=max(max_curve_points + 1, n_bins))
     return result
@@ -94,10 +101,12 @@ def guest_only_baseline(X_train: Any, y_train: Any, X_eval: Any, *, C: float = 1
     return model.predict_proba(X_tr)[:, 1], model.predict_proba(X_ev)[:, 1]
 
 
-def export_scores_csv(path: str | Path, ids: Any, scores: Any) -> Path:
+def export_scores_csv(path: str | Path, ids: Any, scores: Any, root: str | Path | None = None) -> Path:
     """Write ``id,score`` rows (header included, scores with full float precision) for the bank's own tools.
 
     Ids must be unique and as many as the scores; scores must be finite. Parent folders are created.
+    With ``root``, ``path`` is relative to that folder and the file is written safely inside it at write
+    time (:func:`write_inside`: no symlink is followed, the file appears atomically with mode 0600).
     Returns the path. The file holds per-customer scores: it is the guest's own data and never leaves it.
     """
     id_list = [str(i) for i in np.asarray(ids, dtype=object).reshape(-1)]
@@ -109,10 +118,60 @@ def export_scores_csv(path: str | Path, ids: Any, scores: Any) -> Path:
         if i in seen:
             raise MetricsError(f"export_scores_csv: id {i!r} appears twice (rows {seen[i]} and {row})")
         seen[i] = row
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(["id", "score"])
+    writer.writerows((i, repr(float(v))) for i, v in zip(id_list, s, strict=True))
+    data = buffer.getvalue().encode("utf-8")
+    if root is not None:
+        return write_inside(Path(root), PurePath(path), data)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["id", "score"])
-        writer.writerows((i, repr(float(v))) for i, v in zip(id_list, s, strict=True))
+    out.write_bytes(data)
     return out
+
+
+class UnsafePathError(ValueError):
+    """A path that would leave its folder (absolute, ``..``, or through a symbolic link)."""
+
+
+def write_inside(root: Path, relative: PurePath, data: bytes) -> Path:
+    """Write ``data`` to ``root/relative`` without following any symbolic link below ``root``.
+
+    Every folder is opened relative to its parent with ``O_NOFOLLOW`` (created 0700 if missing), the data
+    goes to a fresh ``O_EXCL`` temporary file (0600) in the last folder, which is then renamed over the
+    target name — a rename replaces a symlink planted there instead of writing through it. The checks
+    happen when the file is written, not before a long federated scoring.
+    """
+    parts = relative.parts
+    if relative.is_absolute() or not parts or any(p in ("", ".", "..") for p in parts):
+        raise UnsafePathError(f"{str(relative)!r} is not a plain relative path inside {str(root)!r}")
+    root = root.resolve()
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | nofollow
+    fd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        for name in parts[:-1]:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, 0o700, dir_fd=fd)
+            try:
+                child = os.open(name, flags, dir_fd=fd)
+            except OSError as exc:
+                raise UnsafePathError(f"{str(relative)!r}: {name!r} inside {str(root)!r} is not a plain folder "
+                                      "(a symbolic link?)") from exc
+            os.close(fd)
+            fd = child
+        temp = f".{parts[-1]}.{secrets.token_hex(8)}.tmp"
+        out = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | nofollow, 0o600, dir_fd=fd)
+        try:
+            with os.fdopen(out, "wb") as fh:
+                fh.write(data)
+            os.replace(temp, parts[-1], src_dir_fd=fd, dst_dir_fd=fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp, dir_fd=fd)
+            raise
+    finally:
+        os.close(fd)
+    return root.joinpath(*parts)

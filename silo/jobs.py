@@ -36,7 +36,7 @@ import uuid
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -44,9 +44,10 @@ import numpy as np
 from algorithms import catalogue
 from algorithms.api import Algorithm, AlgorithmParams, PartyData, RoleContext
 from algorithms.base import Checkpoint, Parties
+from algorithms.ledger import Ledger, declared
 from federation.channel import Channel, ChannelError, ChannelTimeout
 from silo.data import DataError, LocalTable, schema_changes
-from silo.evaluation import evaluate_at_guest, export_scores_csv, guest_only_baseline
+from silo.evaluation import UnsafePathError, evaluate_at_guest, export_scores_csv, guest_only_baseline
 from silo.preprocess import Preprocessor
 from silo.store import SiloStore
 
@@ -176,6 +177,14 @@ class SiloWorker:
                            workers=self.workers, namespace=namespace,
                            extra={"salt": spec.salt, "min_intersection": spec.min_intersection})
 
+    # --- privacy ledger -------------------------------------------------------------------------------
+    def ledger(self, spec: JobSpec) -> Ledger:
+        """A fresh ledger of what this silo receives in ``spec``, against the plug-in's disclosures."""
+        return Ledger(self.party_id, spec.parties, declared(spec.plugin))
+
+    def _keep_ledger(self, spec: JobSpec, stage: str, ledger: Ledger) -> None:
+        self.store.save_ledger(spec.job_id, stage, [e.to_dict() for e in ledger.entries])
+
     # --- align --------------------------------------------------------------------------------------
     def align(self, spec: JobSpec, channel: Channel | None) -> dict[str, Any]:
         """PSI with the peers (when the algorithm has an ``align`` stage), then the hash split; returns counts
@@ -187,7 +196,12 @@ class SiloWorker:
                     "reused": True}
         if "align" in spec.plugin.stages:
             assert channel is not None
-            found = spec.plugin.aligner(self.context(spec), list(self.table.ids)).run(channel)
+            ledger = self.ledger(spec)
+            try:
+                found = spec.plugin.aligner(self.context(spec), list(self.table.ids)).run(ledger.channel(channel,
+                                                                                                         "align"))
+            finally:
+                self._keep_ledger(spec, "align", ledger)
             aligned, positions = list(found.ids), np.asarray(found.positions, dtype=np.int64)
         else:  # no alignment stage (horizontal): the silo's own rows, in id order
             order = np.argsort(np.asarray(self.table.ids, dtype=str), kind="stable")
@@ -197,7 +211,8 @@ class SiloWorker:
         mask = holdout_mask(np.asarray(aligned), spec.salt, spec.holdout)
         self.store.save_alignment(spec.job_id, {"ids": list(aligned), "positions": np.asarray(positions, np.int64),
                                                 "holdout": mask})
-        return {"aligned": len(aligned), "evaluation": int(mask.sum()), "reused": False}
+        return {"aligned": len(aligned), "evaluation": int(mask.sum()), "reused": False,
+                "ledger": ledger.summary() if "align" in spec.plugin.stages else None}
 
     def _split(self, spec: JobSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Local row positions and aligned ids of the training and the evaluation rows, in canonical order."""
@@ -229,13 +244,18 @@ class SiloWorker:
             pre = Preprocessor(self.table.numeric, self.table.categorical)
             X = pre.fit_transform(frame)
         data = PartyData(np.asarray(train_ids).astype(str), X, tuple(pre.output_columns), labels)
-        result = plugin.export_part(plugin.trainer(self.context(spec, checkpoint), data).run(channel))
+        ledger = self.ledger(spec)
+        try:
+            result = plugin.export_part(plugin.trainer(self.context(spec, checkpoint), data)
+                                        .run(ledger.channel(channel, "train")))
+        finally:
+            self._keep_ledger(spec, "train", ledger)
         part = {"algorithm": spec.algorithm, "model": result, "preprocessing": pre.to_dict(),
                 "schema_digest": self.table.schema_digest, "schema": self.table.schema,
                 "columns": pre.output_columns, "train_rows": len(train_pos), "job_id": spec.job_id,
                 "parties": spec.parties.to_dict()}
         digest = self.store.save_model_part(spec.job_id, part)
-        return {"part_sha256": digest, "train_rows": len(train_pos)}
+        return {"part_sha256": digest, "train_rows": len(train_pos), "ledger": ledger.summary()}
 
     # --- evaluate -----------------------------------------------------------------------------------
     def model_part(self, model_id: str) -> dict[str, Any]:
@@ -272,22 +292,27 @@ class SiloWorker:
         X_train, X_test = pre.transform(train_frame), pre.transform(test_frame)
         names = tuple(part["columns"])
         plugin = spec.plugin
+        ledger = self.ledger(spec)
+        recorded = ledger.channel(channel, "evaluate")
 
         def scores_of(X: np.ndarray, ids: np.ndarray, namespace: str) -> np.ndarray | None:
             data = PartyData(np.asarray(ids).astype(str), X, names)
-            return plugin.predictor(self.context(spec, namespace=namespace), part["model"], data).run(channel)
+            return plugin.predictor(self.context(spec, namespace=namespace), part["model"], data).run(recorded)
 
-        train_scores = scores_of(X_train, train_ids, "eval.train")
-        scores = scores_of(X_test, test_ids, "eval.test")
+        try:
+            train_scores = scores_of(X_train, train_ids, "eval.train")
+            scores = scores_of(X_test, test_ids, "eval.test")
+        finally:
+            self._keep_ledger(spec, "evaluate", ledger)
         if self.role not in plugin.metric_roles:
-            return {"evaluation_rows": len(test_pos)}
+            return {"evaluation_rows": len(test_pos), "ledger": ledger.summary()}
         assert train_labels is not None and test_labels is not None and scores is not None
         several = len(plugin.metric_parties(spec.parties)) > 1
         if several and len(np.unique(test_labels)) < 2:  # the others' metrics still pool; say why not here
             n_bad = int(np.sum(test_labels))
             return {"metrics": {"n": len(test_pos), "n_bad": n_bad, "notes": [
                 f"{len(test_pos)} held-out rows with one class only: no metrics for this party"]},
-                "evaluation_rows": len(test_pos)}
+                "evaluation_rows": len(test_pos), "ledger": ledger.summary()}
         if len(np.unique(train_labels)) < 2:  # no own-data baseline can be trained
             baseline = None
         else:  # what this party could do alone (standardised on its own rows when the job pooled statistics)
@@ -303,22 +328,25 @@ class SiloWorker:
             metrics["variants"] = {name: {k: v for k, v in evaluate_at_guest(test_labels, s, threshold=threshold)
                                           .items() if k in ("auc", "gini", "ks", "brier")}
                                    for name, s in variants.items()}
-        out: dict[str, Any] = {"metrics": metrics, "evaluation_rows": len(test_pos)}
+        out: dict[str, Any] = {"metrics": metrics, "evaluation_rows": len(test_pos), "ledger": ledger.summary()}
         if export_path is not None:
-            export_scores_csv(export_path, test_ids, scores)
             assert self.export_dir is not None
-            out["exported"] = str(export_path.relative_to(self.export_dir.resolve()))
+            try:  # checked again, and written without following links, now that the scores exist
+                export_scores_csv(export_path, test_ids, scores, root=self.export_dir)
+            except UnsafePathError as exc:
+                raise JobError(f"party {self.party_id!r}: score export refused: {exc}") from exc
+            out["exported"] = export_path.as_posix()
         return out
 
-    def _export_path(self, requested: str) -> Path:
-        """``requested`` resolved inside the silo's export folder (the arbiter cannot name other files)."""
+    def _export_path(self, requested: str) -> PurePosixPath:
+        """``requested`` as a plain relative path inside the silo's export folder (the arbiter cannot name other
+        files): no absolute path, no ``..``; symbolic links are refused when the file is written."""
         if self.export_dir is None:
             raise JobError(f"party {self.party_id!r} has no export folder configured (party.exports)")
-        root = self.export_dir.resolve()
-        path = (root / requested).resolve()
-        if not path.is_relative_to(root) or path == root:
+        path = PurePosixPath(requested)
+        if path.is_absolute() or not path.parts or any(p in ("", ".", "..") for p in path.parts):
             raise JobError(f"party {self.party_id!r}: score export path {requested!r} is outside its export "
-                           f"folder {str(root)!r}")
+                           f"folder {str(self.export_dir.resolve())!r}")
         if path.suffix.lower() != ".csv":
             raise JobError(f"party {self.party_id!r}: score export path {requested!r} must end in .csv")
         return path

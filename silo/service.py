@@ -87,10 +87,11 @@ class SiloService:
             self.stop()
 
     # control requests ----------------------------------------------------------------------------------
-    def _channel(self, key: str) -> CancellableChannel:
+    def _channel(self, key: str, spec: JobSpec) -> CancellableChannel:
         with self._lock:
             event = self._cancel.setdefault(key, threading.Event())
-        return CancellableChannel(self.node.channel(key), event)
+        parties = (*spec.parties.silos, spec.parties.arbiter)  # the data plane accepts the job's parties only
+        return CancellableChannel(self.node.channel(key, parties), event)
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         op = request.get("op")
@@ -118,8 +119,8 @@ class SiloService:
         key = str(request["key"])
         if op == "align":
             log.info("align start", extra={"fields": {"key": key}})
-            out = self.worker.align(spec, self._channel(key))
-            log.info("align done", extra={"fields": out})
+            out = self.worker.align(spec, self._channel(key, spec))
+            log.info("align done", extra={"fields": {k: v for k, v in out.items() if k != "ledger"}})
             return out
         if op == "train":
             resume_step = request.get("resume_step")
@@ -128,14 +129,14 @@ class SiloService:
                 on_save=lambda step, digest: log.info("checkpoint", extra={"fields": {"step": step,
                                                                                      "sha256": digest[:12]}}))
             log.info("train start", extra={"fields": {"key": key, "resume_step": resume_step}})
-            out = self.worker.train(spec, self._channel(key), checkpoint)
+            out = self.worker.train(spec, self._channel(key, spec), checkpoint)
             out["checkpoints"] = self.store.checkpoint_digests(spec.job_id)
             log.info("train done", extra={"fields": {"part_sha256": out["part_sha256"][:12]}})
             return out
         if op == "evaluate":
             log.info("evaluate start", extra={"fields": {"key": key}})
             model_id = request.get("model_id")
-            out = self.worker.evaluate(spec, self._channel(key), model_id=str(model_id) if model_id else None,
+            out = self.worker.evaluate(spec, self._channel(key, spec), model_id=str(model_id) if model_id else None,
                                        threshold=float(request.get("threshold", 0.5)),
                                        export_scores=request.get("export_scores") or None)
             log.info("evaluate done", extra={"fields": {"rows": out["evaluation_rows"]}})

@@ -12,6 +12,7 @@ arbiter (so it can index them); the bytes never leave.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from pathlib import Path
@@ -61,14 +62,40 @@ alignments_table = Table(
     Column("payload", LargeBinary, nullable=False),
     Column("at", Float, nullable=False),
 )
+ledger_table = Table(  # the privacy ledger: every message this silo received, per job and stage
+    "ledger", _meta,
+    Column("job_id", String(64), primary_key=True),
+    Column("stage", String(32), primary_key=True),
+    Column("entries", LargeBinary, nullable=False),  # codec-encoded list of LedgerEntry dicts
+    Column("at", Float, nullable=False),
+)
+
+
+def private_sqlite_file(path: str | Path) -> Path:
+    """Create (or tighten) a SQLite database file readable by its owner only (0600) before SQLite opens it.
+
+    The stores hold the aligned ids, model parts and checkpoints; SQLite would create the file with the
+    process umask (typically 0644) and gives its ``-wal`` / ``-shm`` / journal files the database file's mode.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm", "-journal"):
+        side = path.with_name(path.name + suffix)
+        if side.exists() and not side.is_symlink():
+            os.chmod(side, 0o600)
+    return path
 
 
 class SiloStore:
-    """Local persistence of one silo."""
+    """Local persistence of one silo (a SQLite file of mode 0600)."""
 
     def __init__(self, path: str | Path) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = private_sqlite_file(path)
         self.engine = create_engine(f"sqlite:///{path}")
 
         @event.listens_for(self.engine, "connect")
@@ -82,6 +109,22 @@ class SiloStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    # privacy ledger -------------------------------------------------------------------------------
+    def save_ledger(self, job_id: str, stage: str, entries: list[dict[str, Any]]) -> None:
+        """Keep (replace) the ledger entries of one stage of a job."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(ledger_table).where((ledger_table.c.job_id == job_id)
+                                                    & (ledger_table.c.stage == stage)))
+            conn.execute(ledger_table.insert().values(job_id=job_id, stage=stage,
+                                                      entries=codec.encode({"entries": entries}), at=time.time()))
+
+    def ledger(self, job_id: str) -> list[dict[str, Any]]:
+        """Every ledger entry of a job, stage by stage."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(ledger_table.c.entries).where(ledger_table.c.job_id == job_id)
+                                .order_by(ledger_table.c.at)).all()
+        return [e for (data,) in rows for e in codec.decode(data)["entries"]]
 
     # checkpoints ----------------------------------------------------------------------------------
     def save_checkpoint(self, job_id: str, step: int, state: dict[str, Any]) -> str:

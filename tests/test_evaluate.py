@@ -170,6 +170,19 @@ def test_evaluate_over_services_equals_in_process(trained: tuple[Path, dict[str,
 
         evaluate_model(paths["arbiter"], LR_MODEL, export_scores="../../stolen.csv")
 
+    # ... nor through a symbolic link planted in the export folder (checked when writing, after the scoring)
+    victim = root / "victim.csv"
+    victim.write_text("bank's other file\n")
+    (root / "exports" / "eval" / "link.csv").symlink_to(victim)
+    evaluate_model(paths["arbiter"], LR_MODEL, export_scores="eval/link.csv")
+    assert victim.read_text() == "bank's other file\n"
+    link = root / "exports" / "eval" / "link.csv"
+    assert not link.is_symlink() and link.read_text().startswith("id,score")
+    (root / "exports" / "elsewhere").symlink_to(root, target_is_directory=True)
+    with pytest.raises(ArbiterError, match="not a plain folder"):
+        evaluate_model(paths["arbiter"], LR_MODEL, export_scores="elsewhere/stolen.csv")
+    assert not (root / "stolen.csv").exists()
+
 
 def _predictor(spec: JobSpec, party: str, part: dict[str, Any], X: np.ndarray, ids: np.ndarray,
                namespace: str = "") -> Any:

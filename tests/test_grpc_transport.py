@@ -47,7 +47,8 @@ def nodes(certs: Path) -> Iterator[Callable[..., PartyNode]]:
 
     def make(party: str, tls: TlsConfig | None = None, address: str = "127.0.0.1:0", start: bool = True,
              **kwargs: object) -> PartyNode:
-        node = PartyNode(party, address, tls or TlsConfig.from_dir(certs, party), retry=FAST, **kwargs)  # type: ignore[arg-type]
+        kwargs.setdefault("retry", FAST)
+        node = PartyNode(party, address, tls or TlsConfig.from_dir(certs, party), **kwargs)  # type: ignore[arg-type]
         started.append(node)
         return node.start() if start else node
 
@@ -214,7 +215,7 @@ def test_replayed_message_is_not_applied_twice(certs: Path, nodes: Callable[...,
     link = _PeerLink("insurer", insurer.address, TlsConfig.from_dir(certs, "bank"))
     data = codec.encode({"amount": 100})
     env = envelope("bank", "insurer", "transfer", 7, data)
-    channel = insurer.channel("j")
+    channel = insurer.channel("j", parties=["bank", "insurer"])
     try:
         assert link.deliver(env, data, FAST) is False
         assert link.deliver(env, data, FAST) is True  # retry of the same message: acknowledged, dropped
@@ -244,6 +245,7 @@ def test_send_retries_until_the_receiver_starts(nodes: Callable[..., PartyNode])
     bank = nodes("bank")
     insurer = nodes("insurer", address=f"127.0.0.1:{port}", start=False)
     bank.add_peer("insurer", f"127.0.0.1:{port}")
+    insurer.add_peer("bank", bank.address)  # a party of its peer table: accepted before the job is open
     errors: list[BaseException] = []
 
     def send() -> None:
@@ -317,3 +319,102 @@ def test_vertical_lr_over_grpc_matches_in_memory(keypair: tuple[PublicKey, Priva
     for h in parties.hosts:
         np.testing.assert_allclose(remote[h].weights, local[h].weights, rtol=1e-9, atol=1e-12)
     assert list(remote["arbiter"].losses) == pytest.approx(list(local["arbiter"].losses))
+
+
+# --- hardening: who may deliver, how much, for how long ----------------------------------------------
+
+def test_only_the_jobs_parties_may_deliver(certs: Path, nodes: Callable[..., PartyNode]) -> None:
+    """Any certificate of the CA used to open mailboxes and queue messages; now only the job's parties."""
+    insurer = nodes("insurer")
+    insurer.channel("j", parties=["bank", "insurer"])
+    outsider = _PeerLink("insurer", insurer.address, TlsConfig.from_dir(certs, "arbiter"))  # valid CA cert
+    data = codec.encode({"x": 1})
+    try:
+        with pytest.raises(PeerRejected, match=r"PERMISSION_DENIED.*'arbiter' is not a party of job 'j'"):
+            outsider.deliver(envelope("arbiter", "insurer", "t", 1, data, job="j"), data, FAST)
+        # a job not open yet: a party of no peer table is asked to retry; nothing is stored meanwhile
+        with pytest.raises(ChannelError, match=r"gave up.*not open on 'insurer'"):
+            outsider.deliver(envelope("arbiter", "insurer", "t", 1, data, job="other"), data, FAST)
+        assert insurer._inbox.held_bytes == 0
+    finally:
+        outsider.close()
+
+
+def test_memory_is_capped_per_peer_and_in_total(nodes: Callable[..., PartyNode]) -> None:
+    bank, arbiter = nodes("bank"), nodes("arbiter")
+    insurer = nodes("insurer", max_peer_bytes=3 << 20, max_total_bytes=5 << 20)
+    connect(bank, insurer, arbiter)
+    blob = os.urandom(2 << 20)
+    bank.channel("j").send("insurer", "a", {"b": blob})
+    with pytest.raises(ChannelError, match=r"gave up.*retry later"):  # a second 2 MiB from the bank: over 3 MiB
+        bank.channel("j").send("insurer", "b", {"b": blob})
+    arbiter.channel("j").send("insurer", "c", {"b": blob})  # the arbiter has its own allowance ...
+    with pytest.raises(ChannelError, match=r"gave up.*retry later"):  # ... within the node's 5 MiB
+        arbiter.channel("j").send("insurer", "d", {"b": os.urandom(1536 << 10)})
+    channel = insurer.channel("j")
+    assert channel.recv("bank", "a", timeout=5)["b"] == blob  # consuming frees the bank's share
+    bank.channel("j").send("insurer", "b2", {"b": blob})
+    assert channel.recv("bank", "b2", timeout=5)["b"] == blob
+    channel.close()
+    assert insurer._inbox.held_bytes == 0  # closing the job frees what it still held
+
+
+def test_stalled_stream_is_cancelled(certs: Path, nodes: Callable[..., PartyNode]) -> None:
+    import grpc
+
+    from federation.proto import transport_pb2_grpc as pb_grpc
+
+    insurer = nodes("insurer", retry=RetryPolicy(call_timeout=0.5, seconds_per_mib=0.1))
+    insurer.add_peer("bank", "127.0.0.1:1")
+    data = b"x" * 1000
+    link = _PeerLink("insurer", insurer.address, TlsConfig.from_dir(certs, "bank"))
+
+    def stalling() -> Iterator[pb.Chunk]:
+        yield pb.Chunk(envelope=envelope("bank", "insurer", "slow", 1, data))
+        time.sleep(6)  # never sends the payload
+        yield pb.Chunk(data=data)
+
+    stub = pb_grpc.InboxStub(link._channel)
+    started = time.monotonic()
+    try:
+        with pytest.raises(grpc.RpcError):
+            stub.Deliver(stalling(), timeout=30)
+        assert time.monotonic() - started < 5
+        while insurer._inbox.held_bytes and time.monotonic() - started < 5:  # the handler lets go too
+            time.sleep(0.05)
+        print(f"released after {time.monotonic() - started:.2f}s")
+        assert insurer._inbox.held_bytes == 0
+    finally:
+        link.close()
+
+
+def test_data_plane_refuses_a_certificate_with_two_common_names(certs: Path, nodes: Callable[..., PartyNode]) -> None:
+    """gRPC reports only the first CN: a CA-signed CN=bank+CN=arbiter certificate must not pass as the bank."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    ca = CertificateAuthority.load((certs / "ca.pem").read_bytes(), (certs / "ca-key.pem").read_bytes())
+    key = ec.generate_private_key(ec.SECP256R1())
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bank"),
+                                     x509.NameAttribute(NameOID.COMMON_NAME, "arbiter")]))
+            .issuer_name(ca.cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(start).not_valid_after(start + dt.timedelta(days=1))
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+                           critical=False)
+            .sign(ca.key, hashes.SHA256()))
+    tls = TlsConfig((certs / "ca.pem").read_bytes(), cert.public_bytes(serialization.Encoding.PEM),
+                    key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+    insurer = nodes("insurer")
+    insurer.add_peer("bank", "127.0.0.1:1")
+    link = _PeerLink("insurer", insurer.address, tls)
+    data = codec.encode({"x": 1})
+    try:
+        with pytest.raises(PeerRejected, match=r"PERMISSION_DENIED.*does not match the certificate CN None"):
+            link.deliver(envelope("bank", "insurer", "t", 1, data), data, FAST)
+    finally:
+        link.close()

@@ -92,7 +92,7 @@ def test_invalid_ciphertexts_refused(keypair) -> None:
     for bad in (mpz(0), pub.nsquare, pub.nsquare + 5, pub.n):  # out of range, or shares a factor with n
         vec = CiphertextVector(pub, [good.ciphertexts[0], bad], 0, 2)
         with pytest.raises(InvalidCiphertextError):
-            CiphertextVector.from_bytes(vec.to_bytes())
+            CiphertextVector.from_bytes(vec.to_bytes()).under(pub)  # validated under the receiver's key
     raw = bytearray(good.to_bytes())
     raw[30] ^= 0xFF  # corrupt the fingerprint
     with pytest.raises(InvalidCiphertextError):
@@ -208,3 +208,32 @@ def test_codec_roundtrip(keypair) -> None:
 
 def test_gmpy2_is_the_backend() -> None:
     assert phe.util.powmod is not None and gmpy2.version()
+
+
+def test_larger_modulus_refused_before_validation(keypair, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A peer sends many ciphertexts under a huge modulus: the receiver must not spend work validating them."""
+    import secrets
+
+    from algorithms.paillier import vector as vector_module
+    from algorithms.vertical_lr.common import expect_vector
+
+    pub, _ = keypair
+    calls: list[int] = []
+    original = vector_module.validate_ciphertexts
+    monkeypatch.setattr(vector_module, "validate_ciphertexts", lambda key, cts: (calls.append(key.bits),
+                                                                                original(key, cts))[1])
+    big = PublicKey.from_n(secrets.randbits(8192) | (1 << 8191) | 1)  # any odd 8192-bit number will do
+    flood = CiphertextVector(big, [mpz(secrets.randbits(16000)) for _ in range(64)], 0, 1)
+    received = codec.decode(codec.encode({"u": flood}))
+    with pytest.raises(WrongKeyError):
+        expect_vector(received, "u", pub, 64, "insurer")  # what every role does with what it receives
+    assert calls == []  # refused on the modulus, no ciphertext looked at
+    huge = bytearray(flood.to_bytes())
+    huge[15:17] = (1025).to_bytes(2, "big")  # claims an 8200-bit modulus
+    with pytest.raises(InvalidCiphertextError, match="8200-bit modulus is refused"):
+        CiphertextVector.from_bytes(bytes(huge))
+    # under the job's key the ciphertexts are validated once
+    good = codec.decode(codec.encode({"u": Encryptor(pub).encrypt_encoded([1, 2], 0)}))["u"]
+    good.under(pub)
+    good.under(pub)
+    assert calls == [pub.bits]

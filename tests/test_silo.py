@@ -175,3 +175,57 @@ def test_sqlite_checkpoint_roundtrip_cap_and_digests(tmp_path: Path) -> None:
     assert SqliteCheckpoint(store, "j", max_step=0).latest()[0] == 0
     assert SqliteCheckpoint(store, "j", max_step=-1).latest() is None
     store.close()
+
+
+@pytest.mark.parametrize("url", [
+    "sqlite+nodriver://alice:s3cr%40t@db.internal/risk",  # unknown driver
+    "not a url://alice:s3cr@t@db.internal/risk",  # unparsable: SQLAlchemy echoes the whole string
+    "mysql+nodriver://alice:s3cret@db.internal:3306/risk",
+])
+def test_sql_password_never_in_errors(url: str) -> None:
+    """A SQL source URL with its password used to be echoed in the silo's error (and hence its logs)."""
+    from silo.config import DataSource
+
+    with pytest.raises(DataError) as info:
+        load_table(DataSource(source="sql", url=url, table="customers"), "bank")
+    message = str(info.value) + "".join(str(e) for e in (info.value.__cause__, info.value.__context__) if e)
+    assert "s3cr" not in message and "cannot read sql source" in message
+    assert "***" in message or "alice" not in message
+
+
+def test_control_plane_demands_exactly_one_common_name(tmp_path: Path) -> None:
+    """A CA-signed certificate with two CNs ("arbiter", then "insurer") used to pass as the arbiter."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    from federation.certs import CertificateAuthority, TlsConfig, provision
+    from silo.control import ControlClient, ControlError, ControlServer
+
+    provision(tmp_path, ["bank", "insurer", "arbiter"])
+    ca = CertificateAuthority.load((tmp_path / "ca.pem").read_bytes(), (tmp_path / "ca-key.pem").read_bytes())
+    key = ec.generate_private_key(ec.SECP256R1())
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "arbiter"),
+                                     x509.NameAttribute(NameOID.COMMON_NAME, "insurer")]))
+            .issuer_name(ca.cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(start).not_valid_after(start + dt.timedelta(days=1))
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+                           critical=False)
+            .sign(ca.key, hashes.SHA256()))
+    two_names = TlsConfig((tmp_path / "ca.pem").read_bytes(), cert.public_bytes(serialization.Encoding.PEM),
+                          key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                            serialization.NoEncryption()))
+    server = ControlServer("127.0.0.1:0", TlsConfig.from_dir(tmp_path, "bank"), lambda p: {"pong": True},
+                           "arbiter").start()
+    try:
+        address = f"127.0.0.1:{server.port}"
+        assert ControlClient("bank", address, TlsConfig.from_dir(tmp_path, "arbiter")).call("ping") == {"pong": True}
+        with pytest.raises(ControlError, match="only accepted from 'arbiter'"):
+            ControlClient("bank", address, two_names).call("ping")
+    finally:
+        server.stop(0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from arbiter.store import (
+    INCARNATION,
     InvalidTransition,
     JobStore,
     StoreError,
@@ -22,7 +23,7 @@ def store(tmp_path) -> JobStore:
 
 def test_happy_path_and_events(store: JobStore) -> None:
     job = store.create_job("j1", "vertical_lr", {"seed": 1})
-    assert job.state == "queued" and job.attempt == 0 and job.transport_key == "j1.0"
+    assert job.state == "queued" and job.attempt == 0 and job.transport_key == f"j1.0:{INCARNATION}"
     for state in ("aligning", "training", "evaluating"):
         store.transition("j1", state)
     model = store.register_model("j1", "credit", "vertical_lr", {"seed": 1}, {"auc": 0.7}, {"parts": {"bank": "ab"}})
@@ -46,7 +47,7 @@ def test_done_is_terminal_and_failed_resumes_with_new_attempt(store: JobStore) -
     failed = store.transition("j", "failed", error="host insurer unreachable")
     assert failed.stage == "training" and failed.error == "host insurer unreachable"
     resumed = store.transition("j", "training", new_attempt=True)
-    assert resumed.attempt == 1 and resumed.transport_key == "j.1" and resumed.error is None
+    assert resumed.attempt == 1 and resumed.transport_key == f"j.1:{INCARNATION}" and resumed.error is None
     store.transition("j", "cancelled")
     with pytest.raises(InvalidTransition):
         store.transition("j", "training")
@@ -107,3 +108,46 @@ def test_store_from_an_earlier_version_gains_new_columns(tmp_path) -> None:
     store.record_training("old", {"train_rows": 10})
     assert store.job("old").training == {"train_rows": 10}
     store.close()
+
+
+def test_stores_are_created_owner_only(tmp_path) -> None:
+    """Both SQLite stores hold aligned ids / models: another local user must not read them (was 0644)."""
+    import os
+    import stat
+
+    from silo.store import SiloStore
+
+    old = os.umask(0o022)
+    try:
+        silo = SiloStore(tmp_path / "silo" / "bank.sqlite")
+        silo.save_alignment("j1", {"ids": ["a", "b"]})
+        jobs = JobStore(tmp_path / "arbiter" / "jobs.sqlite")
+        jobs.create_job("j1", "vertical_lr", {})
+        url_store = JobStore(f"sqlite:///{tmp_path / 'url.sqlite'}")
+        url_store.create_job("j2", "vertical_lr", {})
+    finally:
+        os.umask(old)
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert {p.name for p in files} >= {"bank.sqlite", "jobs.sqlite", "url.sqlite", "bank.sqlite-wal"}
+    for p in files:  # the databases and their -wal / -shm files
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
+    for store in (silo, jobs, url_store):
+        store.close()
+    # an existing world-readable store is tightened when opened
+    loose = tmp_path / "loose.sqlite"
+    loose.touch(mode=0o644)
+    JobStore(loose).close()
+    assert stat.S_IMODE(loose.stat().st_mode) == 0o600
+
+
+def test_transport_keys_differ_per_process_start() -> None:
+    """Dedup and closed-job state live in the nodes' memory: keys must never repeat after a restart."""
+    import os
+    import subprocess
+    import sys
+
+    code = "from arbiter.store import transport_key; print(transport_key('j1', 0, 'training'))"
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    keys = {subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, check=True,
+                           env=env).stdout.strip() for _ in range(2)}
+    assert len(keys) == 2 and all(k.startswith("j1.0.training:") for k in keys)

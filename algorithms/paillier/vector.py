@@ -9,7 +9,8 @@ A :class:`CiphertextVector` holds ciphertexts under one public key together with
 Homomorphic operations (add, add plaintext, rescale, sum, products with quantised plaintext matrices)
 update the bound and refuse to run if the result could leave the signed plaintext range. The byte
 form is fixed width (``2·|n|`` bytes per ciphertext) behind a header with the key fingerprint and the
-modulus; decoding rejects ciphertexts outside ``(0, n²)`` or not coprime with ``n``.
+modulus; :meth:`CiphertextVector.under` (every role calls it with its job's key on what it receives)
+rejects a vector under any other modulus, then ciphertexts outside ``(0, n²)`` or not coprime with ``n``.
 
 Raw ciphertexts are ordinary Paillier ciphertexts with ``g = n + 1``: ``phe.EncryptedNumber(pub, c, e)``
 decrypts them and vice versa.
@@ -34,6 +35,8 @@ from federation import codec
 
 _MAGIC = b"FRCV"
 _VERSION = 1
+#: Largest modulus a received vector may carry (no job uses more); larger ones are refused before parsing.
+MAX_KEY_BITS = 8192
 
 
 class InvalidCiphertextError(ValueError):
@@ -43,13 +46,14 @@ class InvalidCiphertextError(ValueError):
 class CiphertextVector:
     """Ciphertexts under one key, with fixed-point scale and overflow bound."""
 
-    __slots__ = ("bound", "ciphertexts", "frac_bits", "public_key")
+    __slots__ = ("_unchecked", "bound", "ciphertexts", "frac_bits", "public_key")
 
     def __init__(self, public_key: PublicKey, ciphertexts: list[mpz], frac_bits: int, bound: int | None) -> None:
         self.public_key = public_key
         self.ciphertexts = ciphertexts
         self.frac_bits = frac_bits
         self.bound = bound
+        self._unchecked = False  # decoded from bytes, ciphertexts not yet validated (see under)
         if bound is not None:
             check_bound(bound, public_key.max_signed, "this ciphertext vector")
 
@@ -67,15 +71,25 @@ class CiphertextVector:
         return self.bound is None
 
     def under(self, key: PublicKey) -> CiphertextVector:
-        """Return self if encrypted under ``key``; raise :class:`WrongKeyError` otherwise."""
+        """Return self if encrypted under ``key``; raise :class:`WrongKeyError` otherwise.
+
+        A vector decoded from bytes has its ciphertexts validated here, once, and only after its modulus
+        proved to be ``key``'s: a peer cannot make the receiver validate (or compute on) ciphertexts under
+        a modulus larger than the job's.
+        """
         key.require(self.public_key)
+        if self._unchecked:
+            validate_ciphertexts(key, self.ciphertexts)
+            self._unchecked = False
         return self
 
     def _like(self, ciphertexts: list[mpz], frac_bits: int | None = None, bound: int | None = -1
               ) -> CiphertextVector:
-        return CiphertextVector(self.public_key, ciphertexts,
-                                self.frac_bits if frac_bits is None else frac_bits,
-                                self.bound if bound == -1 else bound)
+        out = CiphertextVector(self.public_key, ciphertexts,
+                               self.frac_bits if frac_bits is None else frac_bits,
+                               self.bound if bound == -1 else bound)
+        out._unchecked = self._unchecked
+        return out
 
     def _bounded(self, operation: str) -> int:
         if self.bound is None:
@@ -102,7 +116,7 @@ class CiphertextVector:
     # -------------------------------------------------------- homomorphic ops
     def __add__(self, other: CiphertextVector) -> CiphertextVector:
         """Elementwise sum of plaintexts (same key, scale and length)."""
-        self.public_key.require(other.public_key)
+        other.under(self.public_key)
         if other.frac_bits != self.frac_bits:
             raise ValueError(f"scales differ ({self.frac_bits} vs {other.frac_bits} fractional bits): rescale first")
         if len(other) != len(self):
@@ -177,13 +191,19 @@ class CiphertextVector:
 
     @staticmethod
     def from_bytes(data: bytes) -> CiphertextVector:
-        """Parse and validate; raises :class:`InvalidCiphertextError` on anything malformed."""
+        """Parse; raises :class:`InvalidCiphertextError` on anything malformed.
+
+        The layout, the fingerprint and the modulus size (at most :data:`MAX_KEY_BITS`) are checked here; the
+        ciphertexts themselves by :meth:`under`, once the receiver has compared the modulus with its job's key.
+        """
         fixed = 4 + struct.calcsize(">BiIHH")
         if len(data) < fixed or data[:4] != _MAGIC:
             raise InvalidCiphertextError("not a ciphertext vector")
         version, frac_bits, count, bound_len, key_len = struct.unpack(">BiIHH", data[4:fixed])
         if version != _VERSION:
             raise InvalidCiphertextError(f"unsupported ciphertext vector version {version}")
+        if 8 * key_len > MAX_KEY_BITS:
+            raise InvalidCiphertextError(f"a {8 * key_len}-bit modulus is refused (at most {MAX_KEY_BITS} bits)")
         pos = fixed
         fingerprint = data[pos:pos + 16].hex()
         pos += 16
@@ -197,8 +217,9 @@ class CiphertextVector:
         if len(data) - pos != count * width:
             raise InvalidCiphertextError(f"expected {count} ciphertexts of {width} bytes")
         cts = [mpz(int.from_bytes(data[i:i + width], "big")) for i in range(pos, len(data), width)]
-        validate_ciphertexts(key, cts)
-        return CiphertextVector(key, cts, frac_bits, bound)
+        vector = CiphertextVector(key, cts, frac_bits, bound)
+        vector._unchecked = True
+        return vector
 
 
 def validate_ciphertexts(key: PublicKey, ciphertexts: Sequence[mpz]) -> None:

@@ -6,7 +6,8 @@ is unused: the key holder is the label holder, and the guest only decrypts sums 
 Messages (per host; tags are unique per job):
 
 * sends ``setup``: public key, parameters, packing layout, digest of the ordered ids, the training
-  row positions (validation rows are the rest), the tree to resume after;
+  row positions (validation rows are the rest: a stratified split seeded by a hash of the job seed and
+  the guest's own labels and features, so a host cannot replay it to read labels), the tree to resume after;
 * per tree ``t{t}.start``: ONE ciphertext per training row packing (g+1, h, 1) at 2^-52
   (CRT-accelerated DJN encryption), or ``participate=False`` (complete-secure first tree),
   or ``stop`` with the final number of trees (and, only if ``share_host_gains``, the gains of that
@@ -125,7 +126,7 @@ class SecureBoostGuest:
     def run(self, channel: Channel) -> GuestModel:
         p = self.params
         public_key, private_key = self.keypair if self.keypair is not None else generate_keypair(p.key_bits)
-        train_rows, valid_rows = stratified_validation(self.y, p.validation_fraction, p.seed)
+        train_rows, valid_rows = stratified_validation(self.y, p.validation_fraction, p.seed, self.X)
         layout = PackingLayout.plan(len(train_rows), p.precision_bits, public_key.bits)
         executor = self.executor
         encryptor = Encryptor(public_key, private_key, executor=executor)

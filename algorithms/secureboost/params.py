@@ -26,7 +26,9 @@ class BoostParams(AlgorithmParams):
       ``GL²/(HL+λ) + GR²/(HR+λ) − G²/(H+λ)`` (no ½ factor, as in XGBoost's code).
     * ``complete_secure``: the first tree uses the guest's features only (Cheng et al., §5).
     * ``validation_fraction`` / ``n_iter_no_change``: early stopping on a stratified hold-out of the
-      training rows (validation log-loss); the model keeps the trees up to the best iteration.
+      training rows (validation log-loss); the model keeps the trees up to the best iteration. The split's
+      seed is secret to the guest (a hash of ``seed`` and its own data): hosts see which rows are held out,
+      not how they were drawn.
     * ``precision_bits``: fixed-point scale of g and h (FATE uses 52).
     * ``share_host_gains``: at the end, tell each host the gains of its own splits (for its per-feature
       gain importance). Off by default: a host then only ever receives ciphertexts, row/node ids and

@@ -53,22 +53,28 @@ class VerticalLR(Algorithm):
         Disclosure("arbiter", "guest", "vlr.hello", "public", "row count, feature count, the job parameters, "
                    "the latest checkpointed epoch and the loss history"),
         Disclosure("arbiter", "host", "vlr.hello", "public", "row count, feature count, latest checkpointed epoch"),
-        Disclosure("guest", "arbiter", "vlr.setup", "public", "public key, parameters, start epoch"),
-        Disclosure("host", "arbiter", "vlr.setup", "public", "public key, parameters, start epoch"),
+        Disclosure("guest", "arbiter", "vlr.setup", "public",
+                   "public key, parameters, start epoch, every silo's feature count (for the batch guard)"),
+        Disclosure("host", "arbiter", "vlr.setup", "public",
+                   "public key, parameters, start epoch, every silo's feature count (for the batch guard)"),
         Disclosure("guest", "host", "vlr.e*.b*.forward", "ciphertext",
                    "[[u_k]] and [[Σ u_k²]] under the arbiter's key"),
         Disclosure("guest", "host", "vlr.e*.b*.cross", "ciphertext", "re-randomised [[Σ u_k·u_l]] cross terms"),
         Disclosure("host", "host", "vlr.e*.b*.peer_forward", "ciphertext", "a later host's [[u_l]]"),
         Disclosure("host", "guest", "vlr.e*.b*.fore_gradient", "ciphertext",
                    "re-randomised fore-gradient [[d]] under the arbiter's key"),
-        Disclosure("arbiter", "guest", "vlr.e*.b*.gradient", "masked", "the guest's gradient plus a uniform mask"),
-        Disclosure("arbiter", "host", "vlr.e*.b*.gradient", "masked", "a host's gradient plus a uniform mask"),
+        Disclosure("arbiter", "guest", "vlr.e*.b*.gradient", "masked",
+                   "the guest's gradient plus a uniform mask, re-randomised (no scale in the header)"),
+        Disclosure("arbiter", "host", "vlr.e*.b*.gradient", "masked",
+                   "a host's gradient plus a uniform mask, re-randomised (no scale in the header)"),
         Disclosure("guest", "arbiter", "vlr.e*.b*.gradient.plain", "masked",
                    "the decrypted residues of its own masked gradient: its own gradient per batch"),
         Disclosure("host", "arbiter", "vlr.e*.b*.gradient.plain", "masked",
                    "the decrypted residues of its own masked gradient: its own gradient per batch"),
-        Disclosure("arbiter", "guest", "vlr.e*.loss_terms", "masked", "masked encrypted loss terms"),
-        Disclosure("guest", "arbiter", "vlr.e*.loss_terms.plain", "masked", "its own masked loss terms, decrypted"),
+        Disclosure("arbiter", "guest", "vlr.e*.loss", "masked",
+                   "the epoch's encrypted loss terms combined into one ciphertext, masked and re-randomised"),
+        Disclosure("guest", "arbiter", "vlr.e*.loss.plain", "masked",
+                   "its own masked epoch loss, decrypted: one value per epoch, never a host's Σu² on its own"),
         Disclosure("arbiter", "guest", "vlr.e*.report", "aggregate", "the epoch's mean loss"),
         Disclosure("arbiter", "*", "vlr.e*.weight_diff", "aggregate", "‖Δw_p‖² per silo (weight-diff mode)"),
         Disclosure("*", "arbiter", "vlr.e*.decision", "public", "stop / continue"),
@@ -102,13 +108,15 @@ class VerticalLR(Algorithm):
 
     def check_preflight(self, params: AlgorithmParams, features: Mapping[str, int], rows: Mapping[str, int],
                         parties: Parties | None = None) -> list[str]:
-        """The batch-size guard on the silos' raw counts (the arbiter checks it again on aligned rows): with
-        batches no larger than a host's feature count, that host could solve its gradient for the labels."""
+        """The batch-size guard on the silos' raw counts (the arbiter and every silo check it again on aligned
+        rows): with batches no larger than a host's feature count, that host could solve its gradient for the
+        labels; no larger than the guest's features + 1, the guest could solve its own for the hosts' scores."""
         assert isinstance(params, VerticalLRParams)
         if parties is None or not rows:
             return []
         try:
-            check_batch_guard(min(rows.values()), params.batch_size, {h: features.get(h, 0) for h in parties.hosts})
+            check_batch_guard(min(rows.values()), params.batch_size, {h: features.get(h, 0) for h in parties.hosts},
+                              features.get(parties.guest, 0))
         except ProtocolError as exc:
             raise ParamsError(str(exc)) from exc
         return []
