@@ -7,6 +7,8 @@ its only non-loopback SAN, so a party connecting from another address is refused
 
 Pinned:
 
+All are marked ``slow`` (CI runs them; each starts three or four processes in namespaces).
+
 * a full job (PSI + training + evaluation) across the namespaces gives exactly the model of the
   in-process simulation;
 * a party whose certificate names another address is refused (the job fails naming the address), and
@@ -291,6 +293,7 @@ def test_full_job_across_three_namespaces(federation: Federation) -> None:
     assert f"{ADDRESSES['bank']}:{PORTS['bank']}" in bank_log
 
 
+@pytest.mark.slow
 def test_party_outside_its_certificate_address_is_refused(federation: Federation) -> None:
     fed = federation
     fed.issue_certificates(wrong={"insurer": f"{SUBNET}.99"})  # the insurer runs at .3
