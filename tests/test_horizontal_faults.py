@@ -145,7 +145,7 @@ class _Signal(MemoryCheckpoint):
 def test_a_late_joiner_gets_the_current_global_model_at_the_next_round(three: dict) -> None:
     signal = _Signal(at=2)
     fed = FederatedClassifier("fedavg", rounds=8, checkpoints={"arbiter": signal},
-                              start_after={"c": lambda: signal.event.wait(10)}, faults={"a": slow(0.05)},
+                              start_after={"c": lambda: signal.event.wait(10)}, faults={"a": slow(0.1)},
                               **{**FAST, "join_timeout": 0.2}).fit(three)
     h = fed.history_
     assert all("c" not in r.sampled for r in h[:2])
