@@ -116,3 +116,55 @@ def test_a_sigkilled_client_is_dropped_from_the_round_and_rejoins_after_a_restar
     assert any("bank-c" in r["contributors"] for r in history[history.index(missed[-1]) + 1:])  # rejoined
     assert any("client 'bank-c' joined (incarnation 2" in e for e in summary["events"])
     assert outcome["result"]["metrics"]["auc"] > 0.70
+
+
+@pytest.mark.slow
+def test_too_few_clients_fails_naming_them_and_resume_equals_the_uninterrupted_job(tmp_path: Path) -> None:
+    from arbiter.cli import main
+
+    params = {"rounds": 60, "batch_size": 256, "learning_rate": 0.02, "round_timeout": 3.0, "join_timeout": 3.0,
+              "min_fit_clients": 3, "min_updates": 3, "round_retries": 0, "rejoin_grace": 0.0}
+    root, paths = prepare_workdir(tmp_path, "default_credit", params=params, algorithm="fedavg",
+                                  job_id="h-resume", salt="r-salt", seed=9, retries=0)
+    config = load_arbiter_config(paths["arbiter"])
+    job = load_job_config(paths["job"])
+    procs = Processes()
+    outcome: dict[str, Any] = {}
+    try:
+        _start(root, paths, procs, silo_names(paths))
+        service = ArbiterService(config, progress=False)
+        record = service.submit(job)
+
+        def drive() -> None:
+            try:
+                outcome["result"] = service.run(record.id)
+            except BaseException as exc:
+                outcome["error"] = exc
+
+        runner = threading.Thread(target=drive, daemon=True)
+        runner.start()
+        deadline = time.monotonic() + 120
+        while _round_done(config.store, record.id) < 3:
+            assert runner.is_alive() and time.monotonic() < deadline, outcome
+            time.sleep(0.05)
+        procs.kill("bank-c")
+        runner.join(120)
+        assert "error" in outcome and "bank-c" in str(outcome["error"]), outcome
+        assert service.store.job(record.id).state == "failed"
+        service.close()
+        _start(root, paths, procs, ["bank-c"])
+        assert main(["arbiter", "resume", record.id, "--config", str(paths["arbiter"]), "--no-progress"]) == 0
+    finally:
+        procs.stop_all()
+    tables = {p: validate_table(load_csv(f), p, label_column="y") for p, f in FILES.items()}
+    sim = simulate_job(job.spec, tables)  # the uninterrupted job (bit-identical to one over the services)
+    store = JobStore(config.store)
+    try:
+        done = store.job(record.id)
+        assert done.state == "done"
+        model = store.model("credit-fedavg-v1")  # the demo's model name, first version
+        assert model.job_id == record.id
+        assert model.model["part_hashes"] == sim["part_hashes"]
+        assert model.model["arbiter_part"]["weights"] == sim["arbiter"]["weights"]
+    finally:
+        store.close()

@@ -89,7 +89,9 @@ class HorizontalClient:
         self.aggregator = ctx.parties.arbiter
         self.ns = ctx.namespace
         p = self.params
-        self.timeout = p.join_timeout + (p.round_retries + 1) * p.round_timeout + 30.0
+        # the longest the aggregator may legitimately stay silent: waiting for clients, a round with its
+        # retries, the end-of-job grace for dropped clients
+        self.timeout = p.join_timeout + (p.round_retries + 1) * p.round_timeout + p.rejoin_grace + 30.0
         self.rounds_fitted: list[int] = []
 
     # ------------------------------------------------------------------ checkpoint
