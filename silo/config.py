@@ -31,6 +31,9 @@ Example::
     # features = ["x0", "x1"]      # default: every other column
     # categorical = ["region"]     # default: non-numeric columns
 
+    [psi]
+    min_intersection = 100         # this silo's floor: it refuses smaller intersections whatever the job says
+
 Relative paths are resolved against the config file's directory. Errors name the file and the key.
 
 What it reveals to whom: nothing; this is local configuration.
@@ -87,6 +90,7 @@ class SiloConfig:
     source_file: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     exports: Path | None = None
+    psi_floor: int = 100  # [psi] min_intersection: the smallest intersection this silo accepts (a job cannot lower it)
 
 
 def _require(table: dict[str, Any], key: str, where: str, section: str) -> Any:
@@ -156,6 +160,10 @@ def load_silo_config(path: str | Path) -> SiloConfig:
         raise ConfigError(f"{where}: a host holds no labels; remove data.label_column")
     features = data.get("features")
     categorical = data.get("categorical")
+    psi = raw.get("psi", {})
+    floor = psi.get("min_intersection", 100) if isinstance(psi, dict) else None
+    if not isinstance(floor, int) or isinstance(floor, bool) or floor < 1:
+        raise ConfigError(f"{where}: psi.min_intersection must be a positive integer, not {floor!r}")
     return SiloConfig(
         party_id=party_id, role=role, listen=str(_require(party, "listen", where, "party")),
         control=str(_require(party, "control", where, "party")), arbiter=str(party.get("arbiter", "arbiter")),
@@ -167,5 +175,5 @@ def load_silo_config(path: str | Path) -> SiloConfig:
                         id_column=str(data.get("id_column", "id")), label_column=label,
                         features=tuple(features) if features is not None else None,
                         categorical=tuple(categorical) if categorical is not None else None),
-        source_file=path,
+        source_file=path, psi_floor=floor,
     )

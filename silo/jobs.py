@@ -128,8 +128,9 @@ class SiloWorker:
     """One silo's side of every job stage (transport-free: stages take a channel)."""
 
     def __init__(self, party_id: str, role: str, table: LocalTable, store: SiloStore,
-                 export_dir: Path | None = None) -> None:
+                 export_dir: Path | None = None, psi_floor: int = 100) -> None:
         self.party_id = party_id
+        self.psi_floor = psi_floor  # this silo's own PSI minimum (config [psi]); a job spec cannot lower it
         self.role = role
         self.table = table
         self.store = store
@@ -157,7 +158,8 @@ class SiloWorker:
         if existing is not None:
             return {"aligned": len(existing["ids"]), "evaluation": int(np.sum(existing["holdout"])),
                     "reused": True}
-        aligned, positions = registry.run_psi(spec, self.role, list(self.table.ids), channel)
+        aligned, positions = registry.run_psi(spec, self.role, list(self.table.ids), channel,
+                                              local_floor=self.psi_floor)
         if not aligned:
             raise DataError(f"party {self.party_id!r}: the intersection with the other silos is empty")
         mask = holdout_mask(np.asarray(aligned), spec.salt, spec.holdout)

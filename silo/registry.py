@@ -87,13 +87,15 @@ def jsonable(value: Any) -> Any:
 
 
 # ------------------------------------------------------------------------------------------------- PSI
-def run_psi(spec: Any, role: str, ids: list[str], channel: Channel) -> tuple[list[str], np.ndarray]:
+def run_psi(spec: Any, role: str, ids: list[str], channel: Channel,
+            local_floor: int = 100) -> tuple[list[str], np.ndarray]:
     """Align with the peers; returns the intersection ids (canonical order) and their local row positions."""
     from algorithms.psi import PsiGuest, PsiHost
 
     context = f"{spec.job_id}/{spec.salt}"
     cls = PsiGuest if role == "guest" else PsiHost
-    result = cls(ids, spec.parties, context=context, min_intersection=spec.min_intersection).run(channel)
+    result = cls(ids, spec.parties, context=context, min_intersection=spec.min_intersection,
+                 local_floor=local_floor).run(channel)
     return list(result.ids), np.asarray(result.positions, dtype=np.int64)
 
 
