@@ -41,6 +41,7 @@ Usage (the same roles run over :class:`federation.channel.InMemoryNetwork` or gR
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -125,24 +126,35 @@ class _Pair:
     peer_size: int = 0
     _order: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # σ: my ids in sent order
     _peer_hits: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # matches, peer's order
+    timings: dict[str, float] = field(default_factory=dict)  # wall seconds per step (benchmarks read them)
+
+    def _lap(self, step: str, since: float) -> float:
+        now = time.perf_counter()
+        self.timings[step] = self.timings.get(step, 0.0) + now - since
+        return now
 
     def count(self, channel: Channel, ids: list[str], context: str) -> int:
         """Rounds 1-2: the intersection size, and nothing about which ids."""
+        t = time.perf_counter()
         scalar = new_scalar()
         self._order = random_permutation(len(ids))
         shuffled = np.asarray(ids, dtype=object)[self._order].tolist()
+        t = self._lap("shuffle own ids", t)
         _send_points(channel, self.peer, f"{self.prefix}.blinded.{self.me}",
                      hash_and_blind(scalar, shuffled, context, self.executor), len(ids))
         del shuffled
+        t = self._lap("hash + blind own ids, send", t)
         blinder = Blinder(scalar, self.peer, self.executor)
         for total, data in _recv_points(channel, self.peer, f"{self.prefix}.blinded.{self.peer}", "blinded points"):
             self.peer_size = total
             blinder.add(data)
         doubled_theirs = blinder.result()  # a·b·h(y), in the peer's order
+        t = self._lap("receive + blind peer points", t)
         reshuffle = random_permutation(len(doubled_theirs))
         _send_points(channel, self.peer, f"{self.prefix}.double.{self.me}", _chunks(doubled_theirs[reshuffle]),
                      len(doubled_theirs))
         del reshuffle
+        t = self._lap("re-shuffle + send double-blinded", t)
         mine = np.empty((len(ids), POINT_BYTES), dtype=np.uint8)  # b·a·h(x), in a fresh order unknown to me
         row = 0
         for total, data in _recv_points(channel, self.peer, f"{self.prefix}.double.{self.peer}",
@@ -152,18 +164,22 @@ class _Pair:
             n = len(data) // POINT_BYTES
             mine[row:row + n] = np.frombuffer(data, dtype=np.uint8).reshape(n, POINT_BYTES)
             row += n
+        t = self._lap("receive own double-blinded", t)
         self._peer_hits = np.flatnonzero(members(doubled_theirs, mine)).astype(np.int64)
         self.size = len(self._peer_hits)
+        self._lap("count matches", t)
         return self.size
 
     def reveal(self, channel: Channel) -> np.ndarray:
         """Round 4 (only after both accepted): my rows in the intersection, unsorted."""
+        t = time.perf_counter()
         channel.send(self.peer, f"{self.prefix}.matches.{self.me}", {"indices": self._peer_hits})
         idx = channel.recv(self.peer, f"{self.prefix}.matches.{self.peer}").get("indices")
         idx = np.asarray(idx if idx is not None else [], dtype=np.int64)
         if idx.ndim != 1 or len(idx) != self.size or (idx.size and (idx.min() < 0 or idx.max() >= len(self._order)
                                                                    or np.any(np.diff(idx) <= 0))):
             raise PsiError(f"{self.peer!r} sent intersection positions inconsistent with the agreed size {self.size}")
+        self._lap("reveal positions", t)
         return self._order[idx]
 
 
@@ -173,7 +189,9 @@ class _PsiRole:
     def __init__(self, ids: Sequence[Any] | np.ndarray, parties: Parties, context: str,
                  min_intersection: int = DEFAULT_MIN_INTERSECTION, local_floor: int = DEFAULT_MIN_INTERSECTION,
                  executor: Executor | None = None) -> None:
+        start = time.perf_counter()
         self.ids = normalise_ids(ids)
+        self.timings: dict[str, float] = {"normalise ids": time.perf_counter() - start}  # wall seconds per step
         self.parties = parties
         self.context = context
         self.min_intersection = int(min_intersection)
@@ -196,7 +214,15 @@ class _PsiRole:
         return shared_executor()
 
     def _canonical(self, rows: Iterable[int]) -> list[int]:
-        return sorted(rows, key=self.ids.__getitem__)
+        start = time.perf_counter()
+        out = sorted(rows, key=self.ids.__getitem__)
+        self.timings["sort intersection"] = self.timings.get("sort intersection", 0.0) + time.perf_counter() - start
+        return out
+
+    def _collect(self, pairs: Iterable[_Pair]) -> None:
+        for pair in pairs:
+            for step, seconds in pair.timings.items():
+                self.timings[step] = self.timings.get(step, 0.0) + seconds
 
     def _refuse(self, me: str, reason: str, peer_sizes: dict[str, int]) -> IntersectionTooSmall:
         return IntersectionTooSmall(f"{me}: refusing to align: {reason}. {shape_hint(self.ids, me, peer_sizes)}")
@@ -231,6 +257,7 @@ class PsiHost(_PsiRole):
                 raise self._refuse(me, self._too_small(me, len(idx), self.minimum, self._who_sets_minimum(me),
                                                        "the all-party intersection"), sizes)
             canonical = [canonical[i] for i in idx]
+        self._collect([pair])
         return PsiResult([self.ids[i] for i in canonical], np.asarray(canonical, dtype=np.int64), sizes)
 
 
@@ -274,4 +301,5 @@ class PsiGuest(_PsiRole):
                 channel.send(host, f"psi.{host}.keep", {"indices": indices, "refused": refused})
             if refused:
                 raise self._refuse(me, f"{refused}: {len(canonical)} ids", sizes)
+        self._collect(pairs.values())
         return PsiResult([self.ids[i] for i in canonical], np.asarray(canonical, dtype=np.int64), sizes)
