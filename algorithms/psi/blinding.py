@@ -135,7 +135,9 @@ def members(items: np.ndarray, pool: np.ndarray) -> np.ndarray:
     pos = np.minimum(np.searchsorted(keys, a[:, 0]), len(keys) - 1)
     hit = keys[pos] == a[:, 0]
     idx = np.flatnonzero(hit)
-    hit[idx] = np.all(b[order[pos[idx]]] == a[idx], axis=1)
+    for s in range(0, len(idx), 1 << 20):  # full 32-byte comparison, a million candidates at a time
+        part = idx[s:s + (1 << 20)]
+        hit[part] = np.all(b[order[pos[part]], 1:] == a[part, 1:], axis=1)
     clash = np.flatnonzero(keys[1:] == keys[:-1])  # pool points sharing their first 8 bytes (about n^2 / 2^65)
     if clash.size:
         shared = set(keys[clash].tolist())

@@ -108,10 +108,11 @@ def _recv_points(channel: Channel, peer: str, tag: str, what: str) -> Iterable[t
         yield total, data
 
 
-def _chunks(points: np.ndarray, chunk: int | None = None) -> Iterable[bytes]:
+def _chunks(points: np.ndarray, order: np.ndarray, chunk: int | None = None) -> Iterable[bytes]:
+    """``points[order]`` in chunks, without a second copy of all the points."""
     chunk = chunk or CHUNK
-    for s in range(0, len(points), chunk):
-        yield points[s:s + chunk].tobytes()
+    for s in range(0, len(order), chunk):
+        yield points[order[s:s + chunk]].tobytes()
 
 
 @dataclass
@@ -151,7 +152,7 @@ class _Pair:
         doubled_theirs = blinder.result()  # a·b·h(y), in the peer's order
         t = self._lap("receive + blind peer points", t)
         reshuffle = random_permutation(len(doubled_theirs))
-        _send_points(channel, self.peer, f"{self.prefix}.double.{self.me}", _chunks(doubled_theirs[reshuffle]),
+        _send_points(channel, self.peer, f"{self.prefix}.double.{self.me}", _chunks(doubled_theirs, reshuffle),
                      len(doubled_theirs))
         del reshuffle
         t = self._lap("re-shuffle + send double-blinded", t)
