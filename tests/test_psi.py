@@ -60,7 +60,7 @@ def run_collecting(roles: dict[str, PsiGuest | PsiHost], parties: Parties = PAIR
         except BaseException as exc:
             out[party] = exc
 
-    threads = [threading.Thread(target=role, args=item) for item in roles.items()]
+    threads = [threading.Thread(target=role, args=item, name=item[0]) for item in roles.items()]
     for t in threads:
         t.start()
     for t in threads:
@@ -319,10 +319,12 @@ def test_multi_host_final_intersection_checked_against_every_floor() -> None:
 
 
 # ------------------------------------------------------------------------------- attacks (issue 10.5)
-def test_job_cannot_lower_a_silo_floor_and_a_refusal_reveals_no_membership() -> None:
+def test_job_cannot_lower_a_silo_floor_and_a_refusal_reveals_no_membership(monkeypatch: pytest.MonkeyPatch) -> None:
     """The attack: an arbiter sets min_intersection=0 to make PSI a membership oracle for 3 customers. The
     insurer's own floor (100) refuses after the count; neither side holds any id of the intersection, and
     the refusing transcript carries counts only."""
+    scalars = {"bank": bytes(range(1, 33)), "insurer": bytes(range(33, 65))}  # known, so the test can attack
+    monkeypatch.setattr(protocol, "new_scalar", lambda: scalars[threading.current_thread().name])
     shared = ["CUST-000007", "CUST-000123", "CUST-000250"]
     bank = customer_ids(0, 300)
     insurer = [*shared, *(f"OTHER-{i:05d}" for i in range(297))]
@@ -353,9 +355,15 @@ def test_job_cannot_lower_a_silo_floor_and_a_refusal_reveals_no_membership() -> 
     returned = [p for d in network.received_by("bank") if d.tag.startswith("psi.insurer.double.insurer")
                 for p in split_points(d.payload["points"])]
     assert len(sent) == len(returned) == 300
-    # the insurer blinded exactly the points the bank sent, but the bank cannot pair them up by position:
-    # a clamped scalar from the bank applied to the insurer's points would be needed (DDH)
-    assert sent != returned and not set(sent) & set(returned)
+    theirs = [p for d in network.received_by("bank") if d.tag.startswith("psi.insurer.blinded.insurer")
+              for p in split_points(d.payload["points"])]
+    doubled = {crypto_scalarmult(scalars["bank"], p) for p in theirs}  # all the bank can do with its scalar
+    hits = [j for j, p in enumerate(returned) if p in doubled]
+    assert len(hits) == 3  # the bank learns the count, as declared
+    own = {crypto_scalarmult(scalars["bank"], p): x for x, p in zip(bank, hash_to_curve(bank, "c"), strict=True)}
+    where = sorted(j for j, p in enumerate(sent) if own[p] in shared)  # where the shared ids sat in what it sent
+    assert hits != where  # reading the returned order as the sent order points at the wrong customers
+    assert {own[sent[j]] for j in hits} != set(shared)
 
 
 def test_refusal_names_id_counts_and_own_id_shapes_only() -> None:
