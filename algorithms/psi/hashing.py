@@ -13,7 +13,7 @@ Comp. 2013), which is why RFC 9380 defines its ``_RO_`` suites this way. libsodi
 (``crypto_core_ed25519_from_string_ro``, 1.0.19) but PyNaCl does not bind it, and composing PyNaCl's
 ``crypto_core_ed25519_from_uniform`` twice plus ``crypto_core_ed25519_add`` costs 63 µs per id here
 (each call re-decompresses and re-compresses its points). This module computes the same map with gmpy2
-in ~30 µs per id (one exponentiation per Elligator map, batched inversions), and is checked against the
+in ~35 µs per id (one exponentiation per Elligator map, batched inversions), and is checked against the
 RFC's test vectors (tests/test_psi.py).
 
 Cofactor: RFC 9380 finishes with ``clear_cofactor`` (multiplication by 8). We skip it because every
