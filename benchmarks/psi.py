@@ -122,7 +122,32 @@ def make_ids(n: int, role: str) -> list[str]:
     return ids
 
 
-def party(role: str, n: int, conn: Connection, ready: Any, go: Any, results: Any) -> None:
+def _dry_hash_and_blind(scalar: bytes, ids: list[str], context: str, offset: int) -> bytes:
+    digests = b"".join(hashlib.sha256(i.encode()).digest() for i in ids)
+    return _dry_blind(scalar, digests, offset, "self")
+
+
+def _dry_blind(scalar: bytes, points: bytes, offset: int, peer: str) -> bytes:
+    import numpy as np
+
+    return (np.frombuffer(points, np.uint8).reshape(-1, 32) ^ np.frombuffer(scalar, np.uint8)).tobytes()
+
+
+def use_dry_crypto() -> None:
+    """``--dry-crypto``: SHA-256 for the hash and XOR with the scalar for blinding (commutative, so the protocol
+    runs unchanged), inline in each party's process. Measures memory and the non-cryptographic time of the
+    exact same data flow at sizes the real run cannot reach in the time available. Benchmark only: this
+    is not encryption."""
+    from algorithms.psi import blinding, protocol
+
+    blinding._hash_and_blind_task = _dry_hash_and_blind  # type: ignore[assignment]
+    blinding._blind_task = _dry_blind  # type: ignore[assignment]
+    protocol.PARALLEL_MIN = 1 << 62  # inline: the pool workers would import the real functions
+
+
+def party(role: str, n: int, conn: Connection, ready: Any, go: Any, results: Any, dry: bool = False) -> None:
+    if dry:
+        use_dry_crypto()
     me = PARTIES.guest if role == "guest" else PARTIES.hosts[0]
     peer = PARTIES.hosts[0] if role == "guest" else PARTIES.guest
     ids = make_ids(n, role)
@@ -163,12 +188,15 @@ def primitive_costs(n: int = 2000) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ids", type=int, default=30_000, help="ids per party (90 %% shared)")
+    parser.add_argument("--dry-crypto", action="store_true",
+                        help="SHA-256 + XOR instead of the curve (memory and non-crypto time only; not secure)")
     args = parser.parse_args()
     n = args.ids
     ctx = multiprocessing.get_context("spawn")
     a, b = ctx.Pipe(duplex=True)
     ready, go, results = ctx.Barrier(3), ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=party, args=(role, n, conn, ready, go, results), name=f"psi-{role}")
+    procs = [ctx.Process(target=party, args=(role, n, conn, ready, go, results, args.dry_crypto),
+                         name=f"psi-{role}")
              for role, conn in (("guest", a), ("host", b))]
     for p in procs:
         p.start()
@@ -189,6 +217,11 @@ def main() -> None:
         print(f"{role}: seconds={r['seconds']:.2f} cpu_seconds={r['cpu']:.1f} peak_rss_gib={r['rss'] / 2**30:.3f} "
               f"bytes_sent={r['bytes_sent']} {steps}")
     cpu = g["cpu"] + h["cpu"]
+    if args.dry_crypto:
+        print(f"dry crypto (SHA-256 + XOR, not secure): cpu_seconds_total={cpu:.1f}")
+        print(f"psi_dry_seconds={wall:.2f}")
+        print(f"psi_peak_rss_gib={max(g['rss'], h['rss']) / 2**30:.3f}")
+        return
     hashing, x25519 = primitive_costs()
     floor = 2 * n * (hashing + 2 * x25519) / 1e6  # per id and party: one hash, two X25519 (own set, peer's set)
     print(f"budget per id and party: hash_us={hashing:.1f} x25519_us={x25519:.1f} (x2) -> floor "
