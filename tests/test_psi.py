@@ -391,3 +391,17 @@ def test_silo_config_sets_its_own_floor(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace("5000", "0"))
     with pytest.raises(ConfigError, match=r"psi\.min_intersection must be a positive integer"):
         load_silo_config(path)
+
+
+def test_every_received_message_is_a_declared_disclosure() -> None:
+    from fnmatch import fnmatch
+
+    from algorithms.psi.protocol import DISCLOSURES
+
+    parties = Parties(guest="bank", hosts=("insurer", "telco"))
+    _, network = run_pair(customer_ids(0, 400), [customer_ids(50, 450), customer_ids(0, 300)], parties=parties,
+                          record=True)
+    for d in network.transcript:
+        receiver, sender = parties.role_of(d.receiver), parties.role_of(d.sender)
+        assert [x for x in DISCLOSURES if x.receiver == receiver and x.sender == sender and fnmatch(d.tag, x.tag)], \
+            d.tag

@@ -49,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from algorithms.api import Disclosure
 from algorithms.base import Parties
 from algorithms.psi.blinding import (
     CHUNK,
@@ -65,6 +66,29 @@ from federation.channel import Channel
 
 DEFAULT_MIN_INTERSECTION = 100
 PARALLEL_MIN = 20_000  # ids below which hashing and blinding run inline (a process pool costs ~1 s to start)
+
+
+_PAIRWISE = tuple(
+    Disclosure(receiver, sender, tag, kind, what) for receiver, sender in (("guest", "host"), ("host", "guest"))
+    for tag, kind, what in (
+        ("psi.*.blinded.*", "ciphertext", f"the {sender}'s hashed ids under its secret scalar, in a random order: "
+                                          f"the {sender}'s set size"),
+        ("psi.*.double.*", "ciphertext", f"the {receiver}'s own blinded points under the {sender}'s scalar, "
+                                         "re-shuffled: the intersection size only"),
+        ("psi.*.matches.*", "row_level", f"after both accepted the size: which of the {receiver}'s ids are in "
+                                         "the intersection (positions in its own random order)"),
+    )
+)
+DISCLOSURES: tuple[Disclosure, ...] = (
+    *_PAIRWISE,
+    Disclosure("guest", "host", "psi.*.verdict.*", "public", "whether the host accepts the size, and its minimum"),
+    Disclosure("host", "guest", "psi.*.decision", "public", "proceed, or why the alignment was refused (sizes "
+                                                            "of this pair only)"),
+    Disclosure("host", "guest", "psi.*.keep", "row_level", "several hosts: which of its intersection rows are "
+                                                           "in the all-party intersection, or only that it "
+                                                           "was refused"),
+)
+"""What each PSI message may reveal to its receiver (the privacy ledger and the transcript tests check these)."""
 
 
 class IntersectionTooSmall(PsiError):
