@@ -5,7 +5,7 @@ Example::
 
     [party]
     id = "bank"
-    role = "guest"                 # guest (holds labels) or host
+    role = "guest"                 # a role of the job's algorithm: guest (holds labels) or host for the vertical ones
     listen = "127.0.0.1:50061"     # data plane (protocol messages from peers)
     control = "127.0.0.1:50071"    # control plane (stage requests from the arbiter)
     arbiter = "arbiter"            # the only party allowed to send control requests
@@ -46,6 +46,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from algorithms import catalogue
+from algorithms.api import nearest
+from federation.certs import TlsConfig
+
 
 class ConfigError(ValueError):
     """A configuration file is missing, malformed, or names files that do not exist."""
@@ -62,6 +66,10 @@ class TLSFiles:
             path: Path = getattr(self, name)
             if not path.is_file():
                 raise ConfigError(f"{where}: TLS file tls.{name} = {str(path)!r} does not exist")
+
+    def load(self) -> TlsConfig:
+        """The party's TLS material (CA, certificate, private key) for the transport and control planes."""
+        return TlsConfig(self.ca.read_bytes(), self.cert.read_bytes(), self.key.read_bytes())
 
 
 @dataclass(frozen=True)
@@ -135,8 +143,10 @@ def load_silo_config(path: str | Path) -> SiloConfig:
         raise ConfigError(f"{where}: missing [party] section")
     party_id = str(_require(party, "id", where, "party"))
     role = str(party.get("role", "guest"))
-    if role not in ("guest", "host"):
-        raise ConfigError(f"{where}: party.role must be 'guest' or 'host', not {role!r}")
+    known = catalogue.silo_roles()
+    if role not in known:
+        raise ConfigError(f"{where}: party.role must be {' or '.join(repr(r) for r in known)}, not {role!r}"
+                          f"{nearest(role, known)}")
     data = raw.get("data")
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: missing [data] section")
@@ -154,10 +164,10 @@ def load_silo_config(path: str | Path) -> SiloConfig:
             url = f"sqlite:///{resolve(base, url)}"
         table = str(_require(data, "table", where, "data"))
     label = data.get("label_column")
-    if role == "guest" and not label:
-        raise ConfigError(f"{where}: the guest needs data.label_column")
-    if role == "host" and label:
-        raise ConfigError(f"{where}: a host holds no labels; remove data.label_column")
+    if known[role] and not label:
+        raise ConfigError(f"{where}: the {role} needs data.label_column")
+    if not known[role] and label:
+        raise ConfigError(f"{where}: a {role} holds no labels; remove data.label_column")
     features = data.get("features")
     categorical = data.get("categorical")
     psi = raw.get("psi", {})

@@ -45,11 +45,10 @@ import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from algorithms.api import Disclosure
 from algorithms.base import Parties
 from algorithms.psi.blinding import (
     CHUNK,
@@ -66,6 +65,18 @@ from federation.channel import Channel
 
 DEFAULT_MIN_INTERSECTION = 100
 PARALLEL_MIN = 20_000  # ids below which hashing and blinding run inline (a process pool costs ~1 s to start)
+
+
+class Disclosure(NamedTuple):
+    """What ``receiver`` (a role) may learn from messages whose tag matches ``tag`` (fnmatch pattern); the same
+    fields as :class:`algorithms.api.Disclosure` (``Disclosure(*d)`` converts; not imported here: api imports
+    this package for its default aligner)."""
+
+    receiver: str
+    sender: str
+    tag: str
+    kind: str
+    what: str
 
 
 _PAIRWISE = tuple(

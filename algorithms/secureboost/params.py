@@ -9,14 +9,17 @@ What it reveals: the parameters themselves (public job configuration).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from algorithms.api import AlgorithmParams
 from algorithms.base import params_from_dict
+from algorithms.paillier.keys import MIN_KEY_BITS
 
 
 @dataclass(frozen=True)
-class BoostParams:
+class BoostParams(AlgorithmParams):
     """XGBoost-style parameters (names as in ``xgboost.XGBClassifier``) plus the protocol options.
 
     * ``gamma`` is the minimum split gain (XGBoost's ``min_split_loss``); gains are XGBoost's
@@ -43,6 +46,7 @@ class BoostParams:
     seed: int = 0
     precision_bits: int = 52
     share_host_gains: bool = False
+    key_bits: int = MIN_KEY_BITS  # the guest's Paillier modulus
 
     def __post_init__(self) -> None:
         checks = [
@@ -56,6 +60,8 @@ class BoostParams:
             (0.0 <= self.validation_fraction < 1.0, "validation_fraction must be in [0, 1)"),
             (self.n_iter_no_change is None or self.n_iter_no_change >= 1, "n_iter_no_change must be >= 1 or None"),
             (16 <= self.precision_bits <= 52, "precision_bits must be in [16, 52]"),
+            (isinstance(self.key_bits, int) and self.key_bits >= MIN_KEY_BITS,
+             f"key_bits must be an integer >= {MIN_KEY_BITS}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -70,9 +76,9 @@ class BoostParams:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    @staticmethod
-    def from_dict(d: dict[str, Any]) -> BoostParams:
-        return params_from_dict(BoostParams, d, ValueError, "SecureBoost parameters:")
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> BoostParams:
+        return params_from_dict(cls, dict(d), ValueError, "SecureBoost parameters:")
 
     def require_same(self, other: dict[str, Any], peer: str) -> None:
         """Raise unless ``other`` (a peer's ``to_dict``) equals these parameters."""

@@ -10,12 +10,15 @@ seed lets every party compute the batch membership, which is the point (rows are
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 import numpy as np
 
+from algorithms.api import AlgorithmParams
 from algorithms.base import params_from_dict
+from algorithms.paillier.keys import MIN_KEY_BITS
 
 Optimizer = Literal["sgd", "adam"]
 EarlyStopping = Literal["loss", "weight_diff"]
@@ -34,7 +37,7 @@ class ProtocolError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class VerticalLRParams:
+class VerticalLRParams(AlgorithmParams):
     """Hyper-parameters shared by every party of one training job.
 
     ``approximation``: how the guest linearises the logistic gradient in the hosts' encrypted scores
@@ -62,6 +65,7 @@ class VerticalLRParams:
     fit_intercept: bool = True
     approximation: Approximation = "local"
     lr_decay: float = 0.3
+    key_bits: int = MIN_KEY_BITS  # the arbiter's Paillier modulus
 
     def __post_init__(self) -> None:
         if not (isinstance(self.learning_rate, int | float) and self.learning_rate > 0):
@@ -84,13 +88,15 @@ class VerticalLRParams:
             raise ValueError(f"approximation must be 'taylor' or 'local', got {self.approximation!r}")
         if not (isinstance(self.lr_decay, int | float) and not isinstance(self.lr_decay, bool) and self.lr_decay >= 0):
             raise ValueError(f"lr_decay must be >= 0, got {self.lr_decay!r}")
+        if not (isinstance(self.key_bits, int) and self.key_bits >= MIN_KEY_BITS):
+            raise ValueError(f"key_bits must be an integer >= {MIN_KEY_BITS}, got {self.key_bits!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    @staticmethod
-    def from_dict(d: dict[str, Any]) -> VerticalLRParams:
-        return params_from_dict(VerticalLRParams, d, ProtocolError, "training parameters")
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> VerticalLRParams:
+        return params_from_dict(cls, dict(d), ProtocolError, "training parameters")
 
     def require_same(self, other: VerticalLRParams, party: str) -> None:
         """Raise naming the first field where this party's parameters differ from the job's."""

@@ -1,4 +1,4 @@
-"""The ``fedrisk`` command line.
+"""The ``fedrisk`` command line (the top layer: it imports the silo and the arbiter; nothing imports it).
 
     fedrisk certs --out certs [--parties bank insurer arbiter] [--hosts localhost 127.0.0.1]
     fedrisk silo serve --config bank.toml
@@ -9,7 +9,7 @@
     fedrisk models show ID [--config arbiter.toml]
     fedrisk models export ID --config bank.toml --out guest_model.json     (at the guest, on its own store)
     fedrisk evaluate ID [--config arbiter.toml] [--threshold 0.5] [--export-scores scores.csv] [--reports DIR]
-    fedrisk demo [--workdir DIR] [--epochs N] [--dataset breast] [--algorithm secureboost]
+    fedrisk demo [--workdir DIR] [--epochs N] [--dataset breast] [--algorithm NAME]  (a catalogued name)
 
 Expected errors (bad configs, bad data, unreachable silos, invalid transitions) print one clear line
 ``fedrisk: error: ...`` and exit with status 2; nothing is left half-written.
@@ -28,6 +28,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from algorithms import catalogue
 
 
 def _arbiter_config_path(args: argparse.Namespace, job_file: str | None = None) -> Path:
@@ -81,12 +83,9 @@ def _print_result(result: dict[str, Any]) -> None:
     metrics = result.get("metrics", {})
     full = result.get("full_metrics")
     if full:
-        try:
-            from arbiter.report import summary_table
+        from arbiter.report import summary_table
 
-            print(summary_table(full))
-        except ImportError:
-            pass
+        print(summary_table(full))
     print(f"job {result.get('job_id', '')} done: model {result.get('model_id')} "
           f"(sha256 {str(result.get('content_hash', ''))[:16]})")
     print(f"AUC = {metrics.get('auc', float('nan')):.4f}")
@@ -314,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="bank + insurer + arbiter as three local processes on the bundled data")
     p.add_argument("--workdir", default="demo-output")
     p.add_argument("--epochs", type=int, default=None, help="LR epochs / SecureBoost trees (default: 2 / 3)")
-    p.add_argument("--algorithm", choices=["vertical_lr", "secureboost"], default="vertical_lr")
+    p.add_argument("--algorithm", choices=catalogue.names(), default=catalogue.default_name())
     p.add_argument("--dataset", choices=["default_credit", "breast"], default="default_credit")
     p.add_argument("--keep", action="store_true", help="keep the work dir's previous stores")
     p.set_defaults(func=cmd_demo)
