@@ -227,7 +227,7 @@ class Algorithm(ABC):
         context = f"{ctx.job_id}/{ctx.extra.get('salt', '')}"
         cls = PsiGuest if ctx.role == self.label_role else PsiHost
         return cls(ids, ctx.parties, context=context, min_intersection=int(ctx.extra.get("min_intersection", 100)),
-                   executor=ctx.executor)
+                   local_floor=int(ctx.extra.get("psi_floor", 100)), executor=ctx.executor)
 
     @property
     def label_role(self) -> str | None:

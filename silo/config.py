@@ -34,6 +34,9 @@ Example::
     [compute]                      # optional: where the heavy loops run (see silo/compute.py)
     executor = "process"           # or "dask" with scheduler = "tls://host:8786" or workers = N
 
+    [psi]
+    min_intersection = 100         # this silo's floor: it refuses smaller intersections whatever the job says
+
 Relative paths are resolved against the config file's directory. Errors name the file and the key.
 
 What it reveals to whom: nothing; this is local configuration.
@@ -100,6 +103,7 @@ class SiloConfig:
     extra: dict[str, Any] = field(default_factory=dict)
     exports: Path | None = None
     compute: ComputeConfig = field(default_factory=ComputeConfig)  # [compute]: process pool or Dask
+    psi_floor: int = 100  # [psi] min_intersection: the smallest intersection this silo accepts (a job cannot lower it)
 
 
 def _require(table: dict[str, Any], key: str, where: str, section: str) -> Any:
@@ -175,6 +179,10 @@ def load_silo_config(path: str | Path) -> SiloConfig:
         compute = parse_compute(raw, base, where)
     except ComputeConfigError as exc:
         raise ConfigError(str(exc)) from exc
+    psi = raw.get("psi", {})
+    floor = psi.get("min_intersection", 100) if isinstance(psi, dict) else None
+    if not isinstance(floor, int) or isinstance(floor, bool) or floor < 1:
+        raise ConfigError(f"{where}: psi.min_intersection must be a positive integer, not {floor!r}")
     return SiloConfig(
         party_id=party_id, role=role, listen=str(_require(party, "listen", where, "party")),
         control=str(_require(party, "control", where, "party")), arbiter=str(party.get("arbiter", "arbiter")),
@@ -186,5 +194,5 @@ def load_silo_config(path: str | Path) -> SiloConfig:
                         id_column=str(data.get("id_column", "id")), label_column=label,
                         features=tuple(features) if features is not None else None,
                         categorical=tuple(categorical) if categorical is not None else None),
-        source_file=path, compute=compute,
+        source_file=path, compute=compute, psi_floor=floor,
     )

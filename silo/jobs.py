@@ -148,8 +148,10 @@ class SiloWorker:
     """One silo's side of every job stage (transport-free: stages take a channel)."""
 
     def __init__(self, party_id: str, role: str, table: LocalTable, store: SiloStore,
-                 export_dir: Path | None = None, executor: Executor | None = None, workers: int = 1) -> None:
+                 export_dir: Path | None = None, executor: Executor | None = None, workers: int = 1,
+                 psi_floor: int = 100) -> None:
         self.party_id = party_id
+        self.psi_floor = psi_floor  # this silo's own PSI minimum (config [psi]); a job spec cannot lower it
         self.role = role
         self.table = table
         self.store = store
@@ -176,7 +178,8 @@ class SiloWorker:
         return RoleContext(job_id=spec.job_id, party_id=self.party_id, role=self.role, parties=spec.parties,
                            params=spec.typed_params, seed=spec.seed, checkpoint=checkpoint, executor=self.executor,
                            workers=self.workers, namespace=namespace,
-                           extra={"salt": spec.salt, "min_intersection": spec.min_intersection})
+                           extra={"salt": spec.salt, "min_intersection": spec.min_intersection,
+                                  "psi_floor": self.psi_floor})
 
     # --- privacy ledger -------------------------------------------------------------------------------
     def ledger(self, spec: JobSpec) -> Ledger:

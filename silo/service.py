@@ -40,7 +40,8 @@ class SiloService:
         self.store = SiloStore(config.store)
         self.compute = open_compute(config.compute)  # the process pool, or a Dask cluster inside the silo
         self.worker = SiloWorker(config.party_id, config.role, self.table, self.store, export_dir=config.exports,
-                                 executor=self.compute.executor, workers=self.compute.workers)
+                                 executor=self.compute.executor, workers=self.compute.workers,
+                                 psi_floor=config.psi_floor)
         self.node = PartyNode(config.party_id, config.listen, self.tls, config.peers)
         self.control: ControlServer | None = None
         self._cancel: dict[str, threading.Event] = {}

@@ -1,16 +1,19 @@
-"""ECDH PSI: correct, canonical intersection; refusals; only blinded curve points cross the channel."""
+"""ECDH PSI: correct canonical intersection; RFC 9380 hashing; size accepted before membership; refusals
+reveal sizes only; only blinded curve points cross the channel; id-format hints."""
 
 from __future__ import annotations
 
+import re
 import threading
 import unicodedata
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from nacl.bindings import crypto_scalarmult
 
-from algorithms import psi
 from algorithms.base import Parties
 from algorithms.psi import (
     POINT_BYTES,
@@ -20,8 +23,13 @@ from algorithms.psi import (
     PsiHost,
     PsiResult,
     hash_to_curve,
+    id_shape,
     normalise_ids,
+    protocol,
 )
+from algorithms.psi import blinding as blinding_mod
+from algorithms.psi import hashing as h2c
+from algorithms.psi.blinding import members
 from federation.channel import Channel, InMemoryNetwork, run_parties
 
 PAIR = Parties(guest="bank", hosts=("insurer",))
@@ -39,10 +47,104 @@ def run_pair(guest_ids: list[Any], host_ids: list[Any], parties: Parties = PAIR,
     return run_parties(roles, network), network
 
 
+def run_collecting(roles: dict[str, PsiGuest | PsiHost], parties: Parties = PAIR,
+                   record: bool = False) -> tuple[dict[str, Any], InMemoryNetwork]:
+    """Run every role on its own thread; return each party's result or exception (refusals don't hang)."""
+    network = InMemoryNetwork(record=record)
+    channels = {p: network.channel(p) for p in parties.silos}
+    out: dict[str, Any] = {}
+
+    def role(party: str, obj: PsiGuest | PsiHost) -> None:
+        try:
+            out[party] = obj.run(channels[party])
+        except BaseException as exc:
+            out[party] = exc
+
+    threads = [threading.Thread(target=role, args=item, name=item[0]) for item in roles.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert all(not t.is_alive() for t in threads)
+    return out, network
+
+
 def customer_ids(start: int, stop: int) -> list[str]:
     return [f"CUST-{i:06d}" for i in range(start, stop)]
 
 
+def split_points(data: bytes) -> list[bytes]:
+    return [data[i:i + POINT_BYTES] for i in range(0, len(data), POINT_BYTES)]
+
+
+# ------------------------------------------------------------------------------------------ hashing
+_RFC_DST = b"QUUX-V01-CS02-with-curve25519_XMD:SHA-512_ELL2_RO_"
+_RFC_VECTORS = [  # RFC 9380 appendix J.4.1, curve25519_XMD:SHA-512_ELL2_RO_ (P.x after clear_cofactor)
+    (b"", "2de3780abb67e861289f5749d16d3e217ffa722192d16bbd9d1bfb9d112b98c0"),
+    (b"abc", "2b4419f1f2d48f5872de692b0aca72cc7b0a60915dd70bde432e826b6abc526d"),
+    (b"abcdef0123456789", "68ca1ea5a6acf4e9956daa101709b1eee6c1bb0df1de3b90d4602382a104c036"),
+]
+
+
+def _times_eight(u: int) -> int:
+    """x(8·P) from x(P) by three x-only doublings (RFC 7748 ladder formulas)."""
+    x, z = u, 1
+    for _ in range(3):
+        a, b = (x + z) ** 2 % _P, (x - z) ** 2 % _P
+        c = (a - b) % _P
+        x, z = a * b % _P, c * (b + 121666 * c) % _P
+    return x * pow(z, -1, _P) % _P
+
+
+def test_hash_to_curve_matches_rfc9380_vectors() -> None:
+    u0, u1 = h2c.hash_to_field([b""], _RFC_DST)[0]
+    assert (u0, u1) == (0x005fe8a7b8fef0a16c105e6cadf5a6740b3365e18692a9c05bfbb4d97f645a6a,
+                        0x1347edbec6a2b5d8c02e058819819bee177077c9d10a4ce165aab0fd0252261a)
+    (qx, qy), _ = h2c.map_to_curve([u0, u1])
+    assert (qx, qy) == (0x36b4df0c864c64707cbf6cf36e9ee2c09a6cb93b28313c169be29561bb904f98,
+                        0x6cd59d664fb58c66c892883cd0eb792e52055284dac3907dd756b45d15c3983d)
+    for msg, px in _RFC_VECTORS:  # the sum of the two maps, up to the cofactor (cleared here by 8·)
+        u = int.from_bytes(h2c.hash_to_u([msg], _RFC_DST), "little")
+        assert format(_times_eight(u), "064x") == px
+    assert h2c.expand_message_xmd(b"", b"QUUX-V01-CS02-with-expander", 0x20).hex() == \
+        "2eaa1f7b5715f4736e6a5dbe288257abf1faa028680c1d938cd62ac699ead642"
+    assert h2c.expand_message_xmd(b"abc", b"QUUX-V01-CS02-with-expander", 0x80).hex().startswith(
+        "779ae4fd8a92f365e4df96b9fde97b40486bb005c1a2096c86f55f3d92875d89")
+    many = [f"m{i}".encode() for i in range(40)]
+    assert h2c.hash_to_field(many, _RFC_DST) == [
+        (int.from_bytes(e[:48], "big") % _P, int.from_bytes(e[48:], "big") % _P)
+        for e in (h2c.expand_message_xmd(m, _RFC_DST, 96) for m in many)]
+
+
+def test_clamping_clears_the_cofactor() -> None:
+    """Adding the order-2 point (0, 0) maps u to 1/u; a clamped scalar erases it, so the hash's torsion
+    (we skip RFC 9380's clear_cofactor) never shows in blinded values."""
+    scalar = bytes(range(1, 33))
+    for point in hash_to_curve([f"id-{i}" for i in range(20)], "ctx"):
+        u = int.from_bytes(point, "little")
+        torsioned = pow(u, -1, _P).to_bytes(32, "little")
+        assert crypto_scalarmult(scalar, point) == crypto_scalarmult(scalar, torsioned)
+
+
+def test_hash_is_context_bound_and_on_the_curve() -> None:
+    ids = customer_ids(0, 50)
+    a, b = hash_to_curve(ids, "job-1"), hash_to_curve(ids, "job-2")
+    assert len(set(a)) == 50 and not set(a) & set(b)
+    assert all(_on_curve25519(p) for p in a)
+
+
+def test_members_handles_shared_prefixes() -> None:
+    rng = np.random.default_rng(0)
+    pool = rng.integers(0, 256, (50, 32), dtype=np.uint8)
+    pool[1, :8] = pool[0, :8]  # two pool points share their first 8 bytes
+    items = np.concatenate([pool[[0, 1, 7]], rng.integers(0, 256, (3, 32), dtype=np.uint8)])
+    twin = pool[1].copy()
+    twin[31] ^= 1  # same 8-byte key as pool[0] and pool[1], different point
+    items = np.concatenate([items, twin[None]])
+    np.testing.assert_array_equal(members(items, pool), [True, True, True, False, False, False, False])
+
+
+# ------------------------------------------------------------------------------------------ protocol
 def test_intersection_with_ten_percent_non_overlap() -> None:
     rng = np.random.default_rng(7)
     bank = customer_ids(0, 1000)
@@ -59,6 +161,17 @@ def test_intersection_with_ten_percent_non_overlap() -> None:
     assert results["insurer"].peer_sizes == {"bank": 1000}
 
 
+def test_points_stream_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(protocol, "CHUNK", 64)
+    monkeypatch.setattr(blinding_mod, "CHUNK", 64)
+    bank, insurer = customer_ids(0, 300), customer_ids(50, 420)
+    results, network = run_pair(bank, insurer, record=True, min_intersection=100)
+    assert results["bank"].ids == results["insurer"].ids == customer_ids(50, 300)
+    tags = {d.tag for d in network.received_by("insurer")}
+    assert {f"psi.insurer.blinded.bank.{k}" for k in range(5)} <= tags  # 300 points in chunks of 64
+    assert {f"psi.insurer.double.bank.{k}" for k in range(6)} <= tags  # 370 points back
+
+
 def test_unicode_ids_are_normalised() -> None:
     names = [f"client-{i}-é" for i in range(120)]
     decomposed = [unicodedata.normalize("NFD", n) for n in names]
@@ -71,41 +184,30 @@ def test_integer_and_string_ids_agree() -> None:
     results, _ = run_pair(list(range(150)), [str(i) for i in range(50, 200)])
     assert results["bank"].ids == sorted(str(i) for i in range(50, 150))
     np.testing.assert_array_equal(results["bank"].positions, [int(s) for s in results["bank"].ids])
+    out, _ = run_collecting({"bank": PsiGuest(np.arange(150), PAIR, "c"), "insurer": PsiHost(["x"], PAIR, "c")})
+    assert all(isinstance(e, IntersectionTooSmall) and "has 0 ids" in str(e) for e in out.values())
+
+
+def test_numpy_string_arrays_are_accepted() -> None:
+    results, _ = run_pair(np.array(customer_ids(0, 200)), customer_ids(50, 250))
+    assert results["bank"].ids == customer_ids(50, 200)
 
 
 def test_small_intersection_is_refused_by_both_parties() -> None:
-    network = InMemoryNetwork()
-    channels = {p: network.channel(p) for p in PAIR.silos}
-    errors: dict[str, BaseException] = {}
-
-    def role(party: str, obj: PsiGuest | PsiHost) -> None:
-        try:
-            obj.run(channels[party])
-        except BaseException as exc:
-            errors[party] = exc
-
     bank, insurer = customer_ids(0, 500), customer_ids(450, 900)  # 50 in common
-    threads = [threading.Thread(target=role, args=("bank", PsiGuest(bank, PAIR, "c"))),
-               threading.Thread(target=role, args=("insurer", PsiHost(insurer, PAIR, "c")))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    assert set(errors) == {"bank", "insurer"}
-    for exc in errors.values():
+    out, _ = run_collecting({"bank": PsiGuest(bank, PAIR, "c"), "insurer": PsiHost(insurer, PAIR, "c")})
+    for exc in out.values():
         assert isinstance(exc, IntersectionTooSmall)
         assert "50 ids, below the minimum of 100" in str(exc)
-    results, _ = run_pair(bank, insurer, min_intersection=50)  # configurable
+    # configurable, but only if every silo's own floor allows it
+    results, _ = run_pair(bank, insurer, min_intersection=50, local_floor=50)
     assert len(results["bank"]) == 50
 
 
 def test_different_contexts_do_not_match() -> None:
-    network = InMemoryNetwork()
-    channels = {p: network.channel(p) for p in PAIR.silos}
     ids = customer_ids(0, 200)
-    with pytest.raises(IntersectionTooSmall, match="has 0 ids"):
-        run_parties({"bank": lambda: PsiGuest(ids, PAIR, "job-1").run(channels["bank"]),
-                     "insurer": lambda: PsiHost(ids, PAIR, "job-2").run(channels["insurer"])}, network)
+    out, _ = run_collecting({"bank": PsiGuest(ids, PAIR, "job-1"), "insurer": PsiHost(ids, PAIR, "job-2")})
+    assert all(isinstance(e, IntersectionTooSmall) and "has 0 ids" in str(e) for e in out.values())
 
 
 def _on_curve25519(u_bytes: bytes) -> bool:
@@ -117,32 +219,41 @@ def _on_curve25519(u_bytes: bytes) -> bool:
 def test_only_blinded_curve_points_cross_the_channel() -> None:
     bank, insurer = customer_ids(0, 300), customer_ids(30, 330)
     _, network = run_pair(bank, insurer, record=True)
-    transcript = network.transcript
-    assert len(transcript) == 4  # blinded set and double-blinded set, each way
     unblinded = set(hash_to_curve(normalise_ids(bank), "job-1/id")) | set(hash_to_curve(insurer, "job-1/id"))
-    for delivery in transcript:
-        assert list(delivery.payload) == ["points"]
-        data = delivery.payload["points"]
-        assert isinstance(data, bytes) and len(data) == 300 * POINT_BYTES
-        points = [data[i:i + POINT_BYTES] for i in range(0, len(data), POINT_BYTES)]
-        assert all(_on_curve25519(p) for p in points)
-        assert not unblinded & set(points)  # never a bare hash of an id
-        assert len(set(points)) == len(points)
-        assert b"CUST" not in data
+    kinds = set()
+    for delivery in network.transcript:
+        kind = delivery.tag.split(".")[2]
+        kinds.add(kind)
+        if kind in ("blinded", "double"):
+            assert set(delivery.payload) == {"total", "points"} and delivery.payload["total"] == 300
+            points = split_points(delivery.payload["points"])
+            assert len(points) == 300 and all(_on_curve25519(p) for p in points)
+            assert not unblinded & set(points)  # never a bare hash of an id
+            assert len(set(points)) == len(points)
+            assert b"CUST" not in delivery.payload["points"]
+        elif kind == "verdict":
+            assert delivery.payload == {"accept": True, "minimum": 100, "reason": ""}
+        elif kind == "decision":
+            assert delivery.payload == {"proceed": True, "reason": ""}
+        else:
+            assert kind == "matches" and len(delivery.payload["indices"]) == 270
+    assert kinds == {"blinded", "double", "verdict", "decision", "matches"}
 
 
-def test_blinded_sets_are_shuffled(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_blinded_and_double_blinded_sets_are_shuffled(monkeypatch: pytest.MonkeyPatch) -> None:
     ids = customer_ids(0, 200)
     _, net = run_pair(ids, ids, record=True)
-    fresh = [d.payload["points"] for d in net.transcript if d.tag == "psi.insurer.blinded.bank"]
-    monkeypatch.setattr(psi, "new_scalar", lambda: bytes(range(32)))  # same scalar: only the order can differ
-    sent = []
+    fresh = [d.payload["points"] for d in net.transcript if d.tag == "psi.insurer.blinded.bank.0"]
+    monkeypatch.setattr(protocol, "new_scalar", lambda: bytes(range(32)))  # same scalar: only the order can differ
+    sent, doubled = [], []
     for _ in range(2):
         _, net = run_pair(ids, ids, record=True)
-        sent += [d.payload["points"] for d in net.transcript if d.tag == "psi.insurer.blinded.bank"]
-    split = [[s[i:i + POINT_BYTES] for i in range(0, len(s), POINT_BYTES)] for s in sent]
-    assert set(split[0]) == set(split[1]) and split[0] != split[1]  # same points, fresh random order
-    assert not set(split[0]) & {fresh[0][i:i + POINT_BYTES] for i in range(0, len(fresh[0]), POINT_BYTES)}
+        sent += [d.payload["points"] for d in net.transcript if d.tag == "psi.insurer.blinded.bank.0"]
+        doubled += [d.payload["points"] for d in net.transcript if d.tag == "psi.insurer.double.insurer.0"]
+    for pair in (sent, doubled):
+        first, second = split_points(pair[0]), split_points(pair[1])
+        assert set(first) == set(second) and first != second  # same points, fresh random order
+    assert not set(split_points(sent[0])) & set(split_points(fresh[0]))
 
 
 def test_three_parties_align_on_the_common_intersection() -> None:
@@ -158,18 +269,22 @@ def test_three_parties_align_on_the_common_intersection() -> None:
 def test_bad_ids_are_named() -> None:
     with pytest.raises(PsiError, match="duplicate id 'a' at rows 0 and 2"):
         normalise_ids(["a", "b", " a "])
+    with pytest.raises(PsiError, match="duplicate id '7' at rows 0 and 1"):
+        normalise_ids([7, "7"])
     with pytest.raises(PsiError, match="missing id at row 1"):
         normalise_ids(["a", None])
-    with pytest.raises(PsiError, match="empty id at row 0"):
-        normalise_ids(["  "])
+    with pytest.raises(PsiError, match="empty id at row 1"):
+        normalise_ids(["a", "  "])
+    with pytest.raises(PsiError, match="no ids"):
+        normalise_ids([])
 
 
 class _LowOrderHost:
     """A misbehaving host that answers with low-order points."""
 
     def run(self, channel: Channel) -> None:
-        channel.send("bank", "psi.insurer.blinded.insurer", {"points": bytes(POINT_BYTES) * 150})
-        channel.recv("bank", "psi.insurer.blinded.bank")
+        channel.send("bank", "psi.insurer.blinded.insurer.0", {"total": 150, "points": bytes(POINT_BYTES) * 150})
+        channel.recv("bank", "psi.insurer.blinded.bank.0")
 
 
 def test_low_order_points_from_a_peer_are_rejected() -> None:
@@ -183,24 +298,110 @@ def test_low_order_points_from_a_peer_are_rejected() -> None:
 def test_multi_host_refusal_reaches_every_host_without_sizes() -> None:
     parties = Parties(guest="bank", hosts=("insurer", "telco"))
     bank, insurer, telco = customer_ids(0, 400), customer_ids(0, 400), customer_ids(350, 500)  # telco: 50
-    network = InMemoryNetwork()
-    channels = {p: network.channel(p) for p in parties.silos}
-    errors: dict[str, BaseException] = {}
+    out, network = run_collecting({"bank": PsiGuest(bank, parties, "c"), "insurer": PsiHost(insurer, parties, "c"),
+                                   "telco": PsiHost(telco, parties, "c")}, parties, record=True)
+    assert all(isinstance(e, IntersectionTooSmall) for e in out.values())
+    assert "50" not in str(out["insurer"])  # the insurer does not learn the telco's overlap
+    assert "another party refused" in str(out["insurer"])
+    # refused on the counts: no host received any membership information
+    assert not [d for d in network.transcript if d.tag.split(".")[2] in ("matches", "keep")]
 
-    def role(party: str, obj: PsiGuest | PsiHost) -> None:
-        try:
-            obj.run(channels[party])
-        except BaseException as exc:
-            errors[party] = exc
 
-    threads = [threading.Thread(target=role, args=("bank", PsiGuest(bank, parties, "c"))),
-               threading.Thread(target=role, args=("insurer", PsiHost(insurer, parties, "c"))),
-               threading.Thread(target=role, args=("telco", PsiHost(telco, parties, "c")))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    assert all(not t.is_alive() for t in threads)
-    assert set(errors) == {"bank", "insurer", "telco"}
-    assert all(isinstance(e, IntersectionTooSmall) for e in errors.values())
-    assert "50" not in str(errors["insurer"])  # the insurer does not learn the telco's overlap
+def test_multi_host_final_intersection_checked_against_every_floor() -> None:
+    """Pairwise sizes pass, the all-party one (30) does not: refused before any host learns which rows survive."""
+    parties = Parties(guest="bank", hosts=("insurer", "telco"))
+    bank, insurer, telco = customer_ids(0, 400), customer_ids(0, 130), customer_ids(100, 400)
+    out, _ = run_collecting({"bank": PsiGuest(bank, parties, "c"), "insurer": PsiHost(insurer, parties, "c"),
+                             "telco": PsiHost(telco, parties, "c")}, parties)
+    assert all(isinstance(e, IntersectionTooSmall) for e in out.values())
+    assert "all-party intersection" in str(out["insurer"]) and not re.search(r"\b30\b", str(out["insurer"]))
+    assert "30 ids" in str(out["bank"])
+
+
+# ------------------------------------------------------------------------------- attacks (issue 10.5)
+def test_job_cannot_lower_a_silo_floor_and_a_refusal_reveals_no_membership(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The attack: an arbiter sets min_intersection=0 to make PSI a membership oracle for 3 customers. The
+    insurer's own floor (100) refuses after the count; neither side holds any id of the intersection, and
+    the refusing transcript carries counts only."""
+    scalars = {"bank": bytes(range(1, 33)), "insurer": bytes(range(33, 65))}  # known, so the test can attack
+    monkeypatch.setattr(protocol, "new_scalar", lambda: scalars[threading.current_thread().name])
+    shared = ["CUST-000007", "CUST-000123", "CUST-000250"]
+    bank = customer_ids(0, 300)
+    insurer = [*shared, *(f"OTHER-{i:05d}" for i in range(297))]
+    np.random.default_rng(1).shuffle(insurer)
+    out, network = run_collecting({"bank": PsiGuest(bank, PAIR, "c", min_intersection=0, local_floor=0),
+                                   "insurer": PsiHost(insurer, PAIR, "c", min_intersection=0, local_floor=100)},
+                                  record=True)
+    for party in ("bank", "insurer"):
+        exc = out[party]
+        assert isinstance(exc, IntersectionTooSmall), exc
+        text = str(exc)
+        assert "3 ids, below the minimum of 100 (insurer's local floor)" in text
+        assert not any(s in text for s in shared)  # no id of the intersection in the error
+    # what each party received: points (fixed counts), a verdict / decision with sizes, nothing else
+    for party, peer_size in (("bank", 300), ("insurer", 300)):
+        for d in network.received_by(party):
+            kind = d.tag.split(".")[2]
+            assert kind in ("blinded", "double", "verdict", "decision"), d.tag  # no positions, no ids
+            if kind in ("blinded", "double"):
+                assert d.payload["total"] == (peer_size if kind == "blinded" else 300)
+            else:
+                numbers = {int(n) for n in re.findall(r"\d+", str(d.payload)) if n != "0"}
+                assert numbers <= {3, 100}, d.payload  # the count and the minimum, nothing per id
+    # the positional attack that worked before the fix: the bank reads the double-blinded points returned to
+    # it as aligned with the order it sent; now the matches sit at fresh random positions
+    sent = [p for d in network.received_by("insurer") if d.tag.startswith("psi.insurer.blinded.bank")
+            for p in split_points(d.payload["points"])]
+    returned = [p for d in network.received_by("bank") if d.tag.startswith("psi.insurer.double.insurer")
+                for p in split_points(d.payload["points"])]
+    assert len(sent) == len(returned) == 300
+    theirs = [p for d in network.received_by("bank") if d.tag.startswith("psi.insurer.blinded.insurer")
+              for p in split_points(d.payload["points"])]
+    doubled = {crypto_scalarmult(scalars["bank"], p) for p in theirs}  # all the bank can do with its scalar
+    hits = [j for j, p in enumerate(returned) if p in doubled]
+    assert len(hits) == 3  # the bank learns the count, as declared
+    own = {crypto_scalarmult(scalars["bank"], p): x for x, p in zip(bank, hash_to_curve(bank, "c"), strict=True)}
+    where = sorted(j for j, p in enumerate(sent) if own[p] in shared)  # where the shared ids sat in what it sent
+    assert hits != where  # reading the returned order as the sent order points at the wrong customers
+    assert {own[sent[j]] for j in hits} != set(shared)
+
+
+def test_refusal_names_id_counts_and_own_id_shapes_only() -> None:
+    """Issue 11.8: different id formats ('C000123' vs '123') give an empty intersection and a hint."""
+    bank = [f"C{i:06d}" for i in range(500)]
+    insurer = [str(i) for i in range(500)]
+    out, _ = run_collecting({"bank": PsiGuest(bank, PAIR, "c"), "insurer": PsiHost(insurer, PAIR, "c")})
+    bank_msg, insurer_msg = str(out["bank"]), str(out["insurer"])
+    assert "bank had 500 ids, insurer had 500" in bank_msg
+    assert "insurer had 500 ids, bank had 500" in insurer_msg
+    assert "'A999999' (500 of 500)" in bank_msg and "'999'" not in bank_msg  # its own shape, never the peer's
+    assert "'A999999'" not in insurer_msg and "'999' (" in insurer_msg
+    assert id_shape("C-00012x") == "A-99999A"
+
+
+def test_silo_config_sets_its_own_floor(tmp_path: Path) -> None:
+    from silo.config import ConfigError, load_silo_config
+    from tests.test_silo import _write_config, frame
+
+    frame().to_csv(tmp_path / "d.csv", index=False)
+    path = _write_config(tmp_path, 'source = "csv"\npath = "d.csv"')
+    assert load_silo_config(path).psi_floor == 100  # the default
+    path.write_text(path.read_text() + "\n[psi]\nmin_intersection = 5000\n")
+    assert load_silo_config(path).psi_floor == 5000
+    path.write_text(path.read_text().replace("5000", "0"))
+    with pytest.raises(ConfigError, match=r"psi\.min_intersection must be a positive integer"):
+        load_silo_config(path)
+
+
+def test_every_received_message_is_a_declared_disclosure() -> None:
+    from fnmatch import fnmatch
+
+    from algorithms.psi.protocol import DISCLOSURES
+
+    parties = Parties(guest="bank", hosts=("insurer", "telco"))
+    _, network = run_pair(customer_ids(0, 400), [customer_ids(50, 450), customer_ids(0, 300)], parties=parties,
+                          record=True)
+    for d in network.transcript:
+        receiver, sender = parties.role_of(d.receiver), parties.role_of(d.sender)
+        assert [x for x in DISCLOSURES if x.receiver == receiver and x.sender == sender and fnmatch(d.tag, x.tag)], \
+            d.tag

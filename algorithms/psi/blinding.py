@@ -1,0 +1,147 @@
+"""Blinding hashed points with a secret X25519 scalar, in chunks, on a process pool.
+
+Points travel as fixed-width byte strings: a chunk of n points is one ``bytes`` of ``32·n`` (or an
+``(n, 32)`` uint8 numpy array), never a Python object per point. :func:`hash_and_blind` (own ids →
+``k·H(id)``) and :func:`blind` (peer points → ``k·P``) cut the work into chunks of :data:`CHUNK` points
+and map module-level functions over an ``Executor`` (the silo's process pool; inline when ``None``).
+The scalar goes to our own worker processes only; nothing from a peer is unpickled, peer points are raw
+bytes checked by libsodium.
+
+Blinding uses X25519 (``crypto_scalarmult``, libsodium's constant-time Montgomery ladder). Scalar
+multiplication commutes, ``a·(b·P) = b·(a·P)``, and clamping makes every scalar a multiple of the
+cofactor 8, so a small-order component in a hashed point (see :mod:`.hashing`) or smuggled in by a peer
+is erased; libsodium rejects low-order inputs outright (an all-zero result), which fails the run with
+:class:`PsiError` naming the peer and the point's position.
+
+:func:`members` matches double-blinded points with numpy (sort on the first 8 bytes, then a full 32-byte
+comparison), so 10 million points need no Python set.
+
+What it reveals to whom: nothing; this is local computation.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor, Future
+
+import numpy as np
+from nacl.bindings import crypto_scalarmult
+from nacl.exceptions import RuntimeError as NaclRuntimeError
+
+from algorithms.psi.hashing import hash_ids
+
+POINT_BYTES = 32
+CHUNK = 1 << 15  # points per task and per message (1 MiB of points)
+
+
+class PsiError(ValueError):
+    """Invalid ids, a malformed peer message, or a refused intersection."""
+
+
+def new_scalar() -> bytes:
+    """A fresh secret scalar (X25519 clamps it: a multiple of the cofactor 8, bit 254 set)."""
+    return os.urandom(32)
+
+
+def _blind_bytes(scalar: bytes, points: bytes, offset: int, peer: str) -> bytes:
+    out = bytearray(len(points))
+    mult = crypto_scalarmult
+    for i in range(0, len(points), POINT_BYTES):
+        try:
+            out[i:i + POINT_BYTES] = mult(scalar, points[i:i + POINT_BYTES])
+        except (NaclRuntimeError, TypeError, ValueError) as exc:
+            raise PsiError(f"invalid curve point at position {offset + i // POINT_BYTES} from {peer!r}") from exc
+    return bytes(out)
+
+
+def _hash_and_blind_task(scalar: bytes, ids: list[str], context: str, offset: int) -> bytes:
+    return _blind_bytes(scalar, hash_ids(ids, context), offset, "self")
+
+
+def _blind_task(scalar: bytes, points: bytes, offset: int, peer: str) -> bytes:
+    return _blind_bytes(scalar, points, offset, peer)
+
+
+def _results(futures: list[Future[bytes]]) -> Iterator[bytes]:
+    try:
+        for f in futures:
+            yield f.result()
+    finally:
+        for f in futures:
+            f.cancel()
+
+
+def hash_and_blind(scalar: bytes, ids: Sequence[str], context: str, executor: Executor | None,
+                   chunk: int | None = None) -> Iterator[bytes]:
+    """``scalar·H(id)`` for every id, yielded as one ``bytes`` per chunk of ``chunk`` ids, in order."""
+    chunk = chunk or CHUNK
+    starts = range(0, len(ids), chunk)
+    if executor is None:
+        for s in starts:
+            yield _hash_and_blind_task(scalar, list(ids[s:s + chunk]), context, s)
+        return
+    yield from _results([executor.submit(_hash_and_blind_task, scalar, list(ids[s:s + chunk]), context, s)
+                         for s in starts])
+
+
+class Blinder:
+    """Blinds chunks of a peer's points as they arrive (submitted to the executor at once), then collects them."""
+
+    def __init__(self, scalar: bytes, peer: str, executor: Executor | None) -> None:
+        self.scalar, self.peer, self.executor = scalar, peer, executor
+        self._parts: list[Future[bytes] | bytes] = []
+        self._offset = 0
+
+    def add(self, points: bytes) -> None:
+        if self.executor is None:
+            self._parts.append(_blind_task(self.scalar, points, self._offset, self.peer))
+        else:
+            self._parts.append(self.executor.submit(_blind_task, self.scalar, points, self._offset, self.peer))
+        self._offset += len(points) // POINT_BYTES
+
+    def result(self) -> np.ndarray:
+        """Every blinded point, in arrival order, as an ``(n, 32)`` uint8 array."""
+        out = np.empty((self._offset, POINT_BYTES), dtype=np.uint8)
+        row = 0
+        try:
+            for part in self._parts:
+                data = part if isinstance(part, bytes) else part.result()
+                n = len(data) // POINT_BYTES
+                out[row:row + n] = np.frombuffer(data, dtype=np.uint8).reshape(n, POINT_BYTES)
+                row += n
+        finally:
+            for part in self._parts:
+                if not isinstance(part, bytes):
+                    part.cancel()
+        return out
+
+
+def random_permutation(n: int) -> np.ndarray:
+    """A uniformly random permutation of ``range(n)`` from the OS CSPRNG (argsort of 64-bit random keys;
+    a tie, probability about n^2 / 2^65, only makes the order among the tied pair deterministic)."""
+    keys = np.frombuffer(os.urandom(8 * n), dtype=np.uint64) if n else np.empty(0, dtype=np.uint64)
+    return np.argsort(keys, kind="stable").astype(np.int64)
+
+
+def members(items: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """Boolean mask: ``items[i]`` (a 32-byte point) occurs in ``pool``; both ``(n, 32)`` uint8 arrays."""
+    if not len(items) or not len(pool):
+        return np.zeros(len(items), dtype=bool)
+    a = np.ascontiguousarray(items).view("<u8")
+    b = np.ascontiguousarray(pool).view("<u8")
+    order = np.argsort(b[:, 0])
+    keys = b[order, 0]
+    pos = np.minimum(np.searchsorted(keys, a[:, 0]), len(keys) - 1)
+    hit = keys[pos] == a[:, 0]
+    idx = np.flatnonzero(hit)
+    for s in range(0, len(idx), 1 << 20):  # full 32-byte comparison, a million candidates at a time
+        part = idx[s:s + (1 << 20)]
+        hit[part] = np.all(b[order[pos[part]], 1:] == a[part, 1:], axis=1)
+    clash = np.flatnonzero(keys[1:] == keys[:-1])  # pool points sharing their first 8 bytes (about n^2 / 2^65)
+    if clash.size:
+        shared = set(keys[clash].tolist())
+        full = {bytes(row) for row in np.asarray(pool)[order][np.isin(keys, list(shared))]}
+        for i in np.flatnonzero(np.isin(a[:, 0], list(shared))):
+            hit[i] = bytes(np.asarray(items)[i]) in full
+    return hit
