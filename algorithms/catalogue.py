@@ -16,6 +16,8 @@ from algorithms.api import Algorithm, nearest
 _PLUGINS: dict[str, str] = {
     "vertical_lr": "algorithms.vertical_lr.plugin:VerticalLR",
     "secureboost": "algorithms.secureboost.plugin:SecureBoost",
+    "binning": "algorithms.binning.plugin:Binning",
+    "scorecard": "algorithms.scorecard.plugin:Scorecard",
 }
 
 

@@ -1,0 +1,102 @@
+"""The ``scorecard`` plug-in: binning → IV selection → vertical logistic regression → per-party points.
+
+Roles: ``guest`` (the bank), one or more ``host`` parties, and the arbiter as the regression's key holder.
+Stages ``align → train → evaluate``; scoring returns the probability of the bad class at the bank from the
+total points (its own + base + each host's per-row subtotal). A host's consent to name its characteristics
+(``share_feature_names``) and to show its points table (``share_points_table``) comes from its own silo
+(``ctx.extra``), never from the job file.
+
+What it reveals to whom: see :mod:`algorithms.scorecard.roles` and :attr:`Scorecard.disclosures`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from algorithms.api import Algorithm, AlgorithmParams, Disclosure, ParamsError, PartyData, Role, RoleContext, RoleSpec
+from algorithms.base import Payload
+from algorithms.binning.plugin import DISCLOSURES as BINNING_DISCLOSURES
+from algorithms.binning.plugin import consent
+from algorithms.scorecard.params import ScorecardParams
+from algorithms.scorecard.roles import (
+    ScorecardArbiter,
+    ScorecardGuest,
+    ScorecardGuestPart,
+    ScorecardGuestScorer,
+    ScorecardHost,
+    ScorecardHostPart,
+    ScorecardHostScorer,
+)
+from algorithms.vertical_lr.params import check_batch_guard
+
+DISCLOSURES = (*BINNING_DISCLOSURES,
+               Disclosure("guest", "host", "*sc.points", "aggregate",
+                          "the host's points table (per-bin points of its characteristics), only with its consent"),
+               Disclosure("host", "guest", "*sc.*.request", "public", "how many rows are scored"),
+               Disclosure("guest", "host", "*sc.*.points", "row_level",
+                          "per scored row, the subtotal of the host's points (−factor × its partial logit)"),
+               Disclosure("host", "arbiter", "vlr.*", "masked",
+                          "vertical LR: public key, masked gradient residues; the host's own gradients and weights"),
+               Disclosure("guest", "arbiter", "vlr.*", "masked", "vertical LR: as for the host, plus the epoch loss"),
+               Disclosure("host", "guest", "vlr.*", "ciphertext", "vertical LR: the encrypted fore-gradient"),
+               Disclosure("guest", "host", "vlr.*", "ciphertext", "vertical LR: the host's encrypted partial scores"),
+               Disclosure("arbiter", "guest", "vlr.*", "masked", "vertical LR: masked vectors, the epoch loss"),
+               Disclosure("arbiter", "host", "vlr.*", "masked", "vertical LR: masked vectors"))
+
+
+class Scorecard(Algorithm):
+    name = "scorecard"
+    topology = "vertical"
+    stages = ("align", "train", "evaluate")
+    roles = (RoleSpec("guest", 1, 1, holds_labels=True), RoleSpec("host", 1, None))
+    arbiter = "key_holder"
+    params_class = ScorecardParams
+    metric_roles = ("guest",)
+    disclosures = DISCLOSURES
+
+    def steps(self, params: AlgorithmParams) -> int:
+        assert isinstance(params, ScorecardParams)
+        return params.max_epochs
+
+    def trainer(self, ctx: RoleContext, data: PartyData | None) -> Role:
+        params = ctx.params
+        assert isinstance(params, ScorecardParams)
+        if ctx.role == "arbiter":
+            return ScorecardArbiter(params, ctx.parties, executor=ctx.executor)
+        if data is None:
+            raise ParamsError(f"{ctx.party_id}: a scorecard silo role needs its data")
+        if ctx.role == "guest":
+            if data.y is None:
+                raise ParamsError(f"{ctx.party_id}: the guest of a scorecard job must hold the labels")
+            return ScorecardGuest(data.X, data.feature_names, data.y, data.ids, params, ctx.parties,
+                                  executor=ctx.executor, namespace=ctx.namespace)
+        if ctx.role == "host":
+            return ScorecardHost(data.X, data.feature_names, data.ids, params, ctx.parties, ctx.party_id,
+                                 share_feature_names=consent(ctx, "share_feature_names"),
+                                 share_points_table=consent(ctx, "share_points_table"),
+                                 executor=ctx.executor, namespace=ctx.namespace)
+        raise ParamsError(f"scorecard has no role {ctx.role!r}")
+
+    def predictor(self, ctx: RoleContext, part: Payload, data: PartyData) -> Role:
+        if ctx.role == "guest":
+            return ScorecardGuestScorer(ScorecardGuestPart.from_dict(part), data.X, data.feature_names, ctx.parties,
+                                        namespace=ctx.namespace)
+        if ctx.role == "host":
+            return ScorecardHostScorer(ScorecardHostPart.from_dict(part), data.X, data.feature_names, ctx.parties,
+                                       namespace=ctx.namespace)
+        raise ParamsError(f"scorecard scoring has no role {ctx.role!r}")
+
+    def check_preflight(self, params: AlgorithmParams, features: Mapping[str, int], rows: Mapping[str, int]
+                        ) -> list[str]:
+        assert isinstance(params, ScorecardParams)
+        n = min(rows.values(), default=0)
+        if n < 2 * params.min_bin_rows:
+            raise ParamsError(f"too few aligned rows ({n}) for bins of at least min_bin_rows={params.min_bin_rows}")
+        # a host's indicator columns: at most (max_bins + 1 missing − 1 reference) per characteristic
+        width = (params.max_bins if params.optimal else params.n_bins) + 1
+        try:
+            check_batch_guard(n, params.batch_size, {h: k * width for h, k in features.items()})
+        except ValueError as exc:
+            raise ParamsError(str(exc)) from exc
+        return []
+
