@@ -51,8 +51,8 @@ def run_binning(credit: dict, params: BinningParams, keypair: tuple, share: bool
     guest = BinningGuest(credit["gx"], credit["gn"], credit["y"], credit["ids"], params, PARTIES, keypair=keypair)
     host = BinningHost(credit["hx"], credit["hn"], credit["ids"], params, PARTIES, "insurer",
                        share_feature_names=share)
-    return run_parties({"bank": lambda: guest.run(net.channel("bank")),
-                        "insurer": lambda: host.run(net.channel("insurer"))}, net)
+    bank, insurer = net.channel("bank"), net.channel("insurer")
+    return run_parties({"bank": lambda: guest.run(bank), "insurer": lambda: host.run(insurer)}, net)
 
 
 # ------------------------------------------------------------------------------------------ local parts

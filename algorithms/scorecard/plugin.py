@@ -27,7 +27,7 @@ from algorithms.scorecard.roles import (
     ScorecardHostPart,
     ScorecardHostScorer,
 )
-from algorithms.vertical_lr.params import check_batch_guard
+from algorithms.vertical_lr.params import ProtocolError, check_batch_guard
 
 DISCLOSURES = (*BINNING_DISCLOSURES,
                Disclosure("guest", "host", "*sc.points", "aggregate",
@@ -96,7 +96,7 @@ class Scorecard(Algorithm):
         width = (params.max_bins if params.optimal else params.n_bins) + 1
         try:
             check_batch_guard(n, params.batch_size, {h: k * width for h, k in features.items()})
-        except ValueError as exc:
+        except ProtocolError as exc:
             raise ParamsError(str(exc)) from exc
         return []
 
