@@ -35,6 +35,11 @@ def default_name() -> str:
     return next(iter(_PLUGINS))
 
 
+def consent_keys() -> tuple[str, ...]:
+    """Every consent flag a catalogued plug-in reads (the valid keys of a silo's ``[consent]`` table)."""
+    return tuple(sorted({k for n in names() for k in get(n).consents}))
+
+
 @cache
 def get(name: str) -> Algorithm:
     """The plug-in called ``name``; :class:`UnknownAlgorithm` names the known ones otherwise."""
@@ -57,4 +62,4 @@ def silo_roles() -> dict[str, bool]:
     return out
 
 
-__all__ = ["UnknownAlgorithm", "default_name", "get", "names", "silo_roles"]
+__all__ = ["UnknownAlgorithm", "consent_keys", "default_name", "get", "names", "silo_roles"]

@@ -44,6 +44,7 @@ from tqdm import tqdm
 
 from algorithms.api import Algorithm, RoleContext
 from arbiter.config import ArbiterConfig, JobConfig, PartyAddress
+from arbiter.sections import check_sections
 from arbiter.store import (
     ALIGNING,
     CANCELLED,
@@ -262,6 +263,8 @@ class ArbiterService:
                 self._train(job, spec, parties, resumed and i == 0, log)
             elif stage == EVALUATING:
                 result = self._evaluate(job, spec, parties, log)
+        if EVALUATING not in stages and TRAINING in stages:  # nothing to score: the report is the result
+            result = self._finish_without_evaluation(job, spec, parties, log)
         return result
 
     # --------------------------------------------------------------------------------------------- stages
@@ -383,7 +386,9 @@ class ArbiterService:
             "part_hashes": {pid: r["part_sha256"] for pid, r in out.items()},
             "train_rows": _rows(plugin, spec, {pid: r["train_rows"] for pid, r in out.items()}),
             "training_time_s": round(time.perf_counter() - t0, 2),
-            "arbiter_part": arbiter_part})
+            "arbiter_part": arbiter_part,
+            "report_sections": {pid: check_sections(r["report_sections"], f"silo {pid!r}")
+                                for pid, r in out.items() if r.get("report_sections")}})
 
     def _evaluate(self, job: JobRecord, spec: JobSpec, parties: dict[str, PartyAddress],
                   log: logging.LoggerAdapter) -> dict[str, Any]:  # type: ignore[type-arg]
@@ -444,8 +449,23 @@ class ArbiterService:
             path = out / f"{job.id}.json"
             path.write_text(json.dumps({"model_card": card, "metrics": metrics}, indent=1))
             return [str(path)]
-        html_path, json_path = write_report(Path(self.config.reports), metrics, card, stem=job.id)
+        sections = [sec for pid in spec.parties.silos for sec in training.get("report_sections", {}).get(pid, [])]
+        html_path, json_path = write_report(Path(self.config.reports), metrics, card, stem=job.id, sections=sections)
         return [str(html_path), str(json_path)]
+
+    def _finish_without_evaluation(self, job: JobRecord, spec: JobSpec, parties: dict[str, PartyAddress],
+                                   log: logging.LoggerAdapter) -> dict[str, Any]:  # type: ignore[type-arg]
+        """A job whose algorithm has no evaluation stage (e.g. a binning study): report the parties' sections."""
+        training = self.store.job(job.id).training
+        if training is None:
+            raise ArbiterError(f"job {job.id!r}: no training summary; resume it at the training stage")
+        self._abort(job, parties, op="close")
+        reports = self._write_report(job, spec, job.id, {}, training)
+        result = {"report": reports, "training_time_s": training["training_time_s"],
+                  "train_rows": training["train_rows"]}
+        self.store.transition(job.id, DONE, note="report", result=result)
+        log.info("done", extra={"fields": {"report": reports[0]}})
+        return {**result, "report_sections": training.get("report_sections", {})}
 
     def resume(self, job_id: str) -> dict[str, Any]:
         return self.run(job_id, resume=True)

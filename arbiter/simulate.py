@@ -25,15 +25,17 @@ from silo.jobs import JobSpec, SiloWorker
 from silo.store import SiloStore, SqliteCheckpoint
 
 
-def simulate_job(spec: JobSpec, tables: dict[str, LocalTable], workdir: str | Path | None = None
-                 ) -> dict[str, Any]:
-    """Run the job in-process; returns ``{"metrics", "parts", "arbiter", "timings"}``."""
+def simulate_job(spec: JobSpec, tables: dict[str, LocalTable], workdir: str | Path | None = None,
+                 consent: dict[str, dict[str, bool]] | None = None) -> dict[str, Any]:
+    """Run the job in-process; returns ``{"metrics", "parts", "report_sections", "arbiter", "timings"}``
+    (``metrics`` empty for an algorithm without an evaluation stage). ``consent``: each silo's ``[consent]``."""
     tmp = tempfile.TemporaryDirectory() if workdir is None else None
     root = Path(tmp.name if tmp is not None else workdir)  # type: ignore[arg-type]
     root.mkdir(parents=True, exist_ok=True)
     stores = {pid: SiloStore(root / f"{pid}-sim.sqlite") for pid in tables}
     plugin = spec.plugin
-    workers = {pid: SiloWorker(pid, str(spec.parties.role_of(pid)), tables[pid], stores[pid]) for pid in tables}
+    workers = {pid: SiloWorker(pid, str(spec.parties.role_of(pid)), tables[pid], stores[pid],
+                               consent=(consent or {}).get(pid)) for pid in tables}
     timings: dict[str, Any] = {}
     try:
         net = InMemoryNetwork()
@@ -71,16 +73,20 @@ def simulate_job(spec: JobSpec, tables: dict[str, LocalTable], workdir: str | Pa
         timings["epoch_ends"] = [s - t0 for s in stamps]
         net.close()
 
-        net = InMemoryNetwork()
-        channels = {pid: net.channel(pid) for pid in workers}
-        evaluated = run_parties({pid: (lambda w=w: w.evaluate(spec, channels[w.party_id]))
-                                 for pid, w in workers.items()}, net)
-        net.close()
+        metrics: dict[str, Any] = {}
+        if "evaluate" in plugin.stages:
+            net = InMemoryNetwork()
+            channels = {pid: net.channel(pid) for pid in workers}
+            evaluated = run_parties({pid: (lambda w=w: w.evaluate(spec, channels[w.party_id]))
+                                     for pid, w in workers.items()}, net)
+            net.close()
+            metric_parties = plugin.metric_parties(spec.parties)
+            metrics = plugin.combine_metrics({pid: evaluated[pid]["metrics"] for pid in metric_parties})
         parts = {pid: stores[pid].model_part(spec.job_id) for pid in workers}
-        metric_parties = plugin.metric_parties(spec.parties)
-        metrics = plugin.combine_metrics({pid: evaluated[pid]["metrics"] for pid in metric_parties})
         return {"metrics": metrics, "parts": parts,
                 "part_hashes": {pid: out[pid]["part_sha256"] for pid in workers},
+                "report_sections": {pid: out[pid]["report_sections"] for pid in workers
+                                    if out[pid].get("report_sections")},
                 "arbiter": out[spec.parties.arbiter], "timings": timings}
     finally:
         for store in stores.values():

@@ -31,6 +31,10 @@ Example::
     # features = ["x0", "x1"]      # default: every other column
     # categorical = ["region"]     # default: non-numeric columns
 
+    [consent]                      # optional: what this silo allows its peers to see (default: nothing)
+    share_feature_names = false    # e.g. a host naming its characteristics to the bank (binning, scorecard)
+    share_points_table = false     # e.g. a host showing its scorecard points table to the bank
+
 Relative paths are resolved against the config file's directory. Errors name the file and the key.
 
 What it reveals to whom: nothing; this is local configuration.
@@ -90,6 +94,7 @@ class SiloConfig:
     source_file: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     exports: Path | None = None
+    consent: dict[str, bool] = field(default_factory=dict)
 
 
 def _require(table: dict[str, Any], key: str, where: str, section: str) -> Any:
@@ -161,6 +166,7 @@ def load_silo_config(path: str | Path) -> SiloConfig:
         raise ConfigError(f"{where}: a {role} holds no labels; remove data.label_column")
     features = data.get("features")
     categorical = data.get("categorical")
+    consent = parse_consent(raw.get("consent", {}), where)
     return SiloConfig(
         party_id=party_id, role=role, listen=str(_require(party, "listen", where, "party")),
         control=str(_require(party, "control", where, "party")), arbiter=str(party.get("arbiter", "arbiter")),
@@ -172,5 +178,18 @@ def load_silo_config(path: str | Path) -> SiloConfig:
                         id_column=str(data.get("id_column", "id")), label_column=label,
                         features=tuple(features) if features is not None else None,
                         categorical=tuple(categorical) if categorical is not None else None),
-        source_file=path,
+        source_file=path, consent=consent,
     )
+
+
+def parse_consent(table: Any, where: str) -> dict[str, bool]:
+    """The ``[consent]`` flags: booleans, each one a plug-in reads (unknown keys name the nearest valid one)."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [consent] must be a table of true/false flags")
+    valid = catalogue.consent_keys()
+    for key, value in table.items():
+        if key not in valid:
+            raise ConfigError(f"{where}: unknown consent.{key}{nearest(key, valid)}; valid: {', '.join(valid)}")
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: consent.{key} must be true or false, not {value!r}")
+    return {str(k): bool(v) for k, v in table.items()}

@@ -146,8 +146,9 @@ class SiloWorker:
     """One silo's side of every job stage (transport-free: stages take a channel)."""
 
     def __init__(self, party_id: str, role: str, table: LocalTable, store: SiloStore,
-                 export_dir: Path | None = None) -> None:
+                 export_dir: Path | None = None, consent: dict[str, bool] | None = None) -> None:
         self.party_id = party_id
+        self.consent = dict(consent or {})
         self.role = role
         self.table = table
         self.store = store
@@ -170,7 +171,7 @@ class SiloWorker:
         """The :class:`RoleContext` of this silo's role in ``spec``."""
         return RoleContext(job_id=spec.job_id, party_id=self.party_id, role=self.role, parties=spec.parties,
                            params=spec.typed_params, seed=spec.seed, checkpoint=checkpoint, namespace=namespace,
-                           extra={"salt": spec.salt, "min_intersection": spec.min_intersection})
+                           extra={"salt": spec.salt, "min_intersection": spec.min_intersection, **self.consent})
 
     # --- align --------------------------------------------------------------------------------------
     def align(self, spec: JobSpec, channel: Channel | None) -> dict[str, Any]:
@@ -223,7 +224,11 @@ class SiloWorker:
                 "columns": pre.output_columns, "train_rows": len(train_pos), "job_id": spec.job_id,
                 "parties": spec.parties.to_dict()}
         digest = self.store.save_model_part(spec.job_id, part)
-        return {"part_sha256": digest, "train_rows": len(train_pos)}
+        reply: dict[str, Any] = {"part_sha256": digest, "train_rows": len(train_pos)}
+        sections = plugin.report_sections(self.role, result)
+        if sections:  # what this party's plug-in shows in the job's report (aggregates it may reveal)
+            reply["report_sections"] = sections
+        return reply
 
     # --- evaluate -----------------------------------------------------------------------------------
     def model_part(self, model_id: str) -> dict[str, Any]:

@@ -44,7 +44,7 @@ class SiloService:
         self.tls = load_tls(config)
         self.store = SiloStore(config.store)
         self.worker = SiloWorker(config.party_id, config.role, self.table, self.store,
-                                 export_dir=getattr(config, "exports", None))
+                                 export_dir=getattr(config, "exports", None), consent=getattr(config, "consent", {}))
         self.node = PartyNode(config.party_id, config.listen, self.tls, config.peers)
         self.control: ControlServer | None = None
         self._cancel: dict[str, threading.Event] = {}

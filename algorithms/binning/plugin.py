@@ -15,9 +15,13 @@ from typing import Any
 from algorithms.api import Algorithm, AlgorithmParams, Disclosure, ParamsError, PartyData, Role, RoleContext, RoleSpec
 from algorithms.base import Payload
 from algorithms.binning.params import BinningParams
-from algorithms.binning.protocol import BinningGuest, BinningHost
+from algorithms.binning.protocol import BinningGuest, BinningHost, GuestBinning, HostBinning
+from algorithms.binning.sections import binning_sections
 
 DISCLOSURES = (
+    Disclosure("arbiter", "guest", "train reply", "aggregate",
+               "the bank's report sections: IV and per-bin sizes, event counts, WOE of every characteristic "
+               "(host ones under tokens unless named)"),
     Disclosure("host", "guest", "*bin.setup", "public",
                "the bank's public key, the job's parameters, the id digest, the training row positions, the layout"),
     Disclosure("host", "guest", "*bin.labels", "ciphertext",
@@ -49,6 +53,8 @@ class Binning(Algorithm):
     params_class = BinningParams
     metric_roles = ()
     disclosures = DISCLOSURES
+    consents = ("share_feature_names",)
+    demo_name = "binning"
 
     def steps(self, params: AlgorithmParams) -> int:
         return 1
@@ -68,6 +74,12 @@ class Binning(Algorithm):
                                share_feature_names=consent(ctx, "share_feature_names"), executor=ctx.executor,
                                namespace=ctx.namespace)
         raise ParamsError(f"binning has no role {ctx.role!r}")
+
+    def report_sections(self, role: str, part: Payload) -> list[Payload]:
+        return binning_sections(GuestBinning.from_dict(part)) if role == "guest" else []
+
+    def load_part(self, role: str, part: Payload) -> Any:
+        return GuestBinning.from_dict(part) if role == "guest" else HostBinning.from_dict(part)
 
     def predictor(self, ctx: RoleContext, part: Payload, data: PartyData) -> Role:
         raise ParamsError("a binning job has no scoring stage: train a 'scorecard' to score customers")

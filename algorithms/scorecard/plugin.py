@@ -12,6 +12,7 @@ What it reveals to whom: see :mod:`algorithms.scorecard.roles` and :attr:`Scorec
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from algorithms.api import Algorithm, AlgorithmParams, Disclosure, ParamsError, PartyData, Role, RoleContext, RoleSpec
 from algorithms.base import Payload
@@ -27,9 +28,12 @@ from algorithms.scorecard.roles import (
     ScorecardHostPart,
     ScorecardHostScorer,
 )
+from algorithms.scorecard.sections import scorecard_sections
 from algorithms.vertical_lr.params import ProtocolError, check_batch_guard
 
 DISCLOSURES = (*BINNING_DISCLOSURES,
+               Disclosure("arbiter", "guest", "train reply", "aggregate",
+                          "the bank's report sections: IV/WOE tables, its points table, hosts' tables it was shown"),
                Disclosure("guest", "host", "*sc.points", "aggregate",
                           "the host's points table (per-bin points of its characteristics), only with its consent"),
                Disclosure("host", "guest", "*sc.*.request", "public", "how many rows are scored"),
@@ -53,6 +57,16 @@ class Scorecard(Algorithm):
     params_class = ScorecardParams
     metric_roles = ("guest",)
     disclosures = DISCLOSURES
+    consents = ("share_feature_names", "share_points_table")
+    demo_name = "scorecard"
+
+    def report_sections(self, role: str, part: Payload) -> list[Payload]:
+        return scorecard_sections(ScorecardGuestPart.from_dict(part)) if role == "guest" else []
+
+    def load_part(self, role: str, part: Payload) -> Any:
+        if role == "guest":
+            return ScorecardGuestPart.from_dict(part)
+        return ScorecardHostPart.from_dict(part) if role == "host" else part
 
     def steps(self, params: AlgorithmParams) -> int:
         assert isinstance(params, ScorecardParams)

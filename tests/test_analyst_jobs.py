@@ -1,0 +1,79 @@
+"""Binning and scorecard as jobs: the same silo workers as the services (in-process), the silos' consent
+flags, the report sections the bank's plug-in provides and the generic HTML that renders them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from algorithms.base import Parties
+from arbiter.report import write_report
+from arbiter.sections import render_sections
+from arbiter.simulate import simulate_job
+from datasets import load_csv
+from silo.config import ConfigError, parse_consent
+from silo.data import LocalTable, validate_table
+from silo.jobs import JobSpec
+
+N_ROWS = 1500
+PARTIES = Parties("bank", ("insurer",))
+
+
+def _tables() -> dict[str, LocalTable]:
+    return {"bank": validate_table(load_csv("default_credit_hetero_guest").iloc[:N_ROWS], "bank", label_column="y"),
+            "insurer": validate_table(load_csv("default_credit_hetero_host").iloc[:N_ROWS], "insurer")}
+
+
+def test_binning_job_reports_iv_and_woe_sections(tmp_path: Path) -> None:
+    spec = JobSpec("bin-1", "binning", PARTIES, params={"n_bins": 8, "optimal": True, "max_bins": 4},
+                   holdout=0.2, salt="s", seed=3, min_intersection=100)
+    named = simulate_job(spec, _tables(), consent={"insurer": {"share_feature_names": True}})
+    assert named["metrics"] == {} and set(named["report_sections"]) == {"bank"}
+    sections = named["report_sections"]["bank"]
+    iv = sections[0]
+    assert iv["title"].startswith("Information value")
+    rows = iv["table"]["rows"]
+    assert {r[0] for r in rows} == {"bank", "insurer"} and len(rows) == 13 + 10
+    assert {r[1] for r in rows if r[0] == "insurer"} == {f"x{i}" for i in range(10)}  # named: the host consented
+    html_path, json_path = write_report(tmp_path, {}, {"name": "binning study", "job_id": "bin-1"}, stem="bin-1",
+                                        sections=sections)
+    page = html_path.read_text()
+    assert "Information value by characteristic" in page and "WOE per bin" in page and "<script" not in page
+    assert '"sections"' in json_path.read_text()
+    anonymous = simulate_job(spec, _tables())
+    host_keys = {r[1] for r in anonymous["report_sections"]["bank"][0]["table"]["rows"] if r[0] == "insurer"}
+    assert all(k.startswith("insurer:") for k in host_keys) and len(host_keys) == 10
+    # the host's own part keeps its merged bins and tokens (nothing of the bank's)
+    host_part = anonymous["parts"]["insurer"]["model"]
+    assert host_part["kind"] == "binning.host" and set(host_part["tokens"]) == {f"x{i}" for i in range(10)}
+
+
+def test_sections_render_tables_and_signed_bars() -> None:
+    page = render_sections([{"title": "T <b>", "table": {"columns": ["a", "v"], "rows": [["x", 1.5], ["y", -2.0]]},
+                             "bars": {"labels": ["x", "y"], "values": [1.5, -2.0], "caption": "c"},
+                             "sections": [{"title": "inner", "text": "t"}]}])
+    assert "T &lt;b&gt;" in page and "fill neg" in page and "<h3>inner</h3>" in page
+
+
+def test_consent_flags_are_checked_by_name() -> None:
+    assert parse_consent({"share_points_table": True}, "insurer.toml") == {"share_points_table": True}
+    with pytest.raises(ConfigError, match="did you mean 'share_feature_names'"):
+        parse_consent({"share_feature_name": True}, "insurer.toml")
+    with pytest.raises(ConfigError, match="true or false"):
+        parse_consent({"share_points_table": "yes"}, "insurer.toml")
+
+
+@pytest.mark.slow
+def test_scorecard_job_reports_points_and_withholds_host_table(tmp_path: Path) -> None:
+    spec = JobSpec("sc-1", "scorecard", PARTIES, params={"n_bins": 8, "max_bins": 4, "max_epochs": 3,
+                                                         "batch_size": 200},
+                   holdout=0.2, salt="s", seed=3, min_intersection=100)
+    sim = simulate_job(spec, _tables())
+    assert 0.6 < sim["metrics"]["auc"] < 1.0
+    card = sim["report_sections"]["bank"][0]
+    titles = [s["title"] for s in card["sections"]]
+    assert titles == ["Points table — bank", "Points table — insurer"]
+    assert "withheld" in card["sections"][1]["text"]
+    shown = simulate_job(spec, _tables(), consent={"insurer": {"share_points_table": True}})
+    assert "table" in shown["report_sections"]["bank"][0]["sections"][1]
