@@ -28,11 +28,13 @@ arbiter. The arbiter gets counts, digests and hashes from the silos, never rows.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -43,7 +45,8 @@ import numpy as np
 from algorithms import catalogue
 from algorithms.api import Algorithm, AlgorithmParams, PartyData, RoleContext
 from algorithms.base import Checkpoint, Parties
-from federation.channel import Channel, ChannelError, ChannelTimeout
+from algorithms.stability import bootstrap_intervals, characteristic_stability
+from federation.channel import Channel, ChannelError, ChannelTimeout, PrefixedChannel
 from silo.data import DataError, LocalTable, schema_changes
 from silo.evaluation import evaluate_at_guest, export_scores_csv, guest_only_baseline
 from silo.preprocess import Preprocessor
@@ -146,9 +149,11 @@ class SiloWorker:
     """One silo's side of every job stage (transport-free: stages take a channel)."""
 
     def __init__(self, party_id: str, role: str, table: LocalTable, store: SiloStore,
-                 export_dir: Path | None = None, consent: dict[str, bool] | None = None) -> None:
+                 export_dir: Path | None = None, consent: dict[str, bool] | None = None,
+                 sources: Mapping[str, Callable[[], LocalTable]] | None = None) -> None:
         self.party_id = party_id
         self.consent = dict(consent or {})
+        self.sources = dict(sources or {})  # named data sources (e.g. an out-of-time sample), loaded on use
         self.role = role
         self.table = table
         self.store = store
@@ -278,11 +283,77 @@ class SiloWorker:
         _, baseline = guest_only_baseline(X_train, train_labels, X_test)  # what this party could do alone
         metrics = evaluate_at_guest(test_labels, scores, train_scores=train_scores, baseline_scores=baseline,
                                     threshold=threshold)
+        metrics["ci"] = bootstrap_intervals(test_labels, scores, seed=spec.seed)
         out: dict[str, Any] = {"metrics": metrics, "evaluation_rows": len(test_pos)}
         if export_path is not None:
             export_scores_csv(export_path, test_ids, scores)
             assert self.export_dir is not None
             out["exported"] = str(export_path.relative_to(self.export_dir.resolve()))
+        return out
+
+    def source_table(self, name: str) -> LocalTable:
+        """The silo's named data source ``name`` (``[data.NAME]`` in its config), read and validated."""
+        if name not in self.sources:
+            known = ", ".join(sorted(self.sources)) or "none"
+            raise JobError(f"party {self.party_id!r} has no data source {name!r} (configured: {known})")
+        return self.sources[name]()
+
+    def evaluate_out_of_time(self, spec: JobSpec, channel: Channel, source: str, *, model_id: str | None = None,
+                             threshold: float = 0.5) -> dict[str, Any]:
+        """Score model ``model_id`` on the silo's named data source ``source`` (e.g. a later month) next to the
+        training job's held-out rows.
+
+        The new sample gets its own PSI alignment (salted apart from the training alignment); its columns
+        must be the model's (refused naming the columns otherwise). Every party computes the stability (CSI)
+        of its own characteristics, training rows vs the new sample; a host names them only with its
+        ``share_feature_names`` consent (else ``feature 1..k``). The label holder returns the aggregate
+        metrics of both samples with bootstrap intervals of AUC and KS, and the score PSI training vs new.
+        """
+        self._check_role(spec)
+        part = self.model_part(model_id or spec.job_id)
+        table = self.source_table(source)
+        if table.schema_digest != part["schema_digest"]:
+            changes = schema_changes(part.get("schema"), table.schema)
+            raise JobError(f"party {self.party_id!r}: data source {source!r} does not have the columns of model "
+                           f"{model_id or spec.job_id!r} ({'; '.join(changes) or 'schema digest differs'}); "
+                           "refusing to score it")
+        plugin = spec.plugin
+        ctx = self.context(spec)
+        ctx = dataclasses.replace(ctx, extra={**ctx.extra, "salt": f"{spec.salt}:{source}"})
+        if "align" in plugin.stages:
+            found = plugin.aligner(ctx, list(table.ids)).run(PrefixedChannel(channel, f"oot.{source}"))
+            new_ids, new_pos = list(found.ids), np.asarray(found.positions, dtype=np.int64)
+        else:
+            new_pos = np.argsort(np.asarray(table.ids, dtype=str), kind="stable")
+            new_ids = [str(table.ids[i]) for i in new_pos]
+        train_pos, test_pos, train_ids, test_ids = self._split(spec)
+        pre = Preprocessor.from_dict(part["preprocessing"])
+        names = tuple(part["columns"])
+        train_frame, _ = self.table.at(train_pos)
+        test_frame, test_labels = self.table.at(test_pos)
+        new_frame, new_labels = table.at(new_pos)
+        X_train, X_test, X_new = pre.transform(train_frame), pre.transform(test_frame), pre.transform(new_frame)
+
+        def scores_of(X: np.ndarray, ids: Any, namespace: str) -> np.ndarray | None:
+            data = PartyData(np.asarray(ids).astype(str), X, names)
+            return plugin.predictor(self.context(spec, namespace=namespace), part["model"], data).run(channel)
+
+        train_scores = scores_of(X_train, train_ids, "eval.train")
+        test_scores = scores_of(X_test, test_ids, "eval.test")
+        new_scores = scores_of(X_new, np.asarray(new_ids), f"eval.{source}")
+        csi = characteristic_stability(X_train, X_new, names)
+        if self.role not in plugin.metric_roles and not self.consent.get("share_feature_names", False):
+            csi = {f"feature {i + 1}": v for i, v in enumerate(csi.values())}
+        out: dict[str, Any] = {"evaluation_rows": len(test_pos), "new_rows": len(new_pos), "stability": csi}
+        if self.role not in plugin.metric_roles:
+            return out
+        assert test_labels is not None and new_labels is not None and test_scores is not None
+        assert new_scores is not None
+        holdout = evaluate_at_guest(test_labels, test_scores, train_scores=train_scores, threshold=threshold)
+        holdout["ci"] = bootstrap_intervals(test_labels, test_scores, seed=spec.seed)
+        later = evaluate_at_guest(new_labels, new_scores, train_scores=train_scores, threshold=threshold)
+        later["ci"] = bootstrap_intervals(new_labels, new_scores, seed=spec.seed)
+        out.update(metrics=holdout, new_metrics=later)
         return out
 
     def _export_path(self, requested: str) -> Path:

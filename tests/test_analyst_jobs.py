@@ -77,3 +77,54 @@ def test_scorecard_job_reports_points_and_withholds_host_table(tmp_path: Path) -
     assert "withheld" in card["sections"][1]["text"]
     shown = simulate_job(spec, _tables(), consent={"insurer": {"share_points_table": True}})
     assert "table" in shown["report_sections"]["bank"][0]["sections"][1]
+
+
+# ------------------------------------------------------------------------------------ out-of-time evaluation
+
+def _breast_tables(frac: float = 1.0, drift: float = 0.0, drop: str | None = None) -> dict[str, LocalTable]:
+    guest, host = load_csv("breast_hetero_guest"), load_csv("breast_hetero_host")
+    if frac < 1.0:
+        keep = guest["id"].sample(frac=frac, random_state=0)
+        guest, host = guest[guest["id"].isin(keep)], host[host["id"].isin(keep)]
+    host = host.copy()
+    host["x0"] = host["x0"] + drift
+    if drop:
+        host = host.drop(columns=[drop])
+    return {"bank": validate_table(guest, "bank", label_column="y"), "insurer": validate_table(host, "insurer")}
+
+
+def test_out_of_time_evaluation_with_own_alignment_csi_and_intervals(tmp_path: Path) -> None:
+    from federation.channel import InMemoryNetwork, run_parties
+    from silo.jobs import JobError, SiloWorker
+    from silo.store import SiloStore
+
+    spec = JobSpec("lr-oot", "vertical_lr", PARTIES, params={"max_epochs": 2, "batch_size": 128,
+                                                              "learning_rate": 0.15},
+                   holdout=0.25, salt="s", seed=3, min_intersection=100)
+    tables = _breast_tables()
+    simulate_job(spec, tables, workdir=tmp_path)
+    later = _breast_tables(frac=0.7, drift=1.5)  # a later sample: fewer customers, the host's x0 has shifted
+    stores = {pid: SiloStore(tmp_path / f"{pid}-sim.sqlite") for pid in tables}
+    workers = {pid: SiloWorker(pid, str(PARTIES.role_of(pid)), tables[pid], stores[pid],
+                               sources={"oot": (lambda t=later[pid]: t)}) for pid in tables}
+    net = InMemoryNetwork()
+    channels = {pid: net.channel(pid) for pid in workers}
+    out = run_parties({pid: (lambda w=w: w.evaluate_out_of_time(spec, channels[w.party_id], "oot"))
+                       for pid, w in workers.items()}, net)
+    bank, host = out["bank"], out["insurer"]
+    assert bank["new_rows"] == host["new_rows"] == len(later["bank"].ids)  # its own PSI alignment
+    for m in (bank["metrics"], bank["new_metrics"]):
+        lo, hi = m["ci"]["auc"]
+        assert lo <= m["auc"] <= hi and m["ci"]["ks"][0] <= m["ks"] <= m["ci"]["ks"][1]
+    assert bank["new_metrics"]["psi"] >= 0.0 and len(bank["new_metrics"]["psi_bins"]) >= 2  # score PSI train vs new
+    assert set(host["stability"]) == {f"feature {i + 1}" for i in range(len(host["stability"]))}  # no consent
+    assert host["stability"]["feature 1"] > 0.25 and max(bank["stability"].values()) < 0.1
+    # a changed schema is refused, naming the columns, before anything is scored
+    changed = SiloWorker("insurer", "host", tables["insurer"], stores["insurer"],
+                         sources={"oot": lambda: _breast_tables(drop="x3")["insurer"]})
+    with pytest.raises(JobError, match=r"data source 'oot' does not have the columns.*x3"):
+        changed.evaluate_out_of_time(spec, channels["insurer"], "oot")
+    with pytest.raises(JobError, match="no data source 'q4'"):
+        changed.evaluate_out_of_time(spec, channels["insurer"], "q4")
+    for s in stores.values():
+        s.close()
