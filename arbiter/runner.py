@@ -44,7 +44,7 @@ from tqdm import tqdm
 
 from algorithms.api import Algorithm, RoleContext
 from arbiter.config import ArbiterConfig, JobConfig, PartyAddress
-from arbiter.sections import check_sections
+from arbiter.sections import check_sections, evaluation_sections
 from arbiter.store import (
     ALIGNING,
     CANCELLED,
@@ -450,6 +450,7 @@ class ArbiterService:
             path.write_text(json.dumps({"model_card": card, "metrics": metrics}, indent=1))
             return [str(path)]
         sections = [sec for pid in spec.parties.silos for sec in training.get("report_sections", {}).get(pid, [])]
+        sections = evaluation_sections(metrics) + sections
         html_path, json_path = write_report(Path(self.config.reports), metrics, card, stem=job.id, sections=sections)
         return [str(html_path), str(json_path)]
 

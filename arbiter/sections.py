@@ -102,6 +102,53 @@ def render_sections(sections: list[Section], level: int = 2) -> str:
     return "".join(out)
 
 
+def _ci(m: dict[str, Any], key: str) -> str:
+    ci = (m.get("ci") or {}).get(key)
+    return f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "–"
+
+
+def evaluation_sections(metrics: dict[str, Any]) -> list[Section]:
+    """Sections every evaluation report gets from the label holder's aggregates: bootstrap intervals of AUC
+    and KS, and, for an out-of-time evaluation (``metrics["out_of_time"]``), holdout vs the new sample side
+    by side, the score PSI and each party's characteristic stability (CSI)."""
+    out: list[Section] = []
+    oot = metrics.get("out_of_time")
+    if metrics.get("ci") and not oot:
+        level = metrics["ci"].get("level", 0.95)
+        out.append({"title": f"Bootstrap {level:.0%} intervals",
+                    "text": f"{metrics['ci'].get('resamples')} resamples of the held-out rows with replacement.",
+                    "table": {"columns": ["metric", "estimate", "interval"],
+                              "rows": [["AUC", metrics.get("auc"), _ci(metrics, "auc")],
+                                       ["KS", metrics.get("ks"), _ci(metrics, "ks")]]}})
+    if oot:
+        new = oot.get("metrics", {})
+        name = str(oot.get("source", "new sample"))
+        rows = [["rows", metrics.get("n"), "", new.get("n"), ""],
+                ["bad rate", metrics.get("bad_rate"), "", new.get("bad_rate"), ""],
+                ["AUC", metrics.get("auc"), _ci(metrics, "auc"), new.get("auc"), _ci(new, "auc")],
+                ["KS", metrics.get("ks"), _ci(metrics, "ks"), new.get("ks"), _ci(new, "ks")],
+                ["Gini", metrics.get("gini"), "", new.get("gini"), ""],
+                ["Brier", metrics.get("brier"), "", new.get("brier"), ""],
+                ["score PSI vs training", metrics.get("psi"), "", new.get("psi"), ""]]
+        out.append({"title": f"Training holdout vs out-of-time sample '{name}'",
+                    "text": "Same model, the training job's held-out rows and the new sample (aligned by its own "
+                            "PSI); intervals: percentile bootstrap.",
+                    "table": {"columns": ["metric", "holdout", "interval", name, "interval"], "rows": rows}})
+        stab = oot.get("stability") or {}
+        subs = []
+        for party, csi in stab.items():
+            items = sorted(csi.items(), key=lambda kv: -(kv[1] if isinstance(kv[1], int | float) else 0))
+            subs.append({"title": f"{party}",
+                         "table": {"columns": ["characteristic", "CSI"], "rows": [[k, v] for k, v in items]},
+                         "bars": {"labels": [k for k, _ in items], "values": [v for _, v in items],
+                                  "caption": "CSI (≥ 0.1 watch, ≥ 0.25 shifted)"}})
+        if subs:
+            out.append({"title": "Characteristic stability (CSI), training vs out-of-time",
+                        "text": "Computed by each party on its own characteristics (a host names them only if it "
+                                "allows it).", "sections": subs})
+    return out
+
+
 def check_sections(sections: Any, where: str) -> list[Section]:
     """Refuse anything but a list of section dicts (a silo's reply is checked before it is rendered)."""
     if not isinstance(sections, list) or not all(isinstance(s, dict) for s in sections):
