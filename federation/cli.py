@@ -202,13 +202,15 @@ def cmd_models_show(args: argparse.Namespace) -> int:
 
 def cmd_models_export(args: argparse.Namespace) -> int:
     from silo.config import load_silo_config
-    from silo.export import export_guest_model
+    from silo.export import export_files, export_guest_model
     from silo.store import SiloStore
 
     config = load_silo_config(args.config)
     store = SiloStore(config.store)
     try:
         path = export_guest_model(store, args.model_id, args.out, party_id=config.party_id, role=config.role)
+        for extra in export_files(store, args.model_id, args.out, role=config.role):
+            print(f"wrote {extra}")
     except ValueError as exc:
         print(f"fedrisk: error: {exc}", file=sys.stderr)
         return 2

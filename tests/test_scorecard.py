@@ -140,6 +140,9 @@ def test_federated_scorecard_end_to_end(credit: dict, keypair: tuple) -> None:
     ref = LogisticRegression(C=1e6, max_iter=5000).fit(design_tr, credit["y"][tr])
     ours, theirs = auc(credit["y"][te], res["bank"]), auc(credit["y"][te], ref.predict_proba(design_te)[:, 1])
     assert ours >= theirs - 0.015, (ours, theirs)
-    # exports
+    # exports (also what `fedrisk models export` writes beside the part)
+    files = catalogue.get("scorecard").export_files("guest", bank.to_dict())
+    assert files["points.csv"].splitlines()[0] == "party,characteristic,bin,woe,points"
+    assert json.loads(files["points.json"])["scale"]["pdo"] == 20.0
     assert bank.table.to_csv().splitlines()[0] == "party,characteristic,bin,woe,points"
     assert json.loads(host.table.to_json())["party"] == "insurer"

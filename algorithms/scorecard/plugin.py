@@ -11,6 +11,7 @@ What it reveals to whom: see :mod:`algorithms.scorecard.roles` and :attr:`Scorec
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -62,6 +63,20 @@ class Scorecard(Algorithm):
 
     def report_sections(self, role: str, part: Payload) -> list[Payload]:
         return scorecard_sections(ScorecardGuestPart.from_dict(part)) if role == "guest" else []
+
+    def export_files(self, role: str, part: Payload) -> dict[str, str]:
+        """The points tables this party holds: its own and, at the bank, the hosts' it was shown."""
+        if role == "guest":
+            card = ScorecardGuestPart.from_dict(part)
+            tables = [card.table, *(t for t in card.host_tables.values() if t is not None)]
+        elif role == "host":
+            tables = [ScorecardHostPart.from_dict(part).table]
+        else:
+            return {}
+        csv_text = tables[0].to_csv() + "".join(t.to_csv().split("\n", 1)[1] for t in tables[1:])
+        doc = {"scale": ScorecardGuestPart.from_dict(part).scale.to_dict() if role == "guest" else None,
+               "tables": [t.to_dict() for t in tables]}
+        return {"points.csv": csv_text, "points.json": json.dumps(doc, indent=1)}
 
     def load_part(self, role: str, part: Payload) -> Any:
         if role == "guest":
