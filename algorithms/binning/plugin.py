@@ -10,6 +10,7 @@ What it reveals to whom: see :mod:`algorithms.binning.protocol` and :attr:`Binni
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from algorithms.api import Algorithm, AlgorithmParams, Disclosure, ParamsError, PartyData, Role, RoleContext, RoleSpec
@@ -84,7 +85,7 @@ class Binning(Algorithm):
     def predictor(self, ctx: RoleContext, part: Payload, data: PartyData) -> Role:
         raise ParamsError("a binning job has no scoring stage: train a 'scorecard' to score customers")
 
-    def check_preflight(self, params: AlgorithmParams, features: dict[str, int] | Any, rows: dict[str, int] | Any
+    def check_preflight(self, params: AlgorithmParams, features: Mapping[str, int], rows: Mapping[str, int]
                         ) -> list[str]:
         assert isinstance(params, BinningParams)
         small = {p: n for p, n in rows.items() if n < 2 * params.min_bin_rows}

@@ -91,28 +91,29 @@ class Scorecard(Algorithm):
         params = ctx.params
         assert isinstance(params, ScorecardParams)
         if ctx.role == "arbiter":
-            return ScorecardArbiter(params, ctx.parties, executor=ctx.executor)
+            return ScorecardArbiter(params, ctx.parties, executor=ctx.executor, checkpoint=ctx.checkpoint)
         if data is None:
             raise ParamsError(f"{ctx.party_id}: a scorecard silo role needs its data")
         if ctx.role == "guest":
             if data.y is None:
                 raise ParamsError(f"{ctx.party_id}: the guest of a scorecard job must hold the labels")
             return ScorecardGuest(data.X, data.feature_names, data.y, data.ids, params, ctx.parties,
-                                  executor=ctx.executor, namespace=ctx.namespace)
+                                  executor=ctx.executor, namespace=ctx.namespace, checkpoint=ctx.checkpoint)
         if ctx.role == "host":
             return ScorecardHost(data.X, data.feature_names, data.ids, params, ctx.parties, ctx.party_id,
                                  share_feature_names=consent(ctx, "share_feature_names"),
                                  share_points_table=consent(ctx, "share_points_table"),
-                                 executor=ctx.executor, namespace=ctx.namespace)
+                                 executor=ctx.executor, namespace=ctx.namespace, checkpoint=ctx.checkpoint)
         raise ParamsError(f"scorecard has no role {ctx.role!r}")
 
     def predictor(self, ctx: RoleContext, part: Payload, data: PartyData) -> Role:
+        name = ctx.namespace or "predict"  # one scoring per namespace (e.g. eval.train, eval.test)
         if ctx.role == "guest":
             return ScorecardGuestScorer(ScorecardGuestPart.from_dict(part), data.X, data.feature_names, ctx.parties,
-                                        namespace=ctx.namespace)
+                                        name=name)
         if ctx.role == "host":
             return ScorecardHostScorer(ScorecardHostPart.from_dict(part), data.X, data.feature_names, ctx.parties,
-                                       namespace=ctx.namespace)
+                                       name=name)
         raise ParamsError(f"scorecard scoring has no role {ctx.role!r}")
 
     def check_preflight(self, params: AlgorithmParams, features: Mapping[str, int], rows: Mapping[str, int]

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from algorithms.base import Parties
+from algorithms.base import Checkpoint, Parties
 from algorithms.binning.bins import CharacteristicBins
 from algorithms.binning.protocol import BinningGuest, BinningHost, BinningProtocolError, GuestBinning, HostBinning
 from algorithms.paillier import PrivateKey, PublicKey
@@ -131,9 +131,10 @@ class ScorecardGuest:
 
     def __init__(self, X: np.ndarray, names: Sequence[str], y: np.ndarray, ids: np.ndarray, params: ScorecardParams,
                  parties: Parties, keypair: tuple[PublicKey, PrivateKey] | None = None,
-                 executor: Executor | None = None, namespace: str = "") -> None:
+                 executor: Executor | None = None, namespace: str = "", checkpoint: Checkpoint | None = None) -> None:
         self.X, self.names, self.y, self.ids = np.asarray(X, dtype=np.float64), list(names), np.asarray(y), ids
         self.params, self.parties, self.keypair, self.executor, self.ns = params, parties, keypair, executor, namespace
+        self.checkpoint = checkpoint  # the regression's epochs (binning is deterministic and simply reruns)
 
     def run(self, channel: Channel) -> ScorecardGuestPart:
         p, me = self.params, self.parties.guest
@@ -144,7 +145,8 @@ class ScorecardGuest:
         bins = binning.bins.select(features)
         B = bins.transform(_columns(self.X, self.names, features, me))
         x = woe_design(B, [c.table.woe for c in kept])
-        model = VerticalLRGuest(x, self.y, features, self.parties, p.logistic(), executor=self.executor).run(channel)
+        model = VerticalLRGuest(x, self.y, features, self.parties, p.logistic(), checkpoint=self.checkpoint,
+                                executor=self.executor).run(channel)
         scale = scale_of(p)
         table = PointsTable(me, [woe_points(scale, c.key, c.labels or [], w, c.table.woe)
                                  for c, w in zip(kept, model.weights, strict=True)],
@@ -165,11 +167,11 @@ class ScorecardHost:
 
     def __init__(self, X: np.ndarray, names: Sequence[str], ids: np.ndarray, params: ScorecardParams,
                  parties: Parties, party: str, share_feature_names: bool = False, share_points_table: bool = False,
-                 executor: Executor | None = None, namespace: str = "") -> None:
+                 executor: Executor | None = None, namespace: str = "", checkpoint: Checkpoint | None = None) -> None:
         self.X, self.names, self.ids = np.asarray(X, dtype=np.float64), list(names), ids
         self.params, self.parties, self.party = params, parties, party
         self.share_names, self.share_points = share_feature_names, share_points_table
-        self.executor, self.ns = executor, namespace
+        self.executor, self.ns, self.checkpoint = executor, namespace, checkpoint
 
     def run(self, channel: Channel) -> ScorecardHostPart:
         p = self.params
@@ -184,7 +186,7 @@ class ScorecardHost:
             raise BinningProtocolError(f"{self.party}: none of its characteristics was kept by the IV selection; "
                                        "lower iv_threshold or leave this host out of the job")
         model = VerticalLRHost(x, [name for _, _, name in columns], self.parties, p.logistic(),
-                               executor=self.executor).run(channel)
+                               checkpoint=self.checkpoint, executor=self.executor).run(channel)
         scale = scale_of(p)
         theta = indicator_theta(bins, columns, model.weights)
         table = PointsTable(self.party, [indicator_points(scale, f.name, f.labels(), t)
@@ -198,12 +200,13 @@ class ScorecardArbiter:
     """The arbiter's role: the key holder of the regression (binning uses the bank's own key)."""
 
     def __init__(self, params: ScorecardParams, parties: Parties, executor: Executor | None = None,
-                 keypair: tuple[PublicKey, PrivateKey] | None = None) -> None:
+                 keypair: tuple[PublicKey, PrivateKey] | None = None, checkpoint: Checkpoint | None = None) -> None:
         self.params, self.parties, self.executor, self.keypair = params, parties, executor, keypair
+        self.checkpoint = checkpoint
 
     def run(self, channel: Channel) -> ArbiterSummary:
-        return VerticalLRArbiter(self.parties, self.params.logistic(), executor=self.executor,
-                                 keypair=self.keypair).run(channel)
+        return VerticalLRArbiter(self.parties, self.params.logistic(), checkpoint=self.checkpoint,
+                                 executor=self.executor, keypair=self.keypair).run(channel)
 
 
 # ---------------------------------------------------------------------------------------------- scoring
