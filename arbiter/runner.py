@@ -456,7 +456,7 @@ class ArbiterService:
 
     def _finish_without_evaluation(self, job: JobRecord, spec: JobSpec, parties: dict[str, PartyAddress],
                                    log: logging.LoggerAdapter) -> dict[str, Any]:  # type: ignore[type-arg]
-        """A job whose algorithm has no evaluation stage (e.g. a binning study): report the parties' sections."""
+        """A job whose algorithm has no evaluation stage (nothing to score): report the parties' sections."""
         training = self.store.job(job.id).training
         if training is None:
             raise ArbiterError(f"job {job.id!r}: no training summary; resume it at the training stage")

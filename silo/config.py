@@ -35,8 +35,8 @@ Example::
     path = "bank-2025q3.csv"       # inherits source kind, id/label/feature keys from [data] unless given
 
     [consent]                      # optional: what this silo allows its peers to see (default: nothing)
-    share_feature_names = false    # e.g. a host naming its characteristics to the bank (binning, scorecard)
-    share_points_table = false     # e.g. a host showing its scorecard points table to the bank
+    share_feature_names = false    # e.g. a host naming its characteristics to the bank
+    share_points_table = false     # e.g. a host showing its points table to the bank (flags: the plug-ins' `consents`)
 
 Relative paths are resolved against the config file's directory. Errors name the file and the key.
 

@@ -126,7 +126,7 @@ def export_guest_model(store: SiloStore, model_id: str, path: str | Path, *, par
 
 
 def export_files(store: SiloStore, model_id: str, path: str | Path, *, role: str) -> list[Path]:
-    """The plug-in's extra files for this party's part (e.g. a scorecard's points table as CSV and JSON),
+    """The plug-in's extra files for this party's part (e.g. a points table as CSV and JSON),
     written beside ``path`` as ``<stem>-<suffix>``; returns their paths."""
     part = store.model_part(model_id)
     if part is None:

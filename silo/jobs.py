@@ -15,7 +15,12 @@ salt, seed). :class:`SiloWorker` runs one silo's side of each stage:
   (the job's model, or a registered model by id for ``fedrisk evaluate``; refused if the silo's columns
   changed since training); each metric role (the plug-in's ``metric_roles``) turns scores and labels into
   aggregate metrics (:mod:`silo.evaluation`), which are all the arbiter gets. On request it also writes
-  ``id, score`` to a CSV inside its own export folder.
+  ``id, score`` to a CSV inside its own export folder. With a named data source (``[data.NAME]``, e.g. a
+  later month) it is an out-of-time evaluation: the new sample is aligned by its own PSI, every party
+  computes the CSI of its own characteristics, the label holder adds the new sample's metrics and bootstrap
+  intervals (:meth:`SiloWorker.evaluate_out_of_time`).
+* after training, the plug-in's report sections of the party's result (``Algorithm.report_sections``) go
+  back with the reply; the silo's ``[consent]`` flags reach its roles in ``RoleContext.extra``.
 
 The same worker code runs in threads over :class:`~federation.channel.InMemoryNetwork` (the in-process
 simulation) and in separate processes over gRPC, so both give identical models.
@@ -23,7 +28,8 @@ simulation) and in separate processes over gRPC, so both give identical models.
 What it reveals to whom: PSI reveals the intersection to guest and host (see :mod:`algorithms.psi`);
 training reveals what the algorithm's module documents; evaluation sends the host's partial scores of
 the evaluation rows to the guest (as in FATE's hetero prediction) and only aggregate metrics to the
-arbiter. The arbiter gets counts, digests and hashes from the silos, never rows.
+arbiter (out of time also each party's CSI per characteristic; a host names its characteristics only with
+its ``share_feature_names`` consent). The arbiter gets counts, digests and hashes from the silos, never rows.
 """
 
 from __future__ import annotations
