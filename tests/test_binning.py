@@ -228,3 +228,21 @@ def test_binning_plugin_builds_roles_and_refuses_unknown_parameters(credit: dict
                                    extra={"share_feature_names": "yes"}), data)
     with pytest.raises(ParamsError, match="min_bin_rows"):
         plugin.check_preflight(params, {"bank": 13, "insurer": 10}, {"bank": 60, "insurer": 60})
+
+
+def test_attacks_by_the_bank_on_host_bins_are_refused(credit: dict, keypair: tuple) -> None:
+    """Differencing two row subsets that differ by one customer would give that customer's bin in every host
+    characteristic; and with a handful of events, per-bin event counts place known defaulters in host bins."""
+    net = InMemoryNetwork()
+    subset = np.arange(N_ROWS - 1)  # every row but one
+    guest = BinningGuest(credit["gx"], credit["gn"], credit["y"], credit["ids"], BinningParams(), PARTIES,
+                         train_rows=subset, keypair=keypair)
+    host = BinningHost(credit["hx"], credit["hn"], credit["ids"], BinningParams(), PARTIES, "insurer")
+    bank, insurer = net.channel("bank"), net.channel("insurer")
+    with pytest.raises(BinningProtocolError, match="1499 of the 1500 aligned rows; refused"):
+        run_parties({"bank": lambda: guest.run(bank), "insurer": lambda: host.run(insurer)}, net)
+    few = np.zeros(N_ROWS, dtype=np.int64)
+    few[:3] = 1
+    with pytest.raises(BinningProtocolError, match="3 events"):
+        BinningGuest(credit["gx"], credit["gn"], few, credit["ids"], BinningParams(), PARTIES,
+                     keypair=keypair).run(InMemoryNetwork().channel("bank"))

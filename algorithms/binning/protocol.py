@@ -27,6 +27,14 @@ What each party learns:
   each bin in order (hence its WOE and IV), the number of bins and which bin is the missing one; the host's
   names and bin labels only if the host allows it. It never sees a host value or a host row's bin. Bin
   sizes alone can hint at what a characteristic is (a 60/40 two-bin split looks like a binary one).
+
+Attacks: the bank knows its events, so per-bin event counts tell it how its defaulters spread over a host's
+bins — about individuals when there are few events: the bank refuses to start with fewer than
+``min_bin_rows`` events or non-events. Counts over two row sets that differ by one customer would give that
+customer's bins: a host sums over all of its aligned rows only and refuses a subset (test). Not stopped:
+the same differencing across two *jobs* whose alignments differ by one customer (the bank controls its id
+set in PSI) — rate-limit and audit binning jobs; and a bank that lies about its labels (malicious, out of
+scope) can place any single customer in the host's bins.
 """
 
 from __future__ import annotations
@@ -198,6 +206,11 @@ class BinningGuest:
         p, tr = self.params, self.train_rows
         me = self.parties.guest
         y = self.y[tr]
+        events = int(y.sum())
+        if min(events, len(y) - events) < p.min_bin_rows:
+            # with few events the per-bin event counts place individual (known) defaulters in host bins
+            raise BinningProtocolError(f"{me}: {events} events and {len(y) - events} non-events among the "
+                                       f"training rows; both must reach min_bin_rows={p.min_bin_rows}")
         bins = fit_bins(self.X[tr], self.names, p)
         if p.optimal:
             bins = _merge_own(bins, bins.transform(self.X[tr]), y, p)
@@ -320,22 +333,9 @@ class BinningHost:
     def run(self, channel: Channel) -> HostBinning:
         guest = self.parties.guest
         setup = channel.recv(guest, self._tag("setup"))
-        if BinningParams.from_dict(setup["params"]) != self.params:
-            raise BinningProtocolError(f"{self.party}: the guest's binning parameters differ from this job's")
-        if setup["ids_digest"] != ids_digest(self.ids) or int(setup["n_rows"]) != len(self.ids):
-            raise BinningProtocolError(f"{self.party}: rows are not aligned with the guest's (different ids or order)")
-        key = PublicKey.from_bytes(setup["public_key"])
-        tr = np.asarray(setup["train_rows"], dtype=np.int64)
-        if len(tr) == 0 or tr.min() < 0 or tr.max() >= len(self.ids) or len(np.unique(tr)) != len(tr):
-            raise BinningProtocolError(f"{self.party}: invalid training rows in the guest's setup")
-        layout = label_layout(len(tr), key.bits)
-        if layout.to_dict() != setup["layout"]:
-            raise BinningProtocolError(f"{self.party}: the guest's packing layout differs from ours")
-        bins = fit_bins(self.X[tr], self.names, self.params)
-        B = bins.transform(self.X[tr])
-        try:
-            check_bin_sizes(bins, B, self.params.min_bin_rows, self.party)
-        except BinTooSmallError as exc:
+        try:  # a refusal is sent to the bank in place of the counts, so it fails at once, naming the reason
+            key, tr, layout, bins, B = self._accept(setup)
+        except (BinningProtocolError, BinTooSmallError) as exc:
             channel.send(guest, self._tag("counts"), {"error": str(exc)})
             raise
         labels = channel.recv(guest, self._tag("labels"))["labels"].under(key)
@@ -374,6 +374,30 @@ class BinningHost:
         if keep - set(key_of.values()):
             raise BinningProtocolError(f"{self.party}: the guest selected characteristics this host does not have")
         return HostBinning(self.party, bins, token_of, [n for n in self.names if key_of[n] in keep])
+
+    def _accept(self, setup: dict[str, Any]) -> tuple[PublicKey, np.ndarray, PackingLayout, CharacteristicBins,
+                                                      np.ndarray]:
+        """Check the bank's setup and fit this host's bins (raises before anything is revealed)."""
+        if BinningParams.from_dict(setup["params"]) != self.params:
+            raise BinningProtocolError(f"{self.party}: the guest's binning parameters differ from this job's")
+        if setup["ids_digest"] != ids_digest(self.ids) or int(setup["n_rows"]) != len(self.ids):
+            raise BinningProtocolError(f"{self.party}: rows are not aligned with the guest's (different ids or order)")
+        key = PublicKey.from_bytes(setup["public_key"])
+        tr = np.asarray(setup["train_rows"], dtype=np.int64)
+        if len(tr) == 0 or tr.min() < 0 or tr.max() >= len(self.ids) or len(np.unique(tr)) != len(tr):
+            raise BinningProtocolError(f"{self.party}: invalid training rows in the guest's setup")
+        if len(tr) != len(self.ids):
+            # counts over two row sets that differ by one customer give that customer's bin in every
+            # characteristic: the host only ever sums over all of its aligned (training) rows
+            raise BinningProtocolError(f"{self.party}: the bank asked for bin counts over {len(tr)} of the "
+                                       f"{len(self.ids)} aligned rows; refused (subsets allow differencing)")
+        layout = label_layout(len(tr), key.bits)
+        if layout.to_dict() != setup["layout"]:
+            raise BinningProtocolError(f"{self.party}: the guest's packing layout differs from ours")
+        bins = fit_bins(self.X[tr], self.names, self.params)
+        B = bins.transform(self.X[tr])
+        check_bin_sizes(bins, B, self.params.min_bin_rows, self.party)
+        return key, tr, layout, bins, B
 
     def _apply_merge(self, msg: dict[str, Any], bins: CharacteristicBins, key_of: dict[str, str]
                      ) -> CharacteristicBins:
