@@ -3,6 +3,8 @@ plaintext computation on the joined data, the host's transcript, and refusal of 
 
 from __future__ import annotations
 
+from fnmatch import fnmatch
+
 import numpy as np
 import pytest
 
@@ -162,6 +164,12 @@ def test_host_never_receives_a_label_derived_value(credit: dict, keypair: tuple)
     net = InMemoryNetwork(record=True)
     params = BinningParams(n_bins=10, optimal=True, top_k=5)
     run_binning(credit, params, keypair, network=net)
+    # every message anyone received is declared in the plug-in's disclosure ledger
+    role_of = {"bank": "guest", "insurer": "host"}
+    ledger = catalogue.get("binning").disclosures
+    for d in net.transcript:
+        assert any(x.receiver == role_of[d.receiver] and x.sender == role_of[d.sender] and fnmatch(d.tag, x.tag)
+                   for x in ledger), d.tag
     received = net.received_by("insurer")
     tags = [d.tag for d in received]
     assert tags == ["bin.setup", "bin.labels", "bin.merge", "bin.selection"]
