@@ -208,9 +208,12 @@ def cmd_models_export(args: argparse.Namespace) -> int:
     config = load_silo_config(args.config)
     store = SiloStore(config.store)
     try:
-        path = export_guest_model(store, args.model_id, args.out, party_id=config.party_id, role=config.role)
-        for extra in export_files(store, args.model_id, args.out, role=config.role):
+        extras = export_files(store, args.model_id, args.out, role=config.role)  # e.g. a points table
+        for extra in extras:
             print(f"wrote {extra}")
+        if config.role != "guest" and extras:  # a host exports only what its plug-in offers it
+            return 0
+        path = export_guest_model(store, args.model_id, args.out, party_id=config.party_id, role=config.role)
     except ValueError as exc:
         print(f"fedrisk: error: {exc}", file=sys.stderr)
         return 2
