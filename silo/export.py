@@ -133,7 +133,10 @@ def export_files(store: SiloStore, model_id: str, path: str | Path, *, role: str
         return []
     out = Path(path)
     written = []
-    for suffix, text in catalogue.get(part["algorithm"]).export_files(role, jsonable(part["model"])).items():
+    files = catalogue.get(part["algorithm"]).export_files(role, jsonable(part["model"]))
+    if files:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    for suffix, text in files.items():
         target = out.with_name(f"{out.stem}-{suffix}")
         target.write_text(text, encoding="utf-8")
         written.append(target)
