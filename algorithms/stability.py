@@ -1,7 +1,7 @@
 """Out-of-time validation statistics: characteristic stability (CSI) and bootstrap confidence intervals.
 
 * :func:`characteristic_stability` — per column, the population stability index of a new sample against
-  the training sample (:func:`algorithms.metrics.psi` with the training deciles as bins), i.e. the CSI of
+  the training sample (:func:`algorithms.metrics.population_stability_index`, training deciles as bins), i.e. the CSI of
   each characteristic. Each party computes it on its own columns.
 * :func:`bootstrap_intervals` — percentile bootstrap confidence intervals of AUC and KS: ``resamples``
   samples of the rows drawn with replacement (seeded), the statistic on each, the ``(1−level)/2`` and
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
-from algorithms.metrics import psi
+from algorithms.metrics import population_stability_index
 
 
 def characteristic_stability(X_train: np.ndarray, X_new: np.ndarray, names: Sequence[str], n_bins: int = 10
@@ -33,7 +33,7 @@ def characteristic_stability(X_train: np.ndarray, X_new: np.ndarray, names: Sequ
     for j, name in enumerate(names):
         a, b = X_train[:, j], X_new[:, j]
         a, b = a[np.isfinite(a)], b[np.isfinite(b)]
-        out[str(name)] = float(psi(a, b, n_bins).value) if a.size and b.size else float("nan")
+        out[str(name)] = float(population_stability_index(a, b, n_bins).value) if a.size and b.size else float("nan")
     return out
 
 

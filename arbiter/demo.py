@@ -115,7 +115,7 @@ def write_configs(workdir: Path, guest_file: Path, host_file: Path, params: dict
 
 def fedrisk_command(*args: str) -> list[str]:
     """The ``fedrisk`` console script run by this interpreter (works in a venv and from a checkout)."""
-    return [sys.executable, "-P", "-m", "federation.cli", *args]  # -P: the cwd never shadows a package
+    return [sys.executable, "-P", "-m", "arbiter.cli", *args]  # -P: the cwd never shadows a package
 
 
 class Processes:

@@ -19,6 +19,7 @@ from typing import Any
 
 from algorithms.api import RoleContext
 from algorithms.base import MemoryCheckpoint
+from algorithms.paillier import shared_executor
 from federation.channel import InMemoryNetwork, run_parties
 from silo.data import LocalTable
 from silo.jobs import JobSpec, SiloWorker
@@ -34,8 +35,9 @@ def simulate_job(spec: JobSpec, tables: dict[str, LocalTable], workdir: str | Pa
     root.mkdir(parents=True, exist_ok=True)
     stores = {pid: SiloStore(root / f"{pid}-sim.sqlite") for pid in tables}
     plugin = spec.plugin
-    workers = {pid: SiloWorker(pid, str(spec.parties.role_of(pid)), tables[pid], stores[pid],
-                               consent=(consent or {}).get(pid)) for pid in tables}
+    pool = shared_executor()  # the services' roles run on the same kind of pool
+    workers = {pid: SiloWorker(pid, str(spec.parties.role_of(pid)), tables[pid], stores[pid], executor=pool,
+                               workers=pool.workers, consent=(consent or {}).get(pid)) for pid in tables}
     timings: dict[str, Any] = {}
     try:
         net = InMemoryNetwork()
@@ -53,7 +55,8 @@ def simulate_job(spec: JobSpec, tables: dict[str, LocalTable], workdir: str | Pa
         arbiter_channel = net.channel(spec.parties.arbiter)
 
         ctx = RoleContext(job_id=spec.job_id, party_id=spec.parties.arbiter, role="arbiter", parties=spec.parties,
-                          params=spec.typed_params, seed=spec.seed, checkpoint=arbiter_cp)
+                          params=spec.typed_params, seed=spec.seed, checkpoint=arbiter_cp, executor=pool,
+                          workers=pool.workers)
 
         def arbiter() -> Any:
             return plugin.export_part(plugin.trainer(ctx, None).run(arbiter_channel))

@@ -41,6 +41,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -155,7 +156,8 @@ class SiloWorker:
     """One silo's side of every job stage (transport-free: stages take a channel)."""
 
     def __init__(self, party_id: str, role: str, table: LocalTable, store: SiloStore,
-                 export_dir: Path | None = None, consent: dict[str, bool] | None = None,
+                 export_dir: Path | None = None, executor: Executor | None = None, workers: int = 1,
+                 consent: dict[str, bool] | None = None,
                  sources: Mapping[str, Callable[[], LocalTable]] | None = None) -> None:
         self.party_id = party_id
         self.consent = dict(consent or {})
@@ -164,6 +166,8 @@ class SiloWorker:
         self.table = table
         self.store = store
         self.export_dir = export_dir
+        self.executor = executor  # where every role's heavy loops run (None: inline); reaches them via RoleContext
+        self.workers = workers
 
     # --- status -------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -181,7 +185,8 @@ class SiloWorker:
     def context(self, spec: JobSpec, checkpoint: Checkpoint | None = None, namespace: str = "") -> RoleContext:
         """The :class:`RoleContext` of this silo's role in ``spec``."""
         return RoleContext(job_id=spec.job_id, party_id=self.party_id, role=self.role, parties=spec.parties,
-                           params=spec.typed_params, seed=spec.seed, checkpoint=checkpoint, namespace=namespace,
+                           params=spec.typed_params, seed=spec.seed, checkpoint=checkpoint, executor=self.executor,
+                           workers=self.workers, namespace=namespace,
                            extra={"salt": spec.salt, "min_intersection": spec.min_intersection, **self.consent})
 
     # --- align --------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import signal
 import threading
 from typing import Any
 
-from federation.certs import TlsConfig
+from algorithms.paillier import shared_executor
 from federation.grpc_transport import PartyNode
 from silo.config import SiloConfig
 from silo.control import ControlServer
@@ -31,23 +31,19 @@ from silo.store import SiloStore, SqliteCheckpoint
 _log = logging.getLogger("fedrisk.silo")
 
 
-def load_tls(config: SiloConfig | Any) -> TlsConfig:
-    tls = config.tls
-    return TlsConfig(tls.ca.read_bytes(), tls.cert.read_bytes(), tls.key.read_bytes())
-
-
 class SiloService:
     """A silo: validated data, local store, data-plane node and control server."""
 
     def __init__(self, config: SiloConfig) -> None:
         self.config = config
         self.table = load_table(config.data, config.party_id)  # DataError before anything listens
-        self.tls = load_tls(config)
+        self.tls = config.tls.load()
         self.store = SiloStore(config.store)
-        self.worker = SiloWorker(config.party_id, config.role, self.table, self.store,
-                                 export_dir=getattr(config, "exports", None), consent=getattr(config, "consent", {}),
+        pool = shared_executor()  # one process pool for every role this silo runs
+        self.worker = SiloWorker(config.party_id, config.role, self.table, self.store, export_dir=config.exports,
+                                 executor=pool, workers=pool.workers, consent=config.consent,
                                  sources={name: functools.partial(load_table, ds, config.party_id)
-                                          for name, ds in getattr(config, "sources", {}).items()})
+                                          for name, ds in config.sources.items()})
         self.node = PartyNode(config.party_id, config.listen, self.tls, config.peers)
         self.control: ControlServer | None = None
         self._cancel: dict[str, threading.Event] = {}

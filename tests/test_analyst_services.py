@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from arbiter.cli import main
 from arbiter.config import load_arbiter_config, load_job_config
 from arbiter.demo import Processes, prepare_workdir
 from arbiter.runner import ArbiterService
 from datasets import load_csv
-from federation.cli import main
 from tests.test_services import PARAMS, start_silos
 
 pytestmark = pytest.mark.slow

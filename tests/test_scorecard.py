@@ -87,8 +87,10 @@ def test_scorecard_params_and_plugin(credit: dict) -> None:
     p = plugin.parse_params({"max_epochs": 2, "n_bins": 8}, seed=5)
     assert p.binning().n_bins == 8 and p.logistic().max_epochs == 2 and p.logistic().seed == 5
     assert plugin.arbiter == "key_holder" and plugin.steps(p) == 2
-    with pytest.raises(ParamsError, match="batch"):
-        plugin.check_preflight(ScorecardParams(batch_size=20), {"insurer": 10}, {"bank": 1000, "insurer": 1000})
+    warnings = plugin.check_preflight(ScorecardParams(batch_size=20), {"insurer": 10}, {"bank": 1000, "insurer": 1000})
+    assert warnings and "batch size 20" in warnings[0]
+    with pytest.raises(ParamsError, match="min_bin_rows"):
+        plugin.check_preflight(ScorecardParams(), {"insurer": 10}, {"bank": 60, "insurer": 60})
 
 
 @pytest.mark.slow

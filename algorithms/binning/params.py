@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from algorithms.api import AlgorithmParams, ParamsError
+from algorithms.paillier import MIN_KEY_BITS
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,8 @@ class BinningParams(AlgorithmParams):
     ``iv_threshold`` / ``top_k``: keep characteristics whose IV reaches the threshold and / or the ``top_k``
     largest across all parties (0 = no limit). ``adjustment``: added to both counts of a bin with no event or
     no non-event before WOE is formed (FATE's 0.5).
-    ``seed``: the job seed (shuffles are drawn from the OS CSPRNG, never from it).
+    ``key_bits``: the bank's Paillier key (>= 2048). ``seed``: the job seed (shuffles are drawn from the OS
+    CSPRNG, never from it).
     """
 
     method: str = "quantile"
@@ -37,6 +39,7 @@ class BinningParams(AlgorithmParams):
     top_k: int = 0
     adjustment: float = 0.5
     seed: int = 0
+    key_bits: int = MIN_KEY_BITS  # the bank's Paillier modulus
 
     def __post_init__(self) -> None:
         if self.method not in ("quantile", "equal_width"):
@@ -57,6 +60,8 @@ class BinningParams(AlgorithmParams):
             raise ParamsError(f"iv_threshold must be >= 0, got {self.iv_threshold!r}")
         if not (isinstance(self.adjustment, int | float) and self.adjustment > 0):
             raise ParamsError(f"adjustment must be > 0, got {self.adjustment!r}")
+        if not (isinstance(self.key_bits, int) and self.key_bits >= MIN_KEY_BITS):
+            raise ParamsError(f"key_bits must be an integer >= {MIN_KEY_BITS}, got {self.key_bits!r}")
         for flag in ("optimal", "monotonic"):
             if not isinstance(getattr(self, flag), bool):
                 raise ParamsError(f"{flag} must be true or false")

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from algorithms.api import Algorithm, AlgorithmParams, Disclosure, ParamsError, PartyData, Role, RoleContext, RoleSpec
-from algorithms.base import Payload
+from algorithms.base import Parties, Payload
 from algorithms.binning.params import BinningParams
 from algorithms.binning.protocol import BinningGuest, BinningHost, GuestBinning, HostBinning
 from algorithms.binning.sections import binning_sections
@@ -69,12 +69,15 @@ class Binning(Algorithm):
             if data.y is None:
                 raise ParamsError(f"{ctx.party_id}: the guest of a binning job must hold the labels")
             return BinningGuest(data.X, data.feature_names, data.y, data.ids, params, ctx.parties,
-                                executor=ctx.executor, namespace=ctx.namespace)
+                                executor=ctx.executor, namespace=ctx.namespace, checkpoint=ctx.checkpoint)
         if ctx.role == "host":
             return BinningHost(data.X, data.feature_names, data.ids, params, ctx.parties, ctx.party_id,
                                share_feature_names=consent(ctx, "share_feature_names"), executor=ctx.executor,
-                               namespace=ctx.namespace)
+                               namespace=ctx.namespace, checkpoint=ctx.checkpoint)
         raise ParamsError(f"binning has no role {ctx.role!r}")
+
+    def demo_params(self, dataset: str, steps: int | None = None) -> Payload:
+        return {"optimal": True} if dataset == "default_credit" else {"optimal": True, "min_bin_rows": 20}
 
     def report_sections(self, role: str, part: Payload) -> list[Payload]:
         return binning_sections(GuestBinning.from_dict(part)) if role == "guest" else []
@@ -85,8 +88,8 @@ class Binning(Algorithm):
     def predictor(self, ctx: RoleContext, part: Payload, data: PartyData) -> Role:
         raise ParamsError("a binning job has no scoring stage: train a 'scorecard' to score customers")
 
-    def check_preflight(self, params: AlgorithmParams, features: Mapping[str, int], rows: Mapping[str, int]
-                        ) -> list[str]:
+    def check_preflight(self, params: AlgorithmParams, features: Mapping[str, int], rows: Mapping[str, int],
+                        parties: Parties | None = None) -> list[str]:
         assert isinstance(params, BinningParams)
         small = {p: n for p, n in rows.items() if n < 2 * params.min_bin_rows}
         if small:

@@ -9,9 +9,11 @@ Messages (tags under the job's namespace; per host):
   in two slots (SecureBoost's packing with ``g = y − 1`` at zero fractional bits and no hessian slot);
 * host → guest ``bin.counts``: per (characteristic, bin) the product of the row ciphertexts of the bin
   (SecureBoost's encrypted histogram code), several bins compressed into one ciphertext, re-randomised, in
-  a random order; beside it the anonymised characteristic of each cell (a random token per job, the
-  tokens themselves in random order), the bin's ordinal, each characteristic's number of bins, which bin
-  holds the missing values and whether it is categorical — names and bin labels only if the host's silo
+  a random order; beside it the anonymised characteristic of each cell (a token per characteristic: an HMAC
+  of its name under a key derived from the host's own data and rows, so a rerun gives the same tokens
+  and the bank cannot recompute them; tokens listed in their own order), the bin's ordinal, each
+  characteristic's number of bins, which bin holds the missing values and whether it is categorical —
+  names and bin labels only if the host's silo
   allows it (``share_feature_names``). A bin smaller than ``min_bin_rows`` is refused before anything is
   sent (the message then carries only the error);
 * guest → host ``bin.merge`` (only with ``optimal``): per anonymised characteristic the merge groups of its
@@ -39,6 +41,8 @@ scope) can place any single customer in the host's bins.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from collections.abc import Sequence
 from concurrent.futures import Executor
@@ -47,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from algorithms.base import Parties
+from algorithms.base import Checkpoint, Parties
 from algorithms.binning.bins import CharacteristicBins
 from algorithms.binning.merge import optimal_groups
 from algorithms.binning.params import BinningParams
@@ -185,7 +189,7 @@ class BinningGuest:
     def __init__(self, X: np.ndarray, names: Sequence[str], y: np.ndarray, ids: np.ndarray, params: BinningParams,
                  parties: Parties, train_rows: np.ndarray | None = None,
                  keypair: tuple[PublicKey, PrivateKey] | None = None, executor: Executor | None = None,
-                 namespace: str = "") -> None:
+                 namespace: str = "", checkpoint: Checkpoint | None = None) -> None:
         self.X = np.asarray(X, dtype=np.float64)
         self.names = list(names)
         self.y = np.asarray(y, dtype=np.int64)
@@ -198,6 +202,7 @@ class BinningGuest:
         self.keypair = keypair
         self.executor = executor
         self.ns = namespace
+        self.checkpoint = checkpoint  # saved once at the end (a rerun recomputes the same result)
 
     def _tag(self, name: str) -> str:
         return f"{self.ns}bin.{name}"
@@ -220,7 +225,7 @@ class BinningGuest:
                                         np.bincount(B[:, j], minlength=f.n_bins), p.adjustment))
                for j, f in enumerate(bins.features)]
         hosts = self.parties.hosts
-        public_key, private_key = self.keypair if self.keypair is not None else generate_keypair(2048)
+        public_key, private_key = self.keypair if self.keypair is not None else generate_keypair(p.key_bits)
         layout = label_layout(len(tr), public_key.bits)
         setup = {"public_key": public_key.to_bytes(), "params": p.to_dict(), "ids_digest": ids_digest(self.ids),
                  "n_rows": len(self.ids), "train_rows": tr.astype(np.int64), "layout": layout.to_dict()}
@@ -243,7 +248,10 @@ class BinningGuest:
         for host in hosts:
             channel.send(host, self._tag("selection"),
                          {"keep": [c.key for c in remote[host] if c.selected]})
-        return GuestBinning(me, bins, every)
+        result = GuestBinning(me, bins, every)
+        if self.checkpoint is not None:
+            self.checkpoint.save(0, {"binning": result.to_dict()})
+        return result
 
     def _receive_counts(self, channel: Channel, host: str, decryptor: Decryptor, key: PublicKey,
                         layout: PackingLayout, n_train: int) -> list[Characteristic]:
@@ -314,7 +322,7 @@ class BinningHost:
 
     def __init__(self, X: np.ndarray, names: Sequence[str], ids: np.ndarray, params: BinningParams, parties: Parties,
                  party: str, share_feature_names: bool = False, executor: Executor | None = None,
-                 namespace: str = "") -> None:
+                 namespace: str = "", checkpoint: Checkpoint | None = None) -> None:
         if party not in parties.hosts:
             raise ValueError(f"{party!r} is not a host of this job (hosts: {list(parties.hosts)})")
         self.X = np.asarray(X, dtype=np.float64)
@@ -326,6 +334,7 @@ class BinningHost:
         self.share = share_feature_names
         self.executor = executor
         self.ns = namespace
+        self.checkpoint = checkpoint
 
     def _tag(self, name: str) -> str:
         return f"{self.ns}bin.{name}"
@@ -342,9 +351,10 @@ class BinningHost:
         if len(labels) != len(tr):
             raise BinningProtocolError(f"{self.party}: {len(labels)} label ciphertexts for {len(tr)} training rows")
         rng = secrets.SystemRandom()
-        order = list(range(len(self.names)))
-        rng.shuffle(order)  # token i is characteristic order[i]
-        tokens = [f"{self.party}:{secrets.token_hex(4)}" for _ in order]
+        secret = self._token_key(setup)
+        named = {n: f"{self.party}:{hmac.new(secret, n.encode(), hashlib.sha256).hexdigest()[:8]}" for n in self.names}
+        order = sorted(range(len(self.names)), key=lambda j: named[self.names[j]])  # token order hides ours
+        tokens = [named[self.names[j]] for j in order]  # token i is characteristic order[i]
         width = max((f.n_bins for f in bins.features), default=1)
         backend = EncryptedBackend(B, width, key, layout, self.executor)
         backend.start_tree(labels)
@@ -373,7 +383,18 @@ class BinningHost:
         keep = set(channel.recv(guest, self._tag("selection"))["keep"])
         if keep - set(key_of.values()):
             raise BinningProtocolError(f"{self.party}: the guest selected characteristics this host does not have")
-        return HostBinning(self.party, bins, token_of, [n for n in self.names if key_of[n] in keep])
+        result = HostBinning(self.party, bins, token_of, [n for n in self.names if key_of[n] in keep])
+        if self.checkpoint is not None:
+            self.checkpoint.save(0, {"binning": result.to_dict()})
+        return result
+
+    def _token_key(self, setup: dict[str, Any]) -> bytes:
+        """A key only this host can form (its own data and the job): tokens are the same when a job is rerun
+        or resumed, and the bank, which knows the names a host might use, cannot recompute them."""
+        h = hashlib.sha256(b"fedrisk/binning-tokens\0" + str(setup["ids_digest"]).encode())
+        h.update(np.ascontiguousarray(self.X).tobytes())
+        h.update("\0".join(self.names).encode())
+        return h.digest()
 
     def _accept(self, setup: dict[str, Any]) -> tuple[PublicKey, np.ndarray, PackingLayout, CharacteristicBins,
                                                       np.ndarray]:

@@ -9,9 +9,10 @@ from dataclasses import dataclass, fields
 
 from algorithms.api import AlgorithmParams, ParamsError
 from algorithms.binning.params import BinningParams
+from algorithms.paillier import MIN_KEY_BITS
 from algorithms.vertical_lr.params import VerticalLRParams
 
-_BINNING = {f.name for f in fields(BinningParams)} - {"seed"}
+_BINNING = {f.name for f in fields(BinningParams)} - {"seed"}  # key_bits is shared
 _LR = {f.name for f in fields(VerticalLRParams)} - {"seed", "fit_intercept"}
 
 
@@ -56,6 +57,7 @@ class ScorecardParams(AlgorithmParams):
     base_score: float = 600.0
     base_odds: float = 50.0
     seed: int = 0
+    key_bits: int = MIN_KEY_BITS  # the bank's key (binning) and the arbiter's (regression)
 
     def __post_init__(self) -> None:
         if isinstance(self.categorical, list):
