@@ -64,6 +64,7 @@ def main() -> None:
     out = run_parties({"bank": lambda: guest.run(channels["bank"]),
                        "insurer": lambda: host.run(channels["insurer"])}, net)
     seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu0
+    ops = opcount.snapshot()
     # plaintext reference on the joined data (same bins: the host fits them on its own columns)
     ref_bins = fit_bins(h[hn].to_numpy(), hn, params)
     B = ref_bins.transform(h[hn].to_numpy())
@@ -88,7 +89,7 @@ def main() -> None:
     print(f"encryption_floor_seconds={floor:.2f} iv_over_encryption_floor={seconds / floor:.2f}")
     print(f"rows={len(ids)} host_characteristics={len(hn)} key_bits={keypair[0].bits} "
           f"load_average_1min={os.getloadavg()[0]:.1f}")
-    print("paillier_ops " + " ".join(f"{k}={v}" for k, v in sorted(opcount.snapshot().items())))
+    print("paillier_ops " + " ".join(f"{k}={v}" for k, v in sorted(ops.items())))
     print(f"iv_cpu_seconds={cpu:.2f}")
     print(f"iv_max_abs_err={err:.3e}")
     print(f"iv_seconds={seconds:.2f}")
