@@ -87,10 +87,13 @@ def _print_result(result: dict[str, Any]) -> None:
         from arbiter.report import summary_table
 
         print(summary_table(full))
-    print(f"job {result.get('job_id', '')} done: model {result.get('model_id')} "
-          f"(sha256 {str(result.get('content_hash', ''))[:16]})")
-    print(f"AUC = {metrics.get('auc', float('nan')):.4f}")
-    print(f"KS  = {metrics.get('ks', float('nan')):.4f}")
+    if result.get("model_id") is None:  # an analysis job (nothing to score): its report is the result
+        print(f"job {result.get('job_id', '')} done: no model to register; the report holds the result")
+    else:
+        print(f"job {result.get('job_id', '')} done: model {result.get('model_id')} "
+              f"(sha256 {str(result.get('content_hash', ''))[:16]})")
+        print(f"AUC = {metrics.get('auc', float('nan')):.4f}")
+        print(f"KS  = {metrics.get('ks', float('nan')):.4f}")
     for path in result.get("report", []):
         print(f"report: {path}")
 

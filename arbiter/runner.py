@@ -379,8 +379,8 @@ class ArbiterService:
                 "privacy_notes": [d.what for d in spec.plugin.disclosures if d.receiver == "arbiter"]}
         html_path, json_path = write_report(Path(self.config.reports), {}, card, stem=job.id,
                                             sections=_plugin_sections(job))
-        result = {"report": [str(html_path), str(json_path)], "training_time_s": training["training_time_s"],
-                  "train_rows": training["train_rows"]}
+        result = {"job_id": job.id, "report": [str(html_path), str(json_path)],
+                  "training_time_s": training["training_time_s"], "train_rows": training["train_rows"]}
         self.store.transition(job.id, DONE, note="report", result=result)
         log.info("done", extra={"fields": {"report": str(html_path)}})
         return {**result, "report_sections": training.get("report_sections", {})}
