@@ -182,12 +182,14 @@ class SiloWorker:
             raise JobError(f"job {spec.job_id!r} names {self.party_id!r} as {expected}, but it is configured "
                            f"as {self.role}")
 
-    def context(self, spec: JobSpec, checkpoint: Checkpoint | None = None, namespace: str = "") -> RoleContext:
-        """The :class:`RoleContext` of this silo's role in ``spec``."""
+    def context(self, spec: JobSpec, checkpoint: Checkpoint | None = None, namespace: str = "",
+                extra: Mapping[str, Any] | None = None) -> RoleContext:
+        """The :class:`RoleContext` of this silo's role in ``spec`` (``extra`` adds to its ``extra``)."""
         return RoleContext(job_id=spec.job_id, party_id=self.party_id, role=self.role, parties=spec.parties,
                            params=spec.typed_params, seed=spec.seed, checkpoint=checkpoint, executor=self.executor,
                            workers=self.workers, namespace=namespace,
-                           extra={"salt": spec.salt, "min_intersection": spec.min_intersection, **self.consent})
+                           extra={"salt": spec.salt, "min_intersection": spec.min_intersection, **self.consent,
+                                  **(extra or {})})
 
     # --- align --------------------------------------------------------------------------------------
     def align(self, spec: JobSpec, channel: Channel | None) -> dict[str, Any]:
@@ -234,7 +236,9 @@ class SiloWorker:
         X = pre.fit_transform(frame)
         data = PartyData(np.asarray(train_ids).astype(str), X, tuple(pre.output_columns), labels)
         plugin = spec.plugin
-        result = plugin.export_part(plugin.trainer(self.context(spec, checkpoint), data).run(channel))
+        units = {c: [pre.means_[c], pre.scales_[c]] for c in pre.numeric}  # how it standardised (for labels)
+        ctx = self.context(spec, checkpoint, extra={"column_units": units})
+        result = plugin.export_part(plugin.trainer(ctx, data).run(channel))
         part = {"algorithm": spec.algorithm, "model": result, "preprocessing": pre.to_dict(),
                 "schema_digest": self.table.schema_digest, "schema": self.table.schema,
                 "columns": pre.output_columns, "train_rows": len(train_pos), "job_id": spec.job_id,

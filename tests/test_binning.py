@@ -73,6 +73,8 @@ def test_bins_quantile_equal_width_categorical_and_missing() -> None:
     with pytest.raises(ValueError, match="consecutive"):
         q.merge([[0, 2], [1, 3]])
     assert q.merge([[0, 1], [2, 3]]).edges == (49.5,)
+    # labels in the column's original units when the silo standardised it (mean 10, scale 2)
+    assert q.merge([[0, 1], [2, 3]]).labels(unit=(10.0, 2.0)) == ["[-inf, 109)", "[109, inf)", "missing"]
     # numeric bins below min_rows are merged into a neighbour at fitting time (label-free)
     skewed = np.r_[np.zeros(5), np.arange(1.0, 201.0)]
     assert min(np.bincount(FeatureBins.fit("s", skewed, "quantile", 40, min_rows=20).transform(skewed))) >= 20

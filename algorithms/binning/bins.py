@@ -134,10 +134,12 @@ class FeatureBins:
         return FeatureBins(self.name, "categorical", levels=levels, has_missing=self.has_missing)
 
     # -------------------------------------------------------------- display
-    def labels(self, decimals: int = 4) -> list[str]:
-        """Human-readable bin labels (``[a, b)``, level lists, ``missing``)."""
+    def labels(self, decimals: int = 4, unit: Sequence[float] | None = None) -> list[str]:
+        """Human-readable bin labels (``[a, b)``, level lists, ``missing``); ``unit = (mean, scale)`` shows
+        numeric edges in the column's original units (``mean + scale·edge``) when the party standardised it."""
         if self.kind == "numeric":
-            bounds = [-np.inf, *self.edges, np.inf]
+            mean, scale = (float(unit[0]), float(unit[1])) if unit is not None else (0.0, 1.0)
+            bounds = [-np.inf, *(mean + scale * e for e in self.edges), np.inf]
             out = [f"[{_fmt(a, decimals)}, {_fmt(b, decimals)})" for a, b in itertools.pairwise(bounds)]
         else:
             out = ["{" + ", ".join(_fmt(v, decimals) for v in g) + "}" for g in self.levels]

@@ -45,6 +45,12 @@ def consent(ctx: RoleContext, key: str) -> bool:
     return value
 
 
+def units(ctx: RoleContext) -> dict[str, tuple[float, float]]:
+    """``(mean, scale)`` of the columns the silo standardised (``ctx.extra["column_units"]``), for labels."""
+    raw = ctx.extra.get("column_units", {})
+    return {str(k): (float(v[0]), float(v[1])) for k, v in raw.items()} if isinstance(raw, Mapping) else {}
+
+
 class Binning(Algorithm):
     name = "binning"
     topology = "vertical"
@@ -69,11 +75,12 @@ class Binning(Algorithm):
             if data.y is None:
                 raise ParamsError(f"{ctx.party_id}: the guest of a binning job must hold the labels")
             return BinningGuest(data.X, data.feature_names, data.y, data.ids, params, ctx.parties,
-                                executor=ctx.executor, namespace=ctx.namespace, checkpoint=ctx.checkpoint)
+                                executor=ctx.executor, namespace=ctx.namespace, checkpoint=ctx.checkpoint,
+                                units=units(ctx))
         if ctx.role == "host":
             return BinningHost(data.X, data.feature_names, data.ids, params, ctx.parties, ctx.party_id,
                                share_feature_names=consent(ctx, "share_feature_names"), executor=ctx.executor,
-                               namespace=ctx.namespace, checkpoint=ctx.checkpoint)
+                               namespace=ctx.namespace, checkpoint=ctx.checkpoint, units=units(ctx))
         raise ParamsError(f"binning has no role {ctx.role!r}")
 
     def demo_params(self, dataset: str, steps: int | None = None) -> Payload:

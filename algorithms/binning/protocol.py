@@ -44,7 +44,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
@@ -189,7 +189,8 @@ class BinningGuest:
     def __init__(self, X: np.ndarray, names: Sequence[str], y: np.ndarray, ids: np.ndarray, params: BinningParams,
                  parties: Parties, train_rows: np.ndarray | None = None,
                  keypair: tuple[PublicKey, PrivateKey] | None = None, executor: Executor | None = None,
-                 namespace: str = "", checkpoint: Checkpoint | None = None) -> None:
+                 namespace: str = "", checkpoint: Checkpoint | None = None,
+                 units: Mapping[str, Sequence[float]] | None = None) -> None:
         self.X = np.asarray(X, dtype=np.float64)
         self.names = list(names)
         self.y = np.asarray(y, dtype=np.int64)
@@ -203,6 +204,7 @@ class BinningGuest:
         self.executor = executor
         self.ns = namespace
         self.checkpoint = checkpoint  # saved once at the end (a rerun recomputes the same result)
+        self.units = dict(units or {})  # (mean, scale) of standardised columns: labels in original units
 
     def _tag(self, name: str) -> str:
         return f"{self.ns}bin.{name}"
@@ -220,7 +222,7 @@ class BinningGuest:
         if p.optimal:
             bins = _merge_own(bins, bins.transform(self.X[tr]), y, p)
         B = bins.transform(self.X[tr])
-        own = [Characteristic(me, f.name, f.name, f.kind, f.labels(), f.missing_bin,
+        own = [Characteristic(me, f.name, f.name, f.kind, f.labels(unit=self.units.get(f.name)), f.missing_bin,
                               woe_table(np.bincount(B[:, j], weights=y, minlength=f.n_bins),
                                         np.bincount(B[:, j], minlength=f.n_bins), p.adjustment))
                for j, f in enumerate(bins.features)]
@@ -322,7 +324,8 @@ class BinningHost:
 
     def __init__(self, X: np.ndarray, names: Sequence[str], ids: np.ndarray, params: BinningParams, parties: Parties,
                  party: str, share_feature_names: bool = False, executor: Executor | None = None,
-                 namespace: str = "", checkpoint: Checkpoint | None = None) -> None:
+                 namespace: str = "", checkpoint: Checkpoint | None = None,
+                 units: Mapping[str, Sequence[float]] | None = None) -> None:
         if party not in parties.hosts:
             raise ValueError(f"{party!r} is not a host of this job (hosts: {list(parties.hosts)})")
         self.X = np.asarray(X, dtype=np.float64)
@@ -335,6 +338,7 @@ class BinningHost:
         self.executor = executor
         self.ns = namespace
         self.checkpoint = checkpoint
+        self.units = dict(units or {})
 
     def _tag(self, name: str) -> str:
         return f"{self.ns}bin.{name}"
@@ -374,7 +378,7 @@ class BinningHost:
             "categorical": np.array([f.kind == "categorical" for f in feats], dtype=bool)}
         if self.share:
             msg["names"] = [f.name for f in feats]
-            msg["labels"] = [f.labels() for f in feats]
+            msg["labels"] = [f.labels(unit=self.units.get(f.name)) for f in feats]
         channel.send(guest, self._tag("counts"), msg)
         token_of = {self.names[j]: tokens[i] for i, j in enumerate(order)}
         key_of = {self.names[j]: (self.names[j] if self.share else tokens[i]) for i, j in enumerate(order)}

@@ -18,7 +18,7 @@ from typing import Any
 from algorithms.api import Algorithm, AlgorithmParams, Disclosure, ParamsError, PartyData, Role, RoleContext, RoleSpec
 from algorithms.base import Parties, Payload
 from algorithms.binning.plugin import DISCLOSURES as BINNING_DISCLOSURES
-from algorithms.binning.plugin import consent
+from algorithms.binning.plugin import consent, units
 from algorithms.scorecard.params import ScorecardParams
 from algorithms.scorecard.roles import (
     ScorecardArbiter,
@@ -105,12 +105,14 @@ class Scorecard(Algorithm):
             if data.y is None:
                 raise ParamsError(f"{ctx.party_id}: the guest of a scorecard job must hold the labels")
             return ScorecardGuest(data.X, data.feature_names, data.y, data.ids, params, ctx.parties,
-                                  executor=ctx.executor, namespace=ctx.namespace, checkpoint=ctx.checkpoint)
+                                  executor=ctx.executor, namespace=ctx.namespace, checkpoint=ctx.checkpoint,
+                                  units=units(ctx))
         if ctx.role == "host":
             return ScorecardHost(data.X, data.feature_names, data.ids, params, ctx.parties, ctx.party_id,
                                  share_feature_names=consent(ctx, "share_feature_names"),
                                  share_points_table=consent(ctx, "share_points_table"),
-                                 executor=ctx.executor, namespace=ctx.namespace, checkpoint=ctx.checkpoint)
+                                 executor=ctx.executor, namespace=ctx.namespace, checkpoint=ctx.checkpoint,
+                                 units=units(ctx))
         raise ParamsError(f"scorecard has no role {ctx.role!r}")
 
     def predictor(self, ctx: RoleContext, part: Payload, data: PartyData) -> Role:

@@ -29,7 +29,7 @@ the epoch losses (vertical LR).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
@@ -131,15 +131,17 @@ class ScorecardGuest:
 
     def __init__(self, X: np.ndarray, names: Sequence[str], y: np.ndarray, ids: np.ndarray, params: ScorecardParams,
                  parties: Parties, keypair: tuple[PublicKey, PrivateKey] | None = None,
-                 executor: Executor | None = None, namespace: str = "", checkpoint: Checkpoint | None = None) -> None:
+                 executor: Executor | None = None, namespace: str = "", checkpoint: Checkpoint | None = None,
+                 units: Mapping[str, Sequence[float]] | None = None) -> None:
         self.X, self.names, self.y, self.ids = np.asarray(X, dtype=np.float64), list(names), np.asarray(y), ids
         self.params, self.parties, self.keypair, self.executor, self.ns = params, parties, keypair, executor, namespace
         self.checkpoint = checkpoint  # the regression's epochs (binning is deterministic and simply reruns)
+        self.units = dict(units or {})
 
     def run(self, channel: Channel) -> ScorecardGuestPart:
         p, me = self.params, self.parties.guest
         binning = BinningGuest(self.X, self.names, self.y, self.ids, p.binning(), self.parties, keypair=self.keypair,
-                               executor=self.executor, namespace=self.ns).run(channel)
+                               executor=self.executor, namespace=self.ns, units=self.units).run(channel)
         kept = [c for c in binning.own() if c.selected]
         features = [c.key for c in kept]
         bins = binning.bins.select(features)
@@ -167,8 +169,10 @@ class ScorecardHost:
 
     def __init__(self, X: np.ndarray, names: Sequence[str], ids: np.ndarray, params: ScorecardParams,
                  parties: Parties, party: str, share_feature_names: bool = False, share_points_table: bool = False,
-                 executor: Executor | None = None, namespace: str = "", checkpoint: Checkpoint | None = None) -> None:
+                 executor: Executor | None = None, namespace: str = "", checkpoint: Checkpoint | None = None,
+                 units: Mapping[str, Sequence[float]] | None = None) -> None:
         self.X, self.names, self.ids = np.asarray(X, dtype=np.float64), list(names), ids
+        self.units = dict(units or {})
         self.params, self.parties, self.party = params, parties, party
         self.share_names, self.share_points = share_feature_names, share_points_table
         self.executor, self.ns, self.checkpoint = executor, namespace, checkpoint
@@ -176,7 +180,7 @@ class ScorecardHost:
     def run(self, channel: Channel) -> ScorecardHostPart:
         p = self.params
         binning = BinningHost(self.X, self.names, self.ids, p.binning(), self.parties, self.party,
-                              self.share_names, self.executor, self.ns).run(channel)
+                              self.share_names, self.executor, self.ns, units=self.units).run(channel)
         features = binning.selected
         bins = binning.bins.select(features)
         B = bins.transform(_columns(self.X, self.names, features, self.party))
@@ -189,7 +193,7 @@ class ScorecardHost:
                                checkpoint=self.checkpoint, executor=self.executor).run(channel)
         scale = scale_of(p)
         theta = indicator_theta(bins, columns, model.weights)
-        table = PointsTable(self.party, [indicator_points(scale, f.name, f.labels(), t)
+        table = PointsTable(self.party, [indicator_points(scale, f.name, f.labels(unit=self.units.get(f.name)), t)
                                          for f, t in zip(bins.features, theta, strict=True)])
         channel.send(self.parties.guest, f"{self.ns}sc.points",
                      {"shared": True, "table": table.to_dict()} if self.share_points else {"shared": False})
