@@ -325,7 +325,7 @@ class SiloWorker:
         ``share_feature_names`` consent (else ``feature 1..k``). The label holder returns the aggregate
         metrics of both samples with bootstrap intervals of AUC and KS, and the score PSI training vs new.
         """
-        self._check_role(spec)
+        self.check_role(spec)
         part = self.model_part(model_id or spec.job_id)
         table = self.source_table(source)
         if table.schema_digest != part["schema_digest"]:
