@@ -29,6 +29,7 @@ bench: install
 	$(BIN)/python -m benchmarks.paillier
 	$(BIN)/python -m benchmarks.vertical_lr
 	$(BIN)/python -m benchmarks.secureboost
+	$(BIN)/python -m benchmarks.binning
 	$(BIN)/python -m benchmarks.services
 
 # Regenerate the committed gRPC stubs after editing federation/proto/transport.proto.

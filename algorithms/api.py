@@ -282,6 +282,21 @@ class Algorithm(ABC):
         """A stored model part back as the algorithm's model object (inverse of :meth:`export_part`)."""
         return part
 
+    #: consent flags a silo may set in its config's ``[consent]`` table (``true``/``false``); the silo passes
+    #: them to its roles in :attr:`RoleContext.extra` (e.g. a host allowing its feature names to be shown)
+    consents: ClassVar[tuple[str, ...]] = ()
+
+    def export_files(self, role: str, part: Payload) -> dict[str, str]:
+        """Extra files ``{suffix: text}`` written beside a party's exported model part (e.g. a points table as
+        CSV); default none."""
+        return {}
+
+    def report_sections(self, role: str, part: Payload) -> list[Payload]:
+        """Report sections (JSON types: title, text, table, bars; see :mod:`arbiter.sections`) that a silo
+        of ``role`` adds to the job's report from its exported training result ``part``. They go to the
+        arbiter, which writes the report, so a plug-in returns only what that party may show (default none)."""
+        return []
+
     # ---- demo ---------------------------------------------------------------------------------------
     #: the model name the demo registers (``fedrisk demo --algorithm NAME``)
     demo_name: ClassVar[str] = "model"

@@ -23,6 +23,8 @@ _PLUGINS: dict[str, str] = {
     "fedyogi": "algorithms.horizontal.fedyogi:FedYogiPlugin",
     "fednova": "algorithms.horizontal.fednova:FedNovaPlugin",
     "distillation": "algorithms.distillation.plugin:Distillation",
+    "binning": "algorithms.binning.plugin:Binning",
+    "scorecard": "algorithms.scorecard.plugin:Scorecard",
 }
 
 
@@ -38,6 +40,11 @@ def names() -> tuple[str, ...]:
 def default_name() -> str:
     """The algorithm the demo and the example job use when none is named (the catalogue's first line)."""
     return next(iter(_PLUGINS))
+
+
+def consent_keys() -> tuple[str, ...]:
+    """Every consent flag a catalogued plug-in reads (the valid keys of a silo's ``[consent]`` table)."""
+    return tuple(sorted({k for n in names() for k in get(n).consents}))
 
 
 @cache
@@ -62,4 +69,4 @@ def silo_roles() -> dict[str, bool]:
     return out
 
 
-__all__ = ["UnknownAlgorithm", "default_name", "get", "names", "silo_roles"]
+__all__ = ["UnknownAlgorithm", "consent_keys", "default_name", "get", "names", "silo_roles"]

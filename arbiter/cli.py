@@ -12,6 +12,7 @@
     fedrisk models show ID [--config arbiter.toml]
     fedrisk models export ID --config bank.toml --out guest_model.json     (at the guest, on its own store)
     fedrisk evaluate ID [--config arbiter.toml] [--threshold 0.5] [--export-scores scores.csv] [--reports DIR]
+                     [--source NAME]
     fedrisk demo [--workdir DIR] [--epochs N] [--dataset breast] [--algorithm NAME]  (a catalogued name)
 
 Expected errors (bad configs, bad data, unreachable silos, invalid transitions) print one clear line
@@ -96,10 +97,13 @@ def _print_result(result: dict[str, Any]) -> None:
         from arbiter.report import summary_table
 
         print(summary_table(full))
-    print(f"job {result.get('job_id', '')} done: model {result.get('model_id')} "
-          f"(sha256 {str(result.get('content_hash', ''))[:16]})")
-    print(f"AUC = {metrics.get('auc', float('nan')):.4f}")
-    print(f"KS  = {metrics.get('ks', float('nan')):.4f}")
+    if result.get("model_id") is None:  # an analysis job (nothing to score): its report is the result
+        print(f"job {result.get('job_id', '')} done: no model to register; the report holds the result")
+    else:
+        print(f"job {result.get('job_id', '')} done: model {result.get('model_id')} "
+              f"(sha256 {str(result.get('content_hash', ''))[:16]})")
+        print(f"AUC = {metrics.get('auc', float('nan')):.4f}")
+        print(f"KS  = {metrics.get('ks', float('nan')):.4f}")
     for path in result.get("report", []):
         print(f"report: {path}")
 
@@ -269,12 +273,17 @@ def cmd_models_show(args: argparse.Namespace) -> int:
 
 def cmd_models_export(args: argparse.Namespace) -> int:
     from silo.config import load_silo_config
-    from silo.export import export_guest_model
+    from silo.export import export_files, export_guest_model
     from silo.store import SiloStore
 
     config = load_silo_config(args.config)
     store = SiloStore(config.store)
     try:
+        extras = export_files(store, args.model_id, args.out, role=config.role)  # e.g. a points table
+        for extra in extras:
+            print(f"wrote {extra}")
+        if config.role != "guest" and extras:  # a host exports only what its plug-in offers it
+            return 0
         path = export_guest_model(store, args.model_id, args.out, party_id=config.party_id, role=config.role)
     except ValueError as exc:
         print(f"fedrisk: error: {exc}", file=sys.stderr)
@@ -295,12 +304,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     config = load_arbiter_config(_arbiter_config_path(args))
     configure_logging(config.party_id, as_json=args.json_logs, log_file=args.log_file)
     result = evaluate_model(config, args.model_id, threshold=args.threshold, export_scores=args.export_scores,
-                            reports_dir=args.reports)
+                            reports_dir=args.reports, source=args.source)
     print(summary_table(result["full_metrics"]))
     print(f"model {result['model_id']} (sha256 {result['content_hash'][:16]}): evaluation #{result['evaluation']} "
           f"on {result['evaluation_rows']} held-out rows of job {result['job_id']}")
     if result.get("exported"):
         print(f"scores: written by the guest to {result['exported']} in its export folder")
+    oot = result["full_metrics"].get("out_of_time")
+    if oot:
+        m = oot["metrics"]
+        print(f"out-of-time sample {oot['source']!r}: {oot['rows']} rows, AUC {m['auc']:.4f} "
+              f"{m.get('ci', {}).get('auc')}, KS {m['ks']:.4f}, score PSI vs training {m.get('psi')}")
     for path in result["report"]:
         print(f"report: {path}")
     return 0
@@ -392,6 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export-scores", metavar="PATH",
                    help="the GUEST writes id,score of the held-out rows to this CSV in its export folder")
     p.add_argument("--reports", help="report folder (default: the arbiter's reports folder)")
+    p.add_argument("--source", metavar="NAME",
+                   help="out-of-time evaluation on the data source NAME every silo declares ([data.NAME])")
     p.add_argument("--json-logs", action="store_true", help="JSON log lines instead of key=value")
     p.add_argument("--log-file", help="write logs to this file instead of stderr")
     p.set_defaults(func=cmd_evaluate)

@@ -16,8 +16,8 @@ Steps of :func:`evaluate_model`:
 4. Keep the aggregate metrics as the model's next numbered evaluation in the registry
    (:meth:`arbiter.store.JobStore.record_evaluation`) and write the HTML + JSON report with the model card.
 
-Which rows: only the held-out ids of the model's training job are supported; a separate evaluation data
-source would need its own alignment (PSI) and is not implemented.
+Which rows: the held-out ids of the model's training job and, with ``source``, a new sample (e.g. a later
+month) that every silo declares as ``[data.NAME]``, aligned by its own PSI (out-of-time evaluation).
 
 What it reveals to whom: the arbiter receives each silo's status (schema digest, counts) and the metric
 parties' aggregate metrics (see :mod:`silo.evaluation`); per-sample scores, ids and labels stay at the
@@ -37,6 +37,7 @@ from arbiter.config import ArbiterConfig, load_arbiter_config
 from arbiter.pool import ArbiterError, SiloPool
 from arbiter.report import write_report
 from arbiter.runner import ArbiterService, job_parties
+from arbiter.sections import evaluation_sections
 from arbiter.store import transport_key
 from silo.control import ControlError
 from silo.jobs import JobSpec
@@ -45,7 +46,8 @@ __all__ = ["evaluate_model"]
 
 
 def evaluate_model(config: ArbiterConfig | str | Path, model_id: str, *, threshold: float = 0.5,
-                   export_scores: str | None = None, reports_dir: str | Path | None = None) -> dict[str, Any]:
+                   export_scores: str | None = None, reports_dir: str | Path | None = None,
+                   source: str | None = None) -> dict[str, Any]:
     """Evaluate registered model ``model_id`` over the running silos; returns the result dict.
 
     ``threshold``: score cut-off (score ≥ threshold → bad) of the confusion matrix, precision, recall, F1.
@@ -58,6 +60,12 @@ def evaluate_model(config: ArbiterConfig | str | Path, model_id: str, *, thresho
     and JSON paths) and ``exported`` (the metric party's file name, if any). Raises
     :class:`arbiter.runner.ArbiterError` naming the silo when one is unreachable, lacks the model or has
     changed columns.
+
+    ``source``: the name of a data source every silo declares in its config (``[data.NAME]``, e.g. a later
+    month): an out-of-time evaluation. The silos align the new sample by their own PSI, score it next to the
+    held-out rows, and the metrics gain ``out_of_time`` (the new sample's aggregate metrics with bootstrap
+    intervals, score PSI vs training, each party's CSI per characteristic); a silo whose source lacks the
+    model's columns refuses, naming them.
     """
     if not 0.0 <= float(threshold) <= 1.0:
         raise ArbiterError(f"threshold must be in [0, 1], not {threshold}")
@@ -74,7 +82,9 @@ def evaluate_model(config: ArbiterConfig | str | Path, model_id: str, *, thresho
         key = transport_key(job.id, f"eval-{uuid.uuid4().hex[:12]}")
         metric_parties = spec.plugin.metric_parties(spec.parties)
         fields: dict[str, Any] = {"model_id": record.id, "threshold": float(threshold)}
-        export = {"export_scores": str(export_scores)} if export_scores else {}
+        if source:
+            fields["source"] = str(source)
+        export = {"export_scores": str(export_scores)} if export_scores and not source else {}
         calls = {pid: (lambda pid=pid: pool.call(pid, "evaluate", timeout=None, spec=spec.to_dict(), key=key,
                                                  **fields, **(export if pid in metric_parties else {})))
                  for pid in pool.parties}
@@ -87,6 +97,11 @@ def evaluate_model(config: ArbiterConfig | str | Path, model_id: str, *, thresho
         finally:
             pool.abort([key], op="close")
         metrics = spec.plugin.combine_metrics({pid: out[pid]["metrics"] for pid in metric_parties})
+        if source:
+            metrics["out_of_time"] = {
+                "source": str(source), "rows": sum(int(out[pid]["new_rows"]) for pid in metric_parties),
+                "metrics": spec.plugin.combine_metrics({pid: out[pid]["new_metrics"] for pid in metric_parties}),
+                "stability": {pid: out[pid].get("stability", {}) for pid in pool.parties}}
         rows = sum(int(out[pid]["evaluation_rows"]) for pid in metric_parties)
         exported = [out[pid]["exported"] for pid in metric_parties if out[pid].get("exported")]
         headline = headline_metrics(metrics)
@@ -97,7 +112,7 @@ def evaluate_model(config: ArbiterConfig | str | Path, model_id: str, *, thresho
         ledgers = {pid: reply["ledger"] for pid, reply in out.items() if reply.get("ledger")}  # the silos' view
         paths = write_report(Path(reports_dir) if reports_dir is not None else Path(config.reports), metrics,
                              model_card(record, job, evaluation), stem=f"{record.id}-eval{evaluation.seq}",
-                             ledgers=ledgers)
+                             ledgers=ledgers, sections=evaluation_sections(metrics))
         reports = [str(p) for p in paths]
         service.store.set_evaluation_reports(record.id, evaluation.seq, reports)
         service.log.info("evaluated", extra={"job": job.id, "fields": {

@@ -26,6 +26,8 @@ from typing import Any
 
 from algorithms.metrics import RiskReport
 from arbiter.plots import render_plots
+from arbiter.sections import CSS as SECTIONS_CSS
+from arbiter.sections import Section, render_sections
 
 __all__ = ["render_html", "summary_table", "write_report"]
 
@@ -340,10 +342,17 @@ def _bytes(n: int) -> str:
 
 
 def render_html(report: RiskReport | dict[str, Any], model_card: dict[str, Any] | None = None,
-                title: str | None = None, ledgers: dict[str, Any] | None = None) -> str:
-    """The complete, self-contained HTML page for one evaluation (see module docstring)."""
+                title: str | None = None, ledgers: dict[str, Any] | None = None,
+                sections: list[Section] | None = None) -> str:
+    """The complete, self-contained HTML page for one evaluation (see module docstring); ``sections``: the
+    plug-in's own sections (:mod:`arbiter.sections`), after the metrics. An empty ``report`` (a job without
+    an evaluation stage) gives a page of the sections and the model card only."""
     r = _as_dict(report)
     card = model_card or {}
+    extra = render_sections(sections or [])
+    if not r:
+        return _page(title or f"Report: {card.get('name') or card.get('algorithm') or 'job'}",
+                     extra + _card_section(card))
     name = card.get("name") or card.get("algorithm") or "risk model"
     title = title or f"Evaluation report: {name}"
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -363,13 +372,22 @@ def render_html(report: RiskReport | dict[str, Any], model_card: dict[str, Any] 
         f"<header><h1>{_e(title)}</h1><div class=\"sub\">{_e(' · '.join(sub))}</div></header>",
         "<h2>Headline metrics</h2>", _kpis(r), notes_html, _gain_section(r), _per_party_section(r),
         _plots_section(r),
-        _decile_section(r), _threshold_section(r), _calibration_section(r), _psi_section(r),
+        _decile_section(r), _threshold_section(r), _calibration_section(r), _psi_section(r), extra,
         _card_section(card), _ledger_section(ledgers), privacy,
         f"<footer>fedrisk evaluation report · schema {SCHEMA} · {stamp}</footer>",
     ])
+    return _page(title, body, header=False)
+
+
+def _page(title: str, body: str, header: bool = True) -> str:
+    if header:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        body = (f"<header><h1>{_e(title)}</h1><div class=\"sub\">Generated {_e(stamp)}</div></header>{body}"
+                f"<footer>fedrisk report · schema {SCHEMA} · {stamp}</footer>")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>{body}</main></body></html>\n")
+            f"<title>{_e(title)}</title><style>{_CSS}{SECTIONS_CSS}</style></head><body><main>{body}</main></body>"
+            "</html>\n")
 
 
 def _json_default(obj: Any) -> Any:
@@ -381,7 +399,8 @@ def _json_default(obj: Any) -> Any:
 
 
 def write_report(out_dir: str | Path, report: RiskReport | dict[str, Any], model_card: dict[str, Any] | None = None,
-                 *, stem: str = "report", title: str | None = None, ledgers: dict[str, Any] | None = None
+                 *, stem: str = "report", title: str | None = None, ledgers: dict[str, Any] | None = None,
+                 sections: list[Section] | None = None
                  ) -> tuple[Path, Path]:
     """Write ``<out_dir>/<stem>.html`` and ``<out_dir>/<stem>.json``; return ``(html_path, json_path)``.
 
@@ -394,11 +413,13 @@ def write_report(out_dir: str | Path, report: RiskReport | dict[str, Any], model
     out.mkdir(parents=True, exist_ok=True)
     html_path = out / f"{stem}.html"
     json_path = out / f"{stem}.json"
-    html_path.write_text(render_html(r, model_card, title, ledgers), encoding="utf-8")
+    html_path.write_text(render_html(r, model_card, title, ledgers, sections), encoding="utf-8")
     doc: dict[str, Any] = {"schema": SCHEMA, "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                            "model_card": model_card or {}, "metrics": r}
     if ledgers:
         doc["privacy_ledger"] = ledgers
+    if sections:
+        doc["sections"] = sections
     json_path.write_text(json.dumps(doc, indent=1, allow_nan=False, default=_json_default, ensure_ascii=False)
                          + "\n", encoding="utf-8")
     return html_path, json_path

@@ -49,8 +49,10 @@ from arbiter.card import headline_metrics, model_card
 from arbiter.config import ArbiterConfig, JobConfig, PartyAddress
 from arbiter.pool import ArbiterError, SiloPool
 from arbiter.report import write_report
+from arbiter.sections import check_sections, evaluation_sections
 from arbiter.store import (
     ALIGNING,
+    DONE,
     EVALUATING,
     FAILED,
     QUEUED,
@@ -245,6 +247,8 @@ class ArbiterService:
                 self._train(job, spec, pool, resumed and i == 0, log)
             elif stage == EVALUATING:
                 result = self._evaluate(job, spec, pool, log)
+        if EVALUATING not in stages and TRAINING in stages:  # nothing to score: the report is the result
+            result = self._finish_without_evaluation(job, spec, pool, log)
         return result
 
     def _align(self, job: JobRecord, spec: JobSpec, pool: SiloPool) -> None:
@@ -344,7 +348,9 @@ class ArbiterService:
             "part_hashes": {pid: r["part_sha256"] for pid, r in out.items()},
             "train_rows": _rows(plugin, spec, {pid: r["train_rows"] for pid, r in out.items()}),
             "training_time_s": round(time.perf_counter() - t0, 2),
-            "arbiter_part": arbiter_part, "ledgers": self._ledger_summaries(job)})
+            "arbiter_part": arbiter_part, "ledgers": self._ledger_summaries(job),
+            "report_sections": {pid: check_sections(r["report_sections"], f"silo {pid!r}")
+                                for pid, r in out.items() if r.get("report_sections")}})
 
     def _evaluate(self, job: JobRecord, spec: JobSpec, pool: SiloPool, log: Log) -> dict[str, Any]:
         expected = job.spec.get("schema_digests", {})
@@ -403,8 +409,36 @@ class ArbiterService:
     def _write_report(self, record: ModelRecord, job: JobRecord, metrics: dict[str, Any],
                       ledgers: dict[str, Any] | None = None) -> list[str]:
         html_path, json_path = write_report(Path(self.config.reports), metrics, model_card(record, job), stem=job.id,
-                                            ledgers=ledgers)
+                                            ledgers=ledgers,
+                                            sections=evaluation_sections(metrics) + _plugin_sections(job))
         return [str(html_path), str(json_path)]
+
+    def _finish_without_evaluation(self, job: JobRecord, spec: JobSpec, pool: SiloPool, log: Log
+                                   ) -> dict[str, Any]:
+        """A job whose algorithm has no evaluation stage (nothing to score): report the parties' sections."""
+        job = self.store.job(job.id)
+        training = job.training
+        if training is None:
+            raise ArbiterError(f"job {job.id!r}: no training summary; resume it at the training stage")
+        self._abort(job, pool, op="close")
+        card = {"name": spec.name, "algorithm": spec.algorithm, "job_id": job.id, "parties": spec.parties.to_dict(),
+                "features_per_party": job.spec.get("features", {}), "parameters": spec.params,
+                "training_time_s": training.get("training_time_s"),
+                "privacy_notes": [d.what for d in spec.plugin.disclosures if d.receiver == "arbiter"]}
+        html_path, json_path = write_report(Path(self.config.reports), {}, card, stem=job.id,
+                                            sections=_plugin_sections(job))
+        result = {"job_id": job.id, "report": [str(html_path), str(json_path)],
+                  "training_time_s": training["training_time_s"], "train_rows": training["train_rows"]}
+        self.store.transition(job.id, DONE, note="report", result=result)
+        log.info("done", extra={"fields": {"report": str(html_path)}})
+        return {**result, "report_sections": training.get("report_sections", {})}
+
+
+def _plugin_sections(job: JobRecord) -> list[dict[str, Any]]:
+    """The report sections the silos' plug-in roles returned after training, party by party."""
+    spec = JobSpec.from_dict(job.spec["spec"])
+    sections = (job.training or {}).get("report_sections", {})
+    return [sec for pid in spec.parties.silos for sec in sections.get(pid, [])]
 
 
 def _rejoining(pool: SiloPool, pid: str, call: Callable[[], Any], spec: JobSpec, key: str, done: threading.Event,

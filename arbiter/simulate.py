@@ -29,11 +29,12 @@ from silo.store import SiloStore, SqliteCheckpoint
 
 
 def simulate_job(spec: JobSpec, tables: dict[str, LocalTable], workdir: str | Path | None = None,
-                 executor: Executor | None = None, workers: int = 1) -> dict[str, Any]:
-    """Run the job in-process; returns ``{"metrics", "parts", "arbiter", "timings", "ledgers"}`` (``ledgers``:
-    every party's privacy-ledger summary over all stages, see :mod:`algorithms.ledger`).
-
-    ``executor`` (with its ``workers``) is where every silo role's heavy loops run, as a silo's
+                 executor: Executor | None = None, workers: int = 1,
+                 consent: dict[str, dict[str, bool]] | None = None) -> dict[str, Any]:
+    """Run the job in-process; returns ``{"metrics", "parts", "report_sections", "arbiter", "timings",
+    "ledgers"}`` (``metrics`` empty for an algorithm without an evaluation stage; ``ledgers``: every party's
+    privacy-ledger summary over all stages, see :mod:`algorithms.ledger`). ``consent``: each silo's
+    ``[consent]``. ``executor`` (with its ``workers``) is where every silo role's heavy loops run, as a silo's
     ``[compute]`` section would set it (default: the shared process pool)."""
     tmp = tempfile.TemporaryDirectory() if workdir is None else None
     root = Path(tmp.name if tmp is not None else workdir)  # type: ignore[arg-type]
@@ -43,7 +44,7 @@ def simulate_job(spec: JobSpec, tables: dict[str, LocalTable], workdir: str | Pa
     pool = executor if executor is not None else shared_executor()  # the services' roles run on the same kind
     size = workers if executor is not None else pool.workers  # type: ignore[attr-defined]
     silos = {pid: SiloWorker(pid, str(spec.parties.role_of(pid)), tables[pid], stores[pid], executor=pool,
-                             workers=size) for pid in tables}
+                             workers=size, consent=(consent or {}).get(pid)) for pid in tables}
     timings: dict[str, Any] = {}
     try:
         net = InMemoryNetwork()
@@ -85,20 +86,25 @@ def simulate_job(spec: JobSpec, tables: dict[str, LocalTable], workdir: str | Pa
         timings["epoch_ends"] = [s - t0 for s in stamps]
         net.close()
 
-        net = InMemoryNetwork()
-        channels = {pid: net.channel(pid) for pid in silos}
-        evaluated = run_parties({pid: (lambda w=w: w.evaluate(spec, channels[w.party_id]))
-                                 for pid, w in silos.items()}, net)
-        net.close()
+        metrics: dict[str, Any] = {}
+        evaluated: dict[str, Any] = {}
+        if "evaluate" in plugin.stages:
+            net = InMemoryNetwork()
+            channels = {pid: net.channel(pid) for pid in silos}
+            evaluated = run_parties({pid: (lambda w=w: w.evaluate(spec, channels[w.party_id]))
+                                     for pid, w in silos.items()}, net)
+            net.close()
+            metric_parties = plugin.metric_parties(spec.parties)
+            metrics = plugin.combine_metrics({pid: evaluated[pid]["metrics"] for pid in metric_parties})
         parts = {pid: stores[pid].model_part(spec.job_id) for pid in silos}
-        metric_parties = plugin.metric_parties(spec.parties)
-        metrics = plugin.combine_metrics({pid: evaluated[pid]["metrics"] for pid in metric_parties})
         ledgers = {pid: merge_summaries([(aligned.get(pid) or {}).get("ledger") or {}, out[pid].get("ledger") or {},
-                                         evaluated[pid].get("ledger") or {}]) for pid in silos}
+                                         (evaluated.get(pid) or {}).get("ledger") or {}]) for pid in silos}
         if plugin.arbiter is not None:
             ledgers[spec.parties.arbiter] = arbiter_ledger.summary()
         return {"metrics": metrics, "parts": parts,
                 "part_hashes": {pid: out[pid]["part_sha256"] for pid in silos},
+                "report_sections": {pid: out[pid]["report_sections"] for pid in silos
+                                    if out[pid].get("report_sections")},
                 "arbiter": out[spec.parties.arbiter], "timings": timings, "ledgers": ledgers}
     finally:
         for store in stores.values():

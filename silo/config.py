@@ -37,6 +37,13 @@ Example::
     [psi]
     min_intersection = 100         # this silo's floor: it refuses smaller intersections whatever the job says
 
+    [data.oot]                     # optional named sources, e.g. a later month for out-of-time evaluation
+    path = "bank-2025q3.csv"       # inherits source kind, id/label/feature keys from [data] unless given
+
+    [consent]                      # optional: what this silo allows its peers to see (default: nothing)
+    share_feature_names = false    # e.g. a host naming its characteristics to the bank
+    share_points_table = false     # e.g. a host showing its points table to the bank (flags: the plug-ins' `consents`)
+
 Relative paths are resolved against the config file's directory. Errors name the file and the key.
 
 What it reveals to whom: nothing; this is local configuration.
@@ -104,6 +111,9 @@ class SiloConfig:
     exports: Path | None = None
     compute: ComputeConfig = field(default_factory=ComputeConfig)  # [compute]: process pool or Dask
     psi_floor: int = 100  # [psi] min_intersection: the smallest intersection this silo accepts (a job cannot lower it)
+    consent: dict[str, bool] = field(default_factory=dict)
+    #: named data sources (``[data.NAME]``, e.g. an out-of-time sample for ``fedrisk evaluate --source NAME``)
+    sources: dict[str, DataSource] = field(default_factory=dict)
 
 
 def _require(table: dict[str, Any], key: str, where: str, section: str) -> Any:
@@ -155,26 +165,12 @@ def load_silo_config(path: str | Path) -> SiloConfig:
     data = raw.get("data")
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: missing [data] section")
-    source = str(data.get("source", "csv")).lower()
-    if source not in ("csv", "parquet", "sql"):
-        raise ConfigError(f"{where}: data.source must be csv, parquet or sql, not {source!r}")
-    ds_path = url = table = None
-    if source in ("csv", "parquet"):
-        ds_path = resolve(base, _require(data, "path", where, "data"))
-        if not (ds_path.is_file() or (source == "parquet" and ds_path.is_dir())):  # a Parquet dataset: a folder
-            raise ConfigError(f"{where}: data.path = {str(ds_path)!r} does not exist")
-    else:
-        url = str(_require(data, "url", where, "data"))
-        if "://" not in url:  # a bare path means an embedded SQLite file
-            url = f"sqlite:///{resolve(base, url)}"
-        table = str(_require(data, "table", where, "data"))
-    label = data.get("label_column")
+    main = parse_source(data, base, where, "data", None)
+    label = main.label_column
     if known[role] and not label:
         raise ConfigError(f"{where}: the {role} needs data.label_column")
     if not known[role] and label:
         raise ConfigError(f"{where}: a {role} holds no labels; remove data.label_column")
-    features = data.get("features")
-    categorical = data.get("categorical")
     try:
         compute = parse_compute(raw, base, where)
     except ComputeConfigError as exc:
@@ -183,6 +179,9 @@ def load_silo_config(path: str | Path) -> SiloConfig:
     floor = psi.get("min_intersection", 100) if isinstance(psi, dict) else None
     if not isinstance(floor, int) or isinstance(floor, bool) or floor < 1:
         raise ConfigError(f"{where}: psi.min_intersection must be a positive integer, not {floor!r}")
+    sources = {str(name): parse_source(table, base, where, f"data.{name}", main)
+               for name, table in data.items() if isinstance(table, dict)}
+    consent = parse_consent(raw.get("consent", {}), where)
     return SiloConfig(
         party_id=party_id, role=role, listen=str(_require(party, "listen", where, "party")),
         control=str(_require(party, "control", where, "party")), arbiter=str(party.get("arbiter", "arbiter")),
@@ -190,9 +189,46 @@ def load_silo_config(path: str | Path) -> SiloConfig:
         exports=resolve(base, party.get("exports", "exports")),
         tls=parse_tls(raw, base, where),
         peers={str(k): str(v) for k, v in raw.get("peers", {}).items()},
-        data=DataSource(source=source, path=ds_path, url=url, table=table,
-                        id_column=str(data.get("id_column", "id")), label_column=label,
-                        features=tuple(features) if features is not None else None,
-                        categorical=tuple(categorical) if categorical is not None else None),
-        source_file=path, compute=compute, psi_floor=floor,
+        data=main, source_file=path, consent=consent, sources=sources, compute=compute, psi_floor=floor,
     )
+
+
+def parse_source(data: dict[str, Any], base: Path, where: str, section: str, defaults: DataSource | None
+                 ) -> DataSource:
+    """One data source table (``[data]`` or a named ``[data.NAME]``, which inherits the id/label/feature keys
+    and the source kind of ``[data]``)."""
+    source = str(data.get("source", defaults.source if defaults else "csv")).lower()
+    if source not in ("csv", "parquet", "sql"):
+        raise ConfigError(f"{where}: {section}.source must be csv, parquet or sql, not {source!r}")
+    ds_path = url = table = None
+    if source in ("csv", "parquet"):
+        ds_path = resolve(base, _require(data, "path", where, section))
+        if not (ds_path.is_file() or (source == "parquet" and ds_path.is_dir())):  # a Parquet dataset: a folder
+            raise ConfigError(f"{where}: {section}.path = {str(ds_path)!r} does not exist")
+    else:
+        url = str(_require(data, "url", where, section))
+        if "://" not in url:  # a bare path means an embedded SQLite file
+            url = f"sqlite:///{resolve(base, url)}"
+        table = str(_require(data, "table", where, section))
+
+    def pick(key: str, default: Any) -> Any:
+        return data[key] if key in data else (getattr(defaults, key) if defaults is not None else default)
+
+    features, categorical = pick("features", None), pick("categorical", None)
+    return DataSource(source=source, path=ds_path, url=url, table=table, id_column=str(pick("id_column", "id")),
+                      label_column=pick("label_column", None),
+                      features=tuple(features) if features is not None else None,
+                      categorical=tuple(categorical) if categorical is not None else None)
+
+
+def parse_consent(table: Any, where: str) -> dict[str, bool]:
+    """The ``[consent]`` flags: booleans, each one a plug-in reads (unknown keys name the nearest valid one)."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [consent] must be a table of true/false flags")
+    valid = catalogue.consent_keys()
+    for key, value in table.items():
+        if key not in valid:
+            raise ConfigError(f"{where}: unknown consent.{key}{nearest(key, valid)}; valid: {', '.join(valid)}")
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: consent.{key} must be true or false, not {value!r}")
+    return {str(k): bool(v) for k, v in table.items()}

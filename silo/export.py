@@ -125,6 +125,24 @@ def export_guest_model(store: SiloStore, model_id: str, path: str | Path, *, par
     return out
 
 
+def export_files(store: SiloStore, model_id: str, path: str | Path, *, role: str) -> list[Path]:
+    """The plug-in's extra files for this party's part (e.g. a points table as CSV and JSON),
+    written beside ``path`` as ``<stem>-<suffix>``; returns their paths."""
+    part = store.model_part(model_id)
+    if part is None:
+        return []
+    out = Path(path)
+    written = []
+    files = catalogue.get(part["algorithm"]).export_files(role, jsonable(part["model"]))
+    if files:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    for suffix, text in files.items():
+        target = out.with_name(f"{out.stem}-{suffix}")
+        target.write_text(text, encoding="utf-8")
+        written.append(target)
+    return written
+
+
 def load_guest_model(path: str | Path) -> GuestModelFile:
     """Read a file written by :func:`export_guest_model`; raises ``ValueError`` naming what is wrong."""
     p = Path(path)

@@ -15,7 +15,12 @@ salt, seed). :class:`SiloWorker` runs one silo's side of each stage:
   (the job's model, or a registered model by id for ``fedrisk evaluate``; refused if the silo's columns
   changed since training); each metric role (the plug-in's ``metric_roles``) turns scores and labels into
   aggregate metrics (:mod:`silo.evaluation`), which are all the arbiter gets. On request it also writes
-  ``id, score`` to a CSV inside its own export folder.
+  ``id, score`` to a CSV inside its own export folder. With a named data source (``[data.NAME]``, e.g. a
+  later month) it is an out-of-time evaluation: the new sample is aligned by its own PSI, every party
+  computes the CSI of its own characteristics, the label holder adds the new sample's metrics and bootstrap
+  intervals (:meth:`SiloWorker.evaluate_out_of_time`).
+* after training, the plug-in's report sections of the party's result (``Algorithm.report_sections``) go
+  back with the reply; the silo's ``[consent]`` flags reach its roles in ``RoleContext.extra``.
 
 The same worker code runs in threads over :class:`~federation.channel.InMemoryNetwork` (the in-process
 simulation) and in separate processes over gRPC, so both give identical models.
@@ -23,16 +28,19 @@ simulation) and in separate processes over gRPC, so both give identical models.
 What it reveals to whom: PSI reveals the intersection to guest and host (see :mod:`algorithms.psi`);
 training reveals what the algorithm's module documents; evaluation sends the host's partial scores of
 the evaluation rows to the guest (as in FATE's hetero prediction) and only aggregate metrics to the
-arbiter. The arbiter gets counts, digests and hashes from the silos, never rows.
+arbiter (out of time also each party's CSI per characteristic; a host names its characteristics only with
+its ``share_feature_names`` consent). The arbiter gets counts, digests and hashes from the silos, never rows.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -45,7 +53,8 @@ from algorithms import catalogue
 from algorithms.api import Algorithm, AlgorithmParams, PartyData, RoleContext
 from algorithms.base import Checkpoint, Parties
 from algorithms.ledger import Ledger, declared
-from federation.channel import Channel, ChannelError, ChannelTimeout
+from algorithms.stability import bootstrap_intervals, characteristic_stability
+from federation.channel import Channel, ChannelError, ChannelTimeout, PrefixedChannel
 from silo.data import DataError, LocalTable, schema_changes
 from silo.evaluation import UnsafePathError, evaluate_at_guest, export_scores_csv, guest_only_baseline
 from silo.preprocess import Preprocessor
@@ -149,9 +158,12 @@ class SiloWorker:
 
     def __init__(self, party_id: str, role: str, table: LocalTable, store: SiloStore,
                  export_dir: Path | None = None, executor: Executor | None = None, workers: int = 1,
-                 psi_floor: int = 100) -> None:
+                 psi_floor: int = 100, consent: dict[str, bool] | None = None,
+                 sources: Mapping[str, Callable[[], LocalTable]] | None = None) -> None:
         self.party_id = party_id
         self.psi_floor = psi_floor  # this silo's own PSI minimum (config [psi]); a job spec cannot lower it
+        self.consent = dict(consent or {})
+        self.sources = dict(sources or {})  # named data sources (e.g. an out-of-time sample), loaded on use
         self.role = role
         self.table = table
         self.store = store
@@ -173,13 +185,14 @@ class SiloWorker:
             raise JobError(f"job {spec.job_id!r} names {self.party_id!r} as {expected}, but it is configured "
                            f"as {self.role}")
 
-    def context(self, spec: JobSpec, checkpoint: Checkpoint | None = None, namespace: str = "") -> RoleContext:
-        """The :class:`RoleContext` of this silo's role in ``spec``."""
+    def context(self, spec: JobSpec, checkpoint: Checkpoint | None = None, namespace: str = "",
+                extra: Mapping[str, Any] | None = None) -> RoleContext:
+        """The :class:`RoleContext` of this silo's role in ``spec`` (``extra`` adds to its ``extra``)."""
         return RoleContext(job_id=spec.job_id, party_id=self.party_id, role=self.role, parties=spec.parties,
                            params=spec.typed_params, seed=spec.seed, checkpoint=checkpoint, executor=self.executor,
                            workers=self.workers, namespace=namespace,
                            extra={"salt": spec.salt, "min_intersection": spec.min_intersection,
-                                  "psi_floor": self.psi_floor})
+                                  "psi_floor": self.psi_floor, **self.consent, **(extra or {})})
 
     # --- privacy ledger -------------------------------------------------------------------------------
     def ledger(self, spec: JobSpec) -> Ledger:
@@ -248,10 +261,11 @@ class SiloWorker:
             pre = Preprocessor(self.table.numeric, self.table.categorical)
             X = pre.fit_transform(frame)
         data = PartyData(np.asarray(train_ids).astype(str), X, tuple(pre.output_columns), labels)
+        units = {c: [pre.means_[c], pre.scales_[c]] for c in pre.numeric}  # how it standardised (for labels)
+        ctx = self.context(spec, checkpoint, extra={"column_units": units})
         ledger = self.ledger(spec)
         try:
-            result = plugin.export_part(plugin.trainer(self.context(spec, checkpoint), data)
-                                        .run(ledger.channel(channel, "train")))
+            result = plugin.export_part(plugin.trainer(ctx, data).run(ledger.channel(channel, "train")))
         finally:
             self._keep_ledger(spec, "train", ledger)
         part = {"algorithm": spec.algorithm, "model": result, "preprocessing": pre.to_dict(),
@@ -259,7 +273,11 @@ class SiloWorker:
                 "columns": pre.output_columns, "train_rows": len(train_pos), "job_id": spec.job_id,
                 "parties": spec.parties.to_dict()}
         digest = self.store.save_model_part(spec.job_id, part)
-        return {"part_sha256": digest, "train_rows": len(train_pos), "ledger": ledger.summary()}
+        reply: dict[str, Any] = {"part_sha256": digest, "train_rows": len(train_pos), "ledger": ledger.summary()}
+        sections = plugin.report_sections(self.role, result)
+        if sections:  # what this party's plug-in shows in the job's report (aggregates it may reveal)
+            reply["report_sections"] = sections
+        return reply
 
     # --- evaluate -----------------------------------------------------------------------------------
     def model_part(self, model_id: str) -> dict[str, Any]:
@@ -332,6 +350,7 @@ class SiloWorker:
             metrics["variants"] = {name: {k: v for k, v in evaluate_at_guest(test_labels, s, threshold=threshold)
                                           .items() if k in ("auc", "gini", "ks", "brier")}
                                    for name, s in variants.items()}
+        metrics["ci"] = bootstrap_intervals(test_labels, scores, seed=spec.seed)
         out: dict[str, Any] = {"metrics": metrics, "evaluation_rows": len(test_pos), "ledger": ledger.summary()}
         if export_path is not None:
             assert self.export_dir is not None
@@ -340,6 +359,71 @@ class SiloWorker:
             except UnsafePathError as exc:
                 raise JobError(f"party {self.party_id!r}: score export refused: {exc}") from exc
             out["exported"] = export_path.as_posix()
+        return out
+
+    def source_table(self, name: str) -> LocalTable:
+        """The silo's named data source ``name`` (``[data.NAME]`` in its config), read and validated."""
+        if name not in self.sources:
+            known = ", ".join(sorted(self.sources)) or "none"
+            raise JobError(f"party {self.party_id!r} has no data source {name!r} (configured: {known})")
+        return self.sources[name]()
+
+    def evaluate_out_of_time(self, spec: JobSpec, channel: Channel, source: str, *, model_id: str | None = None,
+                             threshold: float = 0.5) -> dict[str, Any]:
+        """Score model ``model_id`` on the silo's named data source ``source`` (e.g. a later month) next to the
+        training job's held-out rows.
+
+        The new sample gets its own PSI alignment (salted apart from the training alignment); its columns
+        must be the model's (refused naming the columns otherwise). Every party computes the stability (CSI)
+        of its own characteristics, training rows vs the new sample; a host names them only with its
+        ``share_feature_names`` consent (else ``feature 1..k``). The label holder returns the aggregate
+        metrics of both samples with bootstrap intervals of AUC and KS, and the score PSI training vs new.
+        """
+        self.check_role(spec)
+        part = self.model_part(model_id or spec.job_id)
+        table = self.source_table(source)
+        if table.schema_digest != part["schema_digest"]:
+            changes = schema_changes(part.get("schema"), table.schema)
+            raise JobError(f"party {self.party_id!r}: data source {source!r} does not have the columns of model "
+                           f"{model_id or spec.job_id!r} ({'; '.join(changes) or 'schema digest differs'}); "
+                           "refusing to score it")
+        plugin = spec.plugin
+        ctx = self.context(spec)
+        ctx = dataclasses.replace(ctx, extra={**ctx.extra, "salt": f"{spec.salt}:{source}"})
+        if "align" in plugin.stages:
+            found = plugin.aligner(ctx, list(table.ids)).run(PrefixedChannel(channel, f"oot.{source}"))
+            new_ids, new_pos = list(found.ids), np.asarray(found.positions, dtype=np.int64)
+        else:
+            new_pos = np.argsort(np.asarray(table.ids, dtype=str), kind="stable")
+            new_ids = [str(table.ids[i]) for i in new_pos]
+        train_pos, test_pos, train_ids, test_ids = self._split(spec)
+        pre = Preprocessor.from_dict(part["preprocessing"])
+        names = tuple(part["columns"])
+        train_frame, _ = self.table.at(train_pos)
+        test_frame, test_labels = self.table.at(test_pos)
+        new_frame, new_labels = table.at(new_pos)
+        X_train, X_test, X_new = pre.transform(train_frame), pre.transform(test_frame), pre.transform(new_frame)
+
+        def scores_of(X: np.ndarray, ids: Any, namespace: str) -> np.ndarray | None:
+            data = PartyData(np.asarray(ids).astype(str), X, names)
+            return plugin.predictor(self.context(spec, namespace=namespace), part["model"], data).run(channel)
+
+        train_scores = scores_of(X_train, train_ids, "eval.train")
+        test_scores = scores_of(X_test, test_ids, "eval.test")
+        new_scores = scores_of(X_new, np.asarray(new_ids), f"eval.{source}")
+        csi = characteristic_stability(X_train, X_new, names)
+        if self.role not in plugin.metric_roles and not self.consent.get("share_feature_names", False):
+            csi = {f"feature {i + 1}": v for i, v in enumerate(csi.values())}
+        out: dict[str, Any] = {"evaluation_rows": len(test_pos), "new_rows": len(new_pos), "stability": csi}
+        if self.role not in plugin.metric_roles:
+            return out
+        assert test_labels is not None and new_labels is not None and test_scores is not None
+        assert new_scores is not None
+        holdout = evaluate_at_guest(test_labels, test_scores, train_scores=train_scores, threshold=threshold)
+        holdout["ci"] = bootstrap_intervals(test_labels, test_scores, seed=spec.seed)
+        later = evaluate_at_guest(new_labels, new_scores, train_scores=train_scores, threshold=threshold)
+        later["ci"] = bootstrap_intervals(new_labels, new_scores, seed=spec.seed)
+        out.update(metrics=holdout, new_metrics=later)
         return out
 
     def _export_path(self, requested: str) -> PurePosixPath:

@@ -13,6 +13,7 @@ What it reveals to whom: see :mod:`silo.control` (to the arbiter) and :mod:`silo
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import signal
 import threading
@@ -41,7 +42,9 @@ class SiloService:
         self.compute = open_compute(config.compute)  # the process pool, or a Dask cluster inside the silo
         self.worker = SiloWorker(config.party_id, config.role, self.table, self.store, export_dir=config.exports,
                                  executor=self.compute.executor, workers=self.compute.workers,
-                                 psi_floor=config.psi_floor)
+                                 psi_floor=config.psi_floor, consent=config.consent,
+                                 sources={name: functools.partial(load_table, ds, config.party_id)
+                                          for name, ds in config.sources.items()})
         self.node = PartyNode(config.party_id, config.listen, self.tls, config.peers)
         self.control: ControlServer | None = None
         self._cancel: dict[str, threading.Event] = {}
@@ -133,6 +136,14 @@ class SiloService:
             out = self.worker.train(spec, self._channel(key, spec), checkpoint)
             out["checkpoints"] = self.store.checkpoint_digests(spec.job_id)
             log.info("train done", extra={"fields": {"part_sha256": out["part_sha256"][:12]}})
+            return out
+        if op == "evaluate" and request.get("source"):
+            log.info("evaluate start", extra={"fields": {"key": key, "source": request["source"]}})
+            model_id = request.get("model_id")
+            out = self.worker.evaluate_out_of_time(spec, self._channel(key), str(request["source"]),
+                                                   model_id=str(model_id) if model_id else None,
+                                                   threshold=float(request.get("threshold", 0.5)))
+            log.info("evaluate done", extra={"fields": {"rows": out["evaluation_rows"], "new_rows": out["new_rows"]}})
             return out
         if op == "evaluate":
             log.info("evaluate start", extra={"fields": {"key": key}})

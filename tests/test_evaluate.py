@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from algorithms.api import PartyData, RoleContext
+from algorithms.stability import bootstrap_intervals
 from algorithms.vertical_lr.model import GuestModel, HostModel
 from algorithms.vertical_lr.predict import sigmoid
 from arbiter.cli import main
@@ -123,6 +124,7 @@ def _in_process_lr(root: Path, threshold: float) -> tuple[dict[str, Any], np.nda
     _, baseline = guest_only_baseline(guest_X["train"], labels["train"], guest_X["test"])
     metrics = evaluate_at_guest(labels["test"], test, train_scores=train, baseline_scores=baseline,
                                 threshold=threshold)
+    metrics["ci"] = bootstrap_intervals(labels["test"], test, seed=7)  # the job's seed
     assert ids is not None
     return metrics, ids, test
 
