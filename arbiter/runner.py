@@ -109,10 +109,10 @@ class ArbiterService:
         self.log = job_logger("fedrisk.arbiter", config.party_id)
         self._node: PartyNode | None = None
         self._node_lock = threading.Lock()  # jobs of the queue (arbiter.queue) start in parallel threads
-        self._pools: list[SiloPool] = []
+        self._pools: dict[tuple[tuple[str, str], ...], SiloPool] = {}
 
     def close(self) -> None:
-        for pool in self._pools:
+        for pool in self._pools.values():
             pool.close()
         self._pools.clear()
         if self._node is not None:
@@ -122,10 +122,14 @@ class ArbiterService:
 
     # ---------------------------------------------------------------------------------------------- setup
     def pool(self, parties: dict[str, PartyAddress]) -> SiloPool:
-        """Control clients to ``parties`` (closed with the service)."""
-        pool = SiloPool(self.tls, parties)
-        self._pools.append(pool)
-        return pool
+        """Control clients to ``parties``: one pool per set of silos, reused by submit, run and evaluate
+        (an idle duplicate channel would only collect keepalive GOAWAYs), closed with the service."""
+        key = tuple(sorted((pid, p.control) for pid, p in parties.items()))
+        with self._node_lock:  # the queue's jobs ask from several threads
+            pool = self._pools.get(key)
+            if pool is None:
+                pool = self._pools[key] = SiloPool(self.tls, parties)
+            return pool
 
     def _start_node(self, parties: dict[str, PartyAddress]) -> PartyNode:
         with self._node_lock:
