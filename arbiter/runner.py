@@ -129,10 +129,11 @@ class ArbiterService:
         """Control clients to ``parties``: one pool per set of silos, reused by submit, run and evaluate
         (an idle duplicate channel would only collect keepalive GOAWAYs), closed with the service."""
         key = tuple(sorted((pid, p.control) for pid, p in parties.items()))
-        pool = self._pools.get(key)
-        if pool is None:
-            pool = self._pools[key] = SiloPool(self.tls, parties)
-        return pool
+        with self._node_lock:  # the queue's jobs ask from several threads
+            pool = self._pools.get(key)
+            if pool is None:
+                pool = self._pools[key] = SiloPool(self.tls, parties)
+            return pool
 
     def _start_node(self, parties: dict[str, PartyAddress]) -> PartyNode:
         with self._node_lock:
