@@ -2,7 +2,10 @@
 
 :func:`parallel_map` splits work into chunks and maps a module-level function over them with any
 ``concurrent.futures.Executor``. ``None`` runs inline. :func:`shared_executor` is a lazily created
-process pool (``forkserver`` start, so it is safe next to gRPC and role threads) sized to the cores.
+process pool (``forkserver`` start, so it is safe next to gRPC and role threads) sized to the cores; its
+workers never re-import the caller's ``__main__`` (estimators work from plain scripts, notebooks and REPLs)
+and never outlive this process (see :mod:`algorithms.paillier.process_pool`). If no process pool can be
+started here it falls back to threads (gmpy2 releases the GIL in its exponentiations), with a warning.
 Only our own worker processes are involved: nothing from a peer is ever unpickled.
 
 What it reveals: nothing; this is local computation.
@@ -11,17 +14,20 @@ What it reveals: nothing; this is local computation.
 from __future__ import annotations
 
 import atexit
-import multiprocessing
+import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, TypeVar
+
+from algorithms.paillier.process_pool import detached_process_pool
 
 T = TypeVar("T")
 
 _lock = threading.Lock()
-_pool: ProcessPoolExecutor | None = None
+_pool: Executor | None = None
+_log = logging.getLogger(__name__)
 
 
 def cpu_count() -> int:
@@ -36,8 +42,12 @@ def shared_executor() -> Executor:
     global _pool
     with _lock:
         if _pool is None:
-            context = multiprocessing.get_context("forkserver")
-            _pool = ProcessPoolExecutor(max_workers=cpu_count(), mp_context=context)
+            try:
+                _pool = detached_process_pool(cpu_count())
+                _pool.submit(int).result()  # fail here, not in the middle of a protocol
+            except (OSError, RuntimeError, ValueError) as exc:  # e.g. no /dev/shm, sandboxed interpreter
+                _log.warning("no process pool (%s): running the Paillier work on threads", exc)
+                _pool = ThreadPoolExecutor(max_workers=cpu_count(), thread_name_prefix="paillier")
             atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
         return _pool
 
