@@ -153,5 +153,5 @@ def silo_setup(channel: Channel, parties: Parties, hello: dict[str, Any], own_pa
         own_params.require_same(params, me)
     if int(reply["n_rows"]) != n_rows:
         raise ProtocolError(f"{me} holds {n_rows} aligned rows but the job has {reply['n_rows']}")
-    return Setup(PublicKey.from_bytes(reply["public_key"]), params, n_rows, int(reply["start_epoch"]),
+    return Setup(PublicKey.from_wire(reply["public_key"]), params, n_rows, int(reply["start_epoch"]),
                  bool(reply["finished"]), {k: int(v) for k, v in (reply.get("host_features") or {}).items()})

@@ -1,0 +1,121 @@
+"""Fast Paillier paths: Ma et al. short-exponent keys, window widths, batched short CRT decryption.
+
+Every fast path is checked against a reference path (full-exponent DJN, textbook ``phe`` decryption) and
+for interoperability with ``phe`` in both directions.
+"""
+
+from __future__ import annotations
+
+import gmpy2
+import numpy as np
+import phe
+import pytest
+from gmpy2 import mpz
+
+from algorithms.paillier import CiphertextVector, Decryptor, Encryptor, PrivateKey, PublicKey, generate_keypair
+from algorithms.paillier.encryptor import _djn_obfuscators, window_bits
+from algorithms.paillier.keys import SUBGROUP_BITS
+
+VALUES = np.array([0.0, 1.5, -2.25, 1e6, -3.0e-4, 123.456, -7.0])
+
+
+def test_generated_keys_meet_the_key_generation_conditions(keypair) -> None:
+    pub, priv = keypair
+    assert pub.bits == 2048 and pub.exponent_bits == SUBGROUP_BITS[2048] == 448
+    for prime, order in ((priv.p, priv.p_order), (priv.q, priv.q_order)):
+        small = order // 2
+        assert gmpy2.is_prime(prime) and gmpy2.is_prime(small) and small.bit_length() == 224
+        cofactor = (prime - 1) // order
+        assert (prime - 1) % order == 0 and gmpy2.is_prime(cofactor)
+    assert gmpy2.gcd(pub.n, (priv.p - 1) * (priv.q - 1)) == 1
+    # hs is an n-th power whose order divides 2·p0·q0, not 1
+    assert pub.hs != 1 and gmpy2.powmod(pub.hs, priv.p_order * priv.q_order // 2, pub.nsquare) == 1
+
+
+def test_public_key_wire_form_roundtrip(keypair) -> None:
+    pub, _ = keypair
+    back = PublicKey.from_wire(pub.to_wire())
+    assert back == pub and back.hs == pub.hs and back.exponent_bits == 448
+    plain = PublicKey.from_wire(pub.to_bytes())  # the plain form still parses, without hs
+    assert plain == pub and plain.hs is None
+    with pytest.raises(ValueError):
+        pub.with_obfuscation_base(1, 448)
+    with pytest.raises(ValueError):
+        pub.with_obfuscation_base(int(pub.n) * 3, 448)  # not a unit
+
+
+def test_private_key_bytes_keep_the_subgroup_orders(keypair) -> None:
+    pub, priv = keypair
+    back = PrivateKey.from_bytes(pub, priv.to_bytes())
+    assert (back.p, back.q, back.p_order, back.q_order) == (priv.p, priv.q, priv.p_order, priv.q_order)
+
+
+@pytest.mark.parametrize("holder", [False, True])
+def test_short_exponent_encryption_roundtrip_and_phe_interop(keypair, holder: bool) -> None:
+    pub, priv = keypair
+    enc = Encryptor(pub, priv if holder else None)
+    assert enc.alpha_bits == 448
+    vec = enc.encrypt(VALUES, 30)
+    np.testing.assert_allclose(Decryptor(priv).decrypt(vec), VALUES, atol=2**-29)
+    phe_priv, phe_pub = priv.to_phe(), pub.to_phe()
+    ints = enc.encrypt_encoded([7, -11, 2**300], 0)
+    assert [phe_priv.decrypt(phe.EncryptedNumber(phe_pub, int(c), 0)) for c in ints.ciphertexts] == [7, -11, 2**300]
+
+
+def test_short_decryption_falls_back_for_full_randomness(keypair) -> None:
+    """phe's r^n randomness is outside hs's subgroup: decrypted with the full exponent, correctly."""
+    pub, priv = keypair
+    phe_pub = pub.to_phe()
+    plain = [5, -9, 0, 2**100]
+    theirs = [mpz(phe_pub.encrypt(v).ciphertext(be_secure=True)) for v in plain]
+    ours = Encryptor(pub).encrypt_encoded(plain, 0).ciphertexts
+    mixed = CiphertextVector(pub, [x for pair in zip(theirs, ours, strict=True) for x in pair], 0, 2**100)
+    assert Decryptor(priv).decrypt_ints(mixed) == [v for v in plain for _ in range(2)]
+    # and an ordinary (phe-generated) key decrypts with the full exponents
+    ordinary_pub, ordinary_priv = phe.generate_paillier_keypair(n_length=2048)
+    opub = PublicKey.from_phe(ordinary_pub)
+    opriv = PrivateKey.from_phe(ordinary_priv)
+    enc = Encryptor(opub)
+    assert opub.hs is None and enc.alpha_bits == 1024
+    np.testing.assert_allclose(Decryptor(opriv).decrypt(enc.encrypt(VALUES, 30)), VALUES, atol=2**-29)
+
+
+def test_short_decryption_equals_the_reference(keypair) -> None:
+    pub, priv = keypair
+    rng = np.random.default_rng(3)
+    plain = [int(v) for v in rng.integers(-2**40, 2**40, size=80)]
+    vec = Encryptor(pub).encrypt_encoded(plain, 0)
+    phe_priv, phe_pub = priv.to_phe(), pub.to_phe()
+    reference = [phe_priv.decrypt(phe.EncryptedNumber(phe_pub, int(c), 0)) for c in vec.ciphertexts]
+    assert Decryptor(priv).decrypt_ints(vec) == reference == plain
+
+
+@pytest.mark.parametrize("window", [4, 8, 11])
+def test_every_window_width_gives_hs_to_the_same_exponent(keypair, window: int) -> None:
+    """Table powers equal gmpy2.powmod for the same α (α drawn from a seeded stand-in for the CSPRNG)."""
+    pub, _ = keypair
+    import algorithms.paillier.encryptor as encryptor_module
+
+    alphas = [int(a) for a in np.random.default_rng(window).integers(0, 2**62, size=4)] + [2**448 - 1, 0]
+    it = iter(alphas)
+    real = encryptor_module.secrets.randbits
+    encryptor_module.secrets.randbits = lambda bits: next(it)  # type: ignore[assignment]
+    try:
+        got = _djn_obfuscators((int(pub.nsquare), int(pub.hs)), len(alphas), 448, window)
+    finally:
+        encryptor_module.secrets.randbits = real  # type: ignore[assignment]
+    assert got == [gmpy2.powmod(pub.hs, a, pub.nsquare) for a in alphas]
+
+
+def test_window_fits_the_memory_budget() -> None:
+    for bits, modulus in ((448, 4096), (1024, 4096), (448, 2048)):
+        w = window_bits(bits, modulus)
+        assert 4 <= w <= 12
+        assert -(-bits // w) * (1 << w) * (modulus // 8 + 32) <= 48 << 20
+    assert window_bits(448, 4096, budget=1) == 4
+
+
+def test_other_key_sizes_keep_the_full_exponent() -> None:
+    assert 2560 not in SUBGROUP_BITS  # no published ℓ: an ordinary key (phe), DJN exponent of |n|/2 bits
+    pub, _ = generate_keypair(2560)
+    assert pub.hs is None and Encryptor(pub).alpha_bits == 1280
