@@ -10,7 +10,8 @@ Settings: the library defaults (``VerticalLRParams``: ``approximation="local"``,
 Prints seconds per epoch (as timed by the arbiter, from the first batch to the stop decision), the key
 generation and total times, the CPU seconds spent (main process + pool workers: on a shared machine the
 wall time depends on other load, CPU/2 is what 2 idle cores would take), the test AUC on the 6,000
-held-out rows after this one epoch, the Paillier op counts, and last ``lr_epoch_seconds=<s>``.
+held-out rows after this one epoch, the Paillier op counts with the CPU budget they explain (unit costs
+measured in the same process, see :mod:`benchmarks.budget`), and last ``lr_epoch_seconds=<s>``.
 """
 
 from __future__ import annotations
@@ -24,31 +25,19 @@ from sklearn.metrics import roc_auc_score
 
 from algorithms.paillier import generate_keypair, opcount, shared_executor
 from algorithms.vertical_lr import VerticalLogisticRegression, VerticalLRParams
+from benchmarks.budget import budget_lines, process_cpu_seconds, unit_costs
 from datasets import VerticalDataset, load_default_credit_vertical, train_test_split_ids
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds of this process and the given children (Linux /proc; 0 where unavailable)."""
-    total = time.process_time()
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, IndexError, ValueError):
-            pass
-    return total
 
 
 def run_epoch(train: VerticalDataset, test: VerticalDataset, keypair: Any, approximation: str,
               workers: list[int]) -> dict[str, Any]:
     """Fit one epoch; return its timings, CPU seconds, op counts, loss and test AUC."""
     opcount.reset()
-    cpu_before = _cpu_seconds(workers)
+    cpu_before = process_cpu_seconds(workers)
     began = time.perf_counter()
     model = VerticalLogisticRegression(max_epochs=1, keypair=keypair, approximation=approximation).fit(train)
     fit_seconds = time.perf_counter() - began
-    cpu = _cpu_seconds(workers) - cpu_before
+    cpu = process_cpu_seconds(workers) - cpu_before
     ops = opcount.snapshot()
     auc = roc_auc_score(test.guest["y"], model.predict_proba(test)[:, 1])
     return {"model": model, "fit_seconds": fit_seconds, "cpu": cpu, "ops": ops, "auc": auc,
@@ -83,6 +72,9 @@ def main() -> None:
           f"time is about cpu/2 = {cpu / 2:.1f} s; 1-minute load average {os.getloadavg()[0]:.1f})")
     print(f"epoch_seconds={r['epoch']:.2f} loss={model.losses_[0]:.4f} test_auc={r['auc']:.4f}")
     print("opcount " + " ".join(f"{k}={v}" for k, v in sorted(r["ops"].items())))
+    print("CPU budget of the fit (op counts x unit costs measured in this process, one core each):")
+    for line in budget_lines(r["ops"], unit_costs(*keypair), cpu, "epoch"):
+        print("  " + line)
     if extra is not None:
         print(f"{other}_epoch_seconds={extra['epoch']:.2f} {other}_cpu_seconds={extra['cpu']:.1f} "
               f"{other}_test_auc={extra['auc']:.4f}")

@@ -119,3 +119,21 @@ def test_other_key_sizes_keep_the_full_exponent() -> None:
     assert 2560 not in SUBGROUP_BITS  # no published ℓ: an ordinary key (phe), DJN exponent of |n|/2 bits
     pub, _ = generate_keypair(2560)
     assert pub.hs is None and Encryptor(pub).alpha_bits == 1280
+
+
+def test_key_holder_obfuscators_with_reduced_exponents_equal_the_full_power(keypair) -> None:
+    """hs^α mod p² = hs^(α mod 2p₀) mod p²: the CRT path yields exactly hs^α mod n² for the same α."""
+    pub, priv = keypair
+    import algorithms.paillier.encryptor as encryptor_module
+
+    enc = Encryptor(pub, priv)
+    assert len(enc._spec) == 7 and enc._spec[5] == priv.p_order
+    alphas = [3, 2**448 - 1, 2**300 + 12345, int(priv.p_order), 0]
+    it = iter(alphas)
+    real = encryptor_module.secrets.randbits
+    encryptor_module.secrets.randbits = lambda bits: next(it)  # type: ignore[assignment]
+    try:
+        got = _djn_obfuscators(enc._spec, len(alphas), enc.alpha_bits, enc.window)
+    finally:
+        encryptor_module.secrets.randbits = real  # type: ignore[assignment]
+    assert got == [gmpy2.powmod(pub.hs, a, pub.nsquare) for a in alphas]

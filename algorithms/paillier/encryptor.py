@@ -101,24 +101,29 @@ def _table_power(table: list[list[mpz]], digits: list[int], modulus: mpz) -> mpz
 
 
 def _djn_obfuscators(spec: tuple[int, ...], count: int, alpha_bits: int, window: int = 8) -> list[mpz]:
-    """``count`` fresh ``hs^α`` values; ``spec`` is (nsquare, hs) or (nsquare, hs, p², q², (p²)⁻¹ mod q²).
+    """``count`` fresh ``hs^α`` values, ``α`` uniform in ``[0, 2^alpha_bits)`` from the OS CSPRNG.
 
-    ``α`` is uniform in ``[0, 2^alpha_bits)`` from the OS CSPRNG, cut into ``window``-bit digits.
+    ``spec`` is (nsquare, hs) or, for the key holder, (nsquare, hs, p², q², (p²)⁻¹ mod q², o_p, o_q) with
+    ``o_p``, ``o_q`` the orders of ``hs`` modulo p² and q² where known (Ma et al.'s ``2p₀``, ``2q₀``; else 0):
+    then ``hs^α mod p² = hs^(α mod o_p) mod p²`` — the same value from an exponent half as long.
     """
     gmpy2.get_context().allow_release_gil = True
-    rows = -(-alpha_bits // window)
     if len(spec) == 2:
+        rows = -(-alpha_bits // window)
         nsq, hs = mpz(spec[0]), mpz(spec[1])
         table = _fixed_base_table(hs, nsq, alpha_bits, window)
         return [_table_power(table, _digits(secrets.randbits(alpha_bits), window, rows), nsq) for _ in range(count)]
-    _, hs, psq, qsq, psq_inv = (mpz(v) for v in spec)
-    table_p = _fixed_base_table(hs % psq, psq, alpha_bits, window)
-    table_q = _fixed_base_table(hs % qsq, qsq, alpha_bits, window)
+    _, hs, psq, qsq, psq_inv, order_p, order_q = (mpz(v) for v in spec)
+    bits_p = int(order_p.bit_length()) if order_p else alpha_bits
+    bits_q = int(order_q.bit_length()) if order_q else alpha_bits
+    rows_p, rows_q = -(-bits_p // window), -(-bits_q // window)
+    table_p = _fixed_base_table(hs % psq, psq, bits_p, window)
+    table_q = _fixed_base_table(hs % qsq, qsq, bits_q, window)
     out = []
     for _ in range(count):
-        alpha = _digits(secrets.randbits(alpha_bits), window, rows)
-        xp = _table_power(table_p, alpha, psq)
-        xq = _table_power(table_q, alpha, qsq)
+        alpha = secrets.randbits(alpha_bits)
+        xp = _table_power(table_p, _digits(alpha % order_p if order_p else alpha, window, rows_p), psq)
+        xq = _table_power(table_q, _digits(alpha % order_q if order_q else alpha, window, rows_q), qsq)
         out.append(xp + psq * ((xq - xp) * psq_inv % qsq))
     return out
 
@@ -176,15 +181,18 @@ class Encryptor:
             self.window = window_bits(self.alpha_bits, 2 * public_key.bits)
         else:
             p2, q2 = private_key.psquare, private_key.qsquare
-            self._spec = (int(nsq), int(hs_n), int(p2), int(q2), int(gmpy2.invert(p2, q2)))
-            self.window = window_bits(self.alpha_bits, public_key.bits, TABLE_BUDGET_BYTES // 2)
+            orders = (private_key.p_order, private_key.q_order) if published is not None else (0, 0)
+            self._spec = (int(nsq), int(hs_n), int(p2), int(q2), int(gmpy2.invert(p2, q2)), *map(int, orders))
+            exponent = int(orders[0]).bit_length() or self.alpha_bits
+            self.window = window_bits(exponent, public_key.bits, TABLE_BUDGET_BYTES // 2)
 
     # ----------------------------------------------------------- obfuscators
     def obfuscators(self, count: int) -> list[mpz]:
         """``count`` fresh random n-th powers (the expensive part of an encryption)."""
         if count <= 0:
             return []
-        opcount.count(f"obfuscator_{self.obfuscation}", count)
+        holder = "_crt" if self.obfuscation == "djn" and len(self._spec) > 2 else ""
+        opcount.count(f"obfuscator_{self.obfuscation}{holder}", count)
         executor = self.executor if count >= _MIN_PARALLEL else None
         parts = chunk_slices(count, workers(executor))
         sizes = [s.stop - s.start for s in parts]
