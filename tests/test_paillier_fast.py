@@ -137,3 +137,31 @@ def test_key_holder_obfuscators_with_reduced_exponents_equal_the_full_power(keyp
     finally:
         encryptor_module.secrets.randbits = real  # type: ignore[assignment]
     assert got == [gmpy2.powmod(pub.hs, a, pub.nsquare) for a in alphas]
+
+
+def test_grouped_multiexp_equals_the_reference(keypair) -> None:
+    """Columns with few distinct values (grouped) and many (buckets), both signs: Π c^e exactly."""
+    from algorithms.paillier import QuantisedMatrix, matmul_transpose
+    from algorithms.paillier.multiexp import _grouping_pays
+
+    pub, priv = keypair
+    rng = np.random.default_rng(11)
+    rows = 300
+    values = np.column_stack([
+        rng.choice([-3, 0, 5, 2**15 - 1], size=rows),           # categorical, signed
+        np.ones(rows, dtype=np.int64),                           # intercept
+        rng.integers(-2**15, 2**15, size=rows),                  # continuous
+    ]).astype(np.int64)
+    assert _grouping_pays(np.abs(values[:, 0][values[:, 0] != 0]), 8)
+    assert not _grouping_pays(np.abs(values[:, 2]), 8)
+    vec = Encryptor(pub).encrypt_encoded([int(v) for v in rng.integers(-1000, 1000, size=rows)], 0)
+    got = matmul_transpose(vec, QuantisedMatrix(values, 0))
+    nsq = pub.nsquare
+    for j in range(values.shape[1]):
+        expected = mpz(1)
+        for c, e in zip(vec.ciphertexts, values[:, j].tolist(), strict=True):
+            power = gmpy2.powmod(c, abs(e), nsq)
+            expected = expected * (power if e >= 0 else gmpy2.invert(power, nsq)) % nsq
+        assert got.ciphertexts[j] == expected
+    plain = Decryptor(priv).decrypt_ints(vec)
+    assert Decryptor(priv).decrypt_ints(got) == [int(np.dot(plain, values[:, j])) for j in range(values.shape[1])]

@@ -6,7 +6,12 @@ method: the exponents are cut into ``w``-bit digits; per digit position every ci
 into the bucket of its digit (one modular multiplication), and the buckets are folded with a running
 product (``2·2^w`` multiplications). For 16-bit exponents and ``w = 8`` that is about two modular
 multiplications per term instead of one full ``powmod`` with a float exponent as in ``phe``.
-Negative exponents are handled with one modular inverse per column. :func:`elementwise_product` scales
+Negative exponents are handled with one modular inverse per column. A column with few distinct values
+(categorical or integer-coded features, the intercept's ones) is instead grouped by value: one
+multiplication per term into its value's group, then the groups are folded in descending value order
+with a running product raised to the gaps between consecutive values (``Π_j R_j^{v_j − v_{j+1}}``, a
+short C-level ``powmod`` each); each column takes whichever of the two the cost model says is cheaper.
+:func:`elementwise_product` scales
 each ciphertext by its own integer (one ``powmod`` per element, spread over an executor).
 
 What it reveals: nothing; the result is a ciphertext under the same key.
@@ -90,17 +95,54 @@ def _bucket_power(pairs: list[tuple[mpz, int]], nsq: mpz, window: int) -> mpz:
     return mpz(1) if acc is None else acc
 
 
+def _distinct_power(pairs: list[tuple[mpz, int]], nsq: mpz) -> mpz:
+    """Π c^e over (c, e) with e > 0, grouping equal exponents (cheap when few values are distinct)."""
+    groups: dict[int, mpz] = {}
+    for c, e in pairs:
+        g = groups.get(e)
+        groups[e] = c if g is None else g * c % nsq
+    values = sorted(groups, reverse=True)
+    running: mpz | None = None
+    total: mpz | None = None
+    for i, v in enumerate(values):
+        b = groups[v]
+        running = b if running is None else running * b % nsq
+        gap = v - (values[i + 1] if i + 1 < len(values) else 0)
+        term = running if gap == 1 else gmpy2.powmod(running, gap, nsq)
+        total = term if total is None else total * term % nsq
+    return mpz(1) if total is None else total
+
+
+def _grouping_pays(magnitudes: np.ndarray, window: int) -> bool:
+    """Cost model (in modular multiplications): grouping by value versus the bucket method."""
+    if magnitudes.size == 0:
+        return False
+    distinct = np.unique(magnitudes)
+    gaps = np.diff(distinct, prepend=0).astype(np.float64)
+    grouped = magnitudes.size + 2 * distinct.size + float(np.sum(np.ceil(np.log2(gaps + 1)))) * 1.2
+    positions = -(-int(distinct[-1]).bit_length() // window)
+    bucket = magnitudes.size * positions + positions * (2 << window)
+    return grouped < bucket
+
+
+def _power_product(pairs: list[tuple[mpz, int]], magnitudes: np.ndarray, nsq: mpz, window: int) -> mpz:
+    if _grouping_pays(magnitudes, window):
+        return _distinct_power(pairs, nsq)
+    return _bucket_power(pairs, nsq, window)
+
+
 def _columns_product(nsq_int: int, ciphertexts: list[mpz], exponents: np.ndarray, window: int) -> list[mpz]:
     gmpy2.get_context().allow_release_gil = True
     nsq = mpz(nsq_int)
     out = []
     for j in range(exponents.shape[1]):
-        col = exponents[:, j].tolist()
+        column = exponents[:, j]
+        col = column.tolist()
         pos = [(c, e) for c, e in zip(ciphertexts, col, strict=True) if e > 0]
         neg = [(c, -e) for c, e in zip(ciphertexts, col, strict=True) if e < 0]
-        result = _bucket_power(pos, nsq, window)
+        result = _power_product(pos, column[column > 0], nsq, window)
         if neg:
-            result = result * gmpy2.invert(_bucket_power(neg, nsq, window), nsq) % nsq
+            result = result * gmpy2.invert(_power_product(neg, -column[column < 0], nsq, window), nsq) % nsq
         out.append(result)
     return out
 
