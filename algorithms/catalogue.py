@@ -28,6 +28,11 @@ def names() -> tuple[str, ...]:
     return tuple(sorted(_PLUGINS))
 
 
+def default_name() -> str:
+    """The algorithm the demo and the example job use when none is named (the catalogue's first line)."""
+    return next(iter(_PLUGINS))
+
+
 @cache
 def get(name: str) -> Algorithm:
     """The plug-in called ``name``; :class:`UnknownAlgorithm` names the known ones otherwise."""
@@ -40,4 +45,14 @@ def get(name: str) -> Algorithm:
     return plugin
 
 
-__all__ = ["UnknownAlgorithm", "get", "names"]
+def silo_roles() -> dict[str, bool]:
+    """Every silo role any catalogued algorithm has, and whether it holds labels (silo configs are checked
+    against these; the job then checks the role against its own algorithm)."""
+    out: dict[str, bool] = {}
+    for name in names():
+        for spec in get(name).roles:
+            out[spec.name] = out.get(spec.name, False) or spec.holds_labels
+    return out
+
+
+__all__ = ["UnknownAlgorithm", "default_name", "get", "names", "silo_roles"]

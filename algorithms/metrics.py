@@ -21,7 +21,10 @@ What it reveals to whom: these functions run locally at the guest and reveal not
 ``RiskReport`` holds only aggregates: counts and rates per decile / bin, score quantiles (bin edges, the
 KS cut-off) and at most ``max_curve_points`` points per curve. ROC and KS points are rank statistics of
 the whole population (the fraction of bads and goods above a threshold); they do not link a score or a
-label to any customer id. See :mod:`silo.evaluation` for what leaves the guest.
+label to any customer id, and in :func:`evaluate_scores` every curve point, decile group and calibration
+bin covers at least ``min_rows`` (20) rows whatever the sample size, with curve cut-offs between two
+rows' scores, so a small evaluation set does not give each row's score and label. See
+:mod:`silo.evaluation` for what leaves the guest.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
 __all__ = [
+    "MIN_ROWS_PER_POINT",
     "PSI_EPSILON",
     "MetricsError",
     "RiskReport",
@@ -55,6 +59,10 @@ __all__ = [
 
 PSI_EPSILON = 1e-4
 """Floor applied to a bin's population share in :func:`psi` so that empty bins keep the log finite."""
+
+MIN_ROWS_PER_POINT = 20
+"""Fewest rows behind one curve point, decile group or calibration bin of an evaluation report: on a small
+evaluation set a point per row would give every row's score and, in the curve's steps, its label."""
 
 
 class MetricsError(ValueError):
@@ -191,13 +199,14 @@ def ks(y_true: Any, scores: Any) -> KSResult:
 # lift / gain
 
 
-def decile_table(y_true: Any, scores: Any, n_bins: int = 10) -> list[dict[str, Any]]:
+def decile_table(y_true: Any, scores: Any, n_bins: int = 10, min_rows: int = 1) -> list[dict[str, Any]]:
     """Lift and gain table: population sorted by score, highest first, cut into ``n_bins`` equal-count groups.
 
     Group 1 holds the highest scores. Rows are sorted by descending score with a stable sort (ties keep
     their input order) and split as evenly as possible (``numpy.array_split``: the first ``n % n_bins``
     groups get one row more); tied scores on a group boundary may therefore fall into two groups.
-    With fewer than ``n_bins`` rows there are ``n`` groups of one row.
+    With fewer than ``n_bins·min_rows`` rows there are only ``max(1, n // min_rows)`` groups, so every
+    group holds at least ``min_rows`` rows.
 
     Each row: ``decile, count, bads, goods, bad_rate, min_score, max_score, cum_count, cum_bads,
     cum_bad_rate, capture`` (share of all bads in this group), ``cum_capture`` (the gain: share of all
@@ -209,7 +218,7 @@ def decile_table(y_true: Any, scores: Any, n_bins: int = 10) -> list[dict[str, A
     y, s = validate_scores(y_true, scores)
     n = y.shape[0]
     order = np.argsort(-s, kind="stable")
-    groups = np.array_split(order, min(n_bins, n))
+    groups = np.array_split(order, max(1, min(n_bins, n // max(min_rows, 1))))
     total_bads = int(y.sum())
     overall = total_bads / n
     rows: list[dict[str, Any]] = []
@@ -274,19 +283,22 @@ def brier(y_true: Any, scores: Any) -> float:
     return float(np.mean((s - y) ** 2))
 
 
-def calibration_table(y_true: Any, scores: Any, n_bins: int = 10) -> tuple[list[dict[str, Any]], float]:
+def calibration_table(y_true: Any, scores: Any, n_bins: int = 10, min_rows: int = 1
+                      ) -> tuple[list[dict[str, Any]], float]:
     """Reliability table over ``n_bins`` quantile bins of the predicted probabilities, and the ECE.
 
     Bin edges are the 0, 1/n_bins, …, 100 % percentiles of ``scores``; a score equal to an inner edge falls
     into the lower bin (the same binning as scikit-learn's ``calibration_curve(strategy="quantile")``).
     Empty bins (repeated edges under heavy ties) are dropped. Each row: ``bin, count, lower, upper,
     mean_predicted, observed_rate, bads``. The expected calibration error is
-    ECE = Σ_b (n_b / N) · |mean_predicted_b − observed_rate_b|.
+    ECE = Σ_b (n_b / N) · |mean_predicted_b − observed_rate_b|. With fewer than ``n_bins·min_rows`` rows
+    only ``max(1, n // min_rows)`` bins are used.
     """
     if n_bins < 1:
         raise MetricsError(f"n_bins must be >= 1, got {n_bins}")
     y, s = validate_scores(y_true, scores, require_both_classes=False)
     _require_probabilities(s, "scores")
+    n_bins = max(1, min(n_bins, s.shape[0] // max(min_rows, 1)))
     edges = np.percentile(s, np.linspace(0, 100, n_bins + 1))
     ids = np.searchsorted(edges[1:-1], s)
     total = np.bincount(ids, minlength=n_bins)
@@ -372,46 +384,78 @@ def psi(train_scores: Any, eval_scores: Any, n_bins: int = 10, epsilon: float = 
 # curves
 
 
-def _downsample_index(n: int, max_points: int, keep: tuple[int, ...] = ()) -> np.ndarray:
-    """At most ``max_points`` (+ len(keep)) indices evenly spread over range(n), always with first, last, ``keep``."""
-    if max_points < 2:
-        raise MetricsError(f"max_points must be >= 2, got {max_points}")
-    if n <= max_points:
-        return np.arange(n)
-    idx = np.unique(np.round(np.linspace(0, n - 1, max_points)).astype(np.int64))
-    return np.unique(np.concatenate([idx, np.asarray(keep, dtype=np.int64)]))
+def _group_ends(sorted_desc: np.ndarray, min_rows: int, max_groups: int) -> np.ndarray:
+    """Ends (exclusive) of consecutive rank groups of the descending scores: each of >= ``min_rows`` rows.
 
-
-def roc_curve_points(y_true: Any, scores: Any, max_points: int = 200) -> dict[str, list[float]]:
-    """ROC curve (``fpr``, ``tpr``) with at most ``max_points`` points, from (0, 0) to (1, 1).
-
-    Collinear points are dropped first (scikit-learn's ``drop_intermediate``), then points evenly spread
-    along the curve are kept. No thresholds are returned.
+    At most ``max_groups`` groups of near-equal size; a boundary never splits tied scores (it moves past
+    them, and a group left smaller than ``min_rows`` is merged into its neighbour). Fewer than ``min_rows``
+    rows give one group.
     """
-    y, s = validate_scores(y_true, scores)
-    fpr, tpr, _ = roc_curve(y, s, drop_intermediate=True)
-    idx = _downsample_index(fpr.size, max_points)
-    return {"fpr": [float(v) for v in fpr[idx]], "tpr": [float(v) for v in tpr[idx]]}
+    if max_groups < 1:
+        raise MetricsError(f"max_points must be >= 2, got {max_groups + 1}")
+    if min_rows < 1:
+        raise MetricsError(f"min_rows must be >= 1, got {min_rows}")
+    n = sorted_desc.shape[0]
+    k = max(1, min(max_groups, n // min_rows))
+    ends: list[int] = []
+    prev = 0
+    for raw in np.round(np.linspace(0, n, k + 1)).astype(np.int64)[1:]:
+        e = int(raw)
+        while 0 < e < n and sorted_desc[e] == sorted_desc[e - 1]:
+            e += 1
+        if e <= prev or (e - prev < min_rows and e < n):
+            continue
+        ends.append(e)
+        prev = e
+    if ends[-1] != n:
+        ends.append(n)
+    if len(ends) > 1 and ends[-1] - ends[-2] < min_rows:
+        del ends[-2]
+    return np.asarray(ends, dtype=np.int64)
 
 
-def ks_curve_points(y_true: Any, scores: Any, max_points: int = 200) -> dict[str, list[float]]:
-    """KS chart data: cumulative shares of bads and goods at or above each score cut-off, highest first.
-
-    Keys: ``population`` (share of all rows with score ≥ cut-off), ``threshold`` (the cut-off; the first
-    point, ``+inf`` in theory, is reported as the maximum score), ``cum_bad`` and ``cum_good``. At most
-    ``max_points`` points (+ the KS maximum, always kept), from (0, 0, 0) to (1, 1, 1).
-    """
-    y, s = validate_scores(y_true, scores)
-    fpr, tpr, thr = _roc_all(y, s)
+def _binned(y: np.ndarray, s: np.ndarray, max_points: int, min_rows: int
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per rank group (highest scores first): its end, cumulative bad and good shares, and the cut-off
+    between it and the next group (the midpoint of the two scores around the boundary: no row's score)."""
+    order = np.argsort(-s, kind="stable")
+    ys, ss = y[order], s[order]
+    ends = _group_ends(ss, min_rows, max_points - 1)
+    cum_bads = np.cumsum(ys)[ends - 1]
     n_bad = int(y.sum())
     n_good = y.shape[0] - n_bad
-    population = (tpr * n_bad + fpr * n_good) / y.shape[0]
-    thr = thr.copy()
-    thr[0] = float(s.max())
-    i_ks = int(np.argmax(np.round(np.abs(tpr - fpr), 12)))
-    idx = _downsample_index(fpr.size, max_points, keep=(i_ks,))
-    return {"population": [float(v) for v in population[idx]], "threshold": [float(v) for v in thr[idx]],
-            "cum_bad": [float(v) for v in tpr[idx]], "cum_good": [float(v) for v in fpr[idx]]}
+    cut = np.array([(ss[e - 1] + ss[e]) / 2 if e < ss.shape[0] else ss[-1] for e in ends], dtype=float)
+    return ends, cum_bads / n_bad, (ends - cum_bads) / n_good, cut
+
+
+def roc_curve_points(y_true: Any, scores: Any, max_points: int = 200,
+                     min_rows: int = MIN_ROWS_PER_POINT) -> dict[str, list[float]]:
+    """ROC curve (``fpr``, ``tpr``) with at most ``max_points`` points, from (0, 0) to (1, 1).
+
+    The rows, sorted by descending score, are cut into consecutive groups of at least ``min_rows`` rows
+    (never splitting tied scores) and the curve has one point after each group: whatever the number of
+    rows, no step of the curve is one customer's label. No thresholds are returned.
+    """
+    y, s = validate_scores(y_true, scores)
+    _, tpr, fpr, _ = _binned(y, s, max_points, min_rows)
+    return {"fpr": [0.0] + [float(v) for v in fpr], "tpr": [0.0] + [float(v) for v in tpr]}
+
+
+def ks_curve_points(y_true: Any, scores: Any, max_points: int = 200,
+                    min_rows: int = MIN_ROWS_PER_POINT) -> dict[str, list[float]]:
+    """KS chart data: cumulative shares of bads and goods at or above each score cut-off, highest first.
+
+    Keys: ``population`` (share of all rows with score ≥ cut-off), ``threshold`` (the cut-off: midway
+    between the scores on either side of a group boundary; the first point reports the maximum score,
+    the last the minimum), ``cum_bad`` and ``cum_good``. Points at most ``max_points``, one after each
+    group of at least ``min_rows`` rows (as in :func:`roc_curve_points`), from (0, 0, 0) to (1, 1, 1); the
+    largest gap on the curve is therefore within one group of the exact KS statistic.
+    """
+    y, s = validate_scores(y_true, scores)
+    ends, tpr, fpr, cut = _binned(y, s, max_points, min_rows)
+    return {"population": [0.0] + [float(v) for v in ends / y.shape[0]],
+            "threshold": [float(s.max())] + [float(v) for v in cut],
+            "cum_bad": [0.0] + [float(v) for v in tpr], "cum_good": [0.0] + [float(v) for v in fpr]}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -477,7 +521,8 @@ def _plain(value: Any) -> Any:
 
 
 def evaluate_scores(y_true: Any, scores: Any, *, train_scores: Any = None, baseline_scores: Any = None,
-                    threshold: float = 0.5, n_bins: int = 10, max_curve_points: int = 200) -> RiskReport:
+                    threshold: float = 0.5, n_bins: int = 10, max_curve_points: int = 200,
+                    min_rows: int = MIN_ROWS_PER_POINT) -> RiskReport:
     """Evaluate a binary risk model's ``scores`` (higher = riskier) against labels ``y_true`` (1 = bad).
 
     * ``train_scores``: the model's scores on its training set → PSI (training deciles as bins).
@@ -486,6 +531,8 @@ def evaluate_scores(y_true: Any, scores: Any, *, train_scores: Any = None, basel
     * ``threshold``: cut-off for the confusion matrix (score ≥ threshold → bad).
     * ``n_bins``: groups of the decile table, the calibration table and PSI.
     * ``max_curve_points``: cap on points per curve (ROC, KS).
+    * ``min_rows``: fewest rows behind each curve point, decile group and calibration bin, whatever the
+      number of rows (default :data:`MIN_ROWS_PER_POINT`).
 
     Brier score and calibration are computed only when all scores lie in [0, 1] (a note says otherwise).
     """
@@ -496,11 +543,11 @@ def evaluate_scores(y_true: Any, scores: Any, *, train_scores: Any = None, basel
     report = RiskReport(
         n=int(y.shape[0]), n_bad=int(y.sum()), bad_rate=float(y.mean()), auc=a, gini=2 * a - 1,
         ks=k.statistic, ks_cutoff=k.cutoff, threshold=threshold_metrics(y, s, threshold),
-        deciles=decile_table(y, s, n_bins), roc_curve=roc_curve_points(y, s, max_curve_points),
-        ks_curve=ks_curve_points(y, s, max_curve_points), notes=notes)
+        deciles=decile_table(y, s, n_bins, min_rows), roc_curve=roc_curve_points(y, s, max_curve_points, min_rows),
+        ks_curve=ks_curve_points(y, s, max_curve_points, min_rows), notes=notes)
     if s.min() >= 0 and s.max() <= 1:
         report.brier = brier(y, s)
-        report.calibration, report.ece = calibration_table(y, s, n_bins)
+        report.calibration, report.ece = calibration_table(y, s, n_bins, min_rows)
     else:
         notes.append("scores are not probabilities in [0, 1]: Brier score and calibration not computed")
     if train_scores is not None:
@@ -511,7 +558,7 @@ def evaluate_scores(y_true: Any, scores: Any, *, train_scores: Any = None, basel
     if baseline_scores is not None:
         _, b = validate_scores(y, baseline_scores, name="baseline_scores")
         report.baseline = evaluate_scores(y, b, threshold=threshold, n_bins=n_bins,
-                                          max_curve_points=max_curve_points)
+                                          max_curve_points=max_curve_points, min_rows=min_rows)
         report.federation_gain = federation_gain(report, report.baseline)
     return report
 

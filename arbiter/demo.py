@@ -24,14 +24,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from algorithms import catalogue
 from datasets import DATA_DIR
 
-BOOST_PARAMS = {"n_estimators": 3, "max_depth": 3, "learning_rate": 0.3, "max_bin": 32}
 DATASETS = {
-    "default_credit": ("default_credit_hetero_guest.csv.gz", "default_credit_hetero_host.csv.gz",
-                       {"max_epochs": 2}),  # package defaults: Adam 0.2, lr_decay 0.3, batches of 1024
-    "breast": ("breast_hetero_guest.csv.gz", "breast_hetero_host.csv.gz",
-               {"max_epochs": 3, "batch_size": 128, "learning_rate": 0.15, "optimizer": "adam"}),
+    "default_credit": ("default_credit_hetero_guest.csv.gz", "default_credit_hetero_host.csv.gz"),
+    "breast": ("breast_hetero_guest.csv.gz", "breast_hetero_host.csv.gz"),
 }
 
 
@@ -70,8 +68,8 @@ def _toml(sections: dict[str, dict[str, Any]]) -> str:
 
 def write_configs(workdir: Path, guest_file: Path, host_file: Path, params: dict[str, Any], *,
                   job_id: str | None = None, seed: int = 42, holdout: float = 0.2, salt: str = "fedrisk-demo",
-                  silo_deadline: float = 60.0, retries: int = 3, name: str = "credit-lr",
-                  ports: list[int] | None = None, algorithm: str = "vertical_lr") -> dict[str, Path]:
+                  silo_deadline: float = 60.0, retries: int = 3, name: str | None = None,
+                  ports: list[int] | None = None, algorithm: str | None = None) -> dict[str, Path]:
     """Write bank.toml, insurer.toml, arbiter.toml and job.toml into ``workdir`` (certs in workdir/certs)."""
     arb_data, bank_data, bank_ctl, ins_data, ins_ctl = ports or free_ports(5)
     addr = {"arbiter": f"127.0.0.1:{arb_data}", "bank": f"127.0.0.1:{bank_data}", "insurer": f"127.0.0.1:{ins_data}"}
@@ -100,7 +98,9 @@ def write_configs(workdir: Path, guest_file: Path, host_file: Path, params: dict
                   "reports": "reports"},
         "tls": tls("arbiter"),
     }))
-    job: dict[str, Any] = {"name": name, "algorithm": algorithm, "holdout": holdout, "seed": seed,
+    algorithm = algorithm or catalogue.default_name()
+    job: dict[str, Any] = {"name": name or catalogue.get(algorithm).demo_name, "algorithm": algorithm,
+                           "holdout": holdout, "seed": seed,
                            "salt": salt, "silo_deadline": silo_deadline, "retries": retries}
     if job_id:
         job["id"] = job_id
@@ -217,23 +217,18 @@ def prepare_workdir(workdir: str | Path, dataset: str = "default_credit", epochs
     (root / "stores").mkdir(exist_ok=True)
     provision(root / "certs", parties=["bank", "insurer", "arbiter"], hosts=["localhost", "127.0.0.1"],
               overwrite=True)
-    params_override = params
-    guest_name, host_name, params = DATASETS[dataset]
-    if job.get("algorithm", "vertical_lr") == "secureboost":
-        params = dict(BOOST_PARAMS)
-        job.setdefault("name", "credit-boost")
-        if epochs is not None:
-            params["n_estimators"] = int(epochs)
-    elif epochs is not None:
-        params = {**params, "max_epochs": int(epochs)}
-    params = {**params, **(params_override or {})}
+    guest_name, host_name = DATASETS[dataset]
+    plugin = catalogue.get(job.setdefault("algorithm", catalogue.default_name()))
+    job.setdefault("name", plugin.demo_name)
+    params = {**plugin.demo_params(dataset, epochs), **(params or {})}
     paths = write_configs(root, DATA_DIR / guest_name, DATA_DIR / host_name, params, **job)
     return root, paths
 
 
 def run_demo(workdir: str | Path = "demo-output", epochs: int | None = None, dataset: str = "default_credit",
-             keep: bool = False, algorithm: str = "vertical_lr") -> int:
+             keep: bool = False, algorithm: str | None = None) -> int:
     """Run the whole demo; returns the arbiter's exit status."""
+    algorithm = algorithm or catalogue.default_name()
     root, paths = prepare_workdir(workdir, dataset, epochs, keep, algorithm=algorithm,
                                   job_id=f"demo-{time.strftime('%Y%m%d-%H%M%S')}")
     print(f"fedrisk demo: work dir {root}")
@@ -266,7 +261,7 @@ def run_demo(workdir: str | Path = "demo-output", epochs: int | None = None, dat
             return status
         print(f"\nfedrisk demo: done. Reports in {root / 'reports'}; registry: "
               f"fedrisk models list --config {paths['arbiter']}")
-        name = "credit-boost" if algorithm == "secureboost" else "credit-lr"
+        name = catalogue.get(algorithm).demo_name
         print(f"  re-evaluate later: start both silos (fedrisk silo serve --config {root}/bank.toml, same for "
               f"insurer.toml), then fedrisk evaluate {name} --config {paths['arbiter']} --threshold 0.3")
         return 0

@@ -2,7 +2,8 @@
 
 :func:`provision` creates a private root CA and, for every party, an EC P-256 key and a certificate
 signed by that CA whose common name is the party id. Each party certificate carries subject
-alternative names for the given host names / IP addresses *and* a DNS name equal to the party id: a
+alternative names for its own host names / IP addresses (plus any shared ones, e.g. loopback) *and* a
+DNS name equal to the party id: a
 client pins the server it calls to the intended party by using the party id as the TLS target name,
 so an address mix-up (or a party answering on another's port) fails the handshake.
 
@@ -22,7 +23,8 @@ it connects to; private keys never leave the party's directory.
 Example::
 
     from federation.certs import provision, TlsConfig
-    provision("certs", parties=["bank", "insurer", "arbiter"], hosts=["localhost", "127.0.0.1"])
+    provision("certs", parties=["bank", "insurer", "arbiter"], hosts=["localhost", "127.0.0.1"],
+              party_hosts={"bank": ["bank.internal"], "insurer": ["insurer.internal"]})
     tls = TlsConfig.from_dir("certs", "bank")   # what the bank's node loads
 """
 
@@ -32,7 +34,7 @@ import datetime as dt
 import ipaddress
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,18 +148,42 @@ def _write(path: Path, data: bytes, private: bool) -> None:
         path.write_bytes(data)
 
 
+def party_sans(parties: Sequence[str], hosts: Sequence[str] = (),
+               party_hosts: Mapping[str, Sequence[str]] | None = None) -> dict[str, list[str]]:
+    """Each party's host names / addresses: its own ``party_hosts[party]`` followed by the shared ``hosts``.
+
+    A client pins the server it calls by the party id (a DNS SAN only that party's certificate has), so a
+    name equal to ANOTHER party's id in a certificate is refused: that party could then answer for it.
+    """
+    party_hosts = dict(party_hosts or {})
+    unknown = sorted(set(party_hosts) - set(parties))
+    if unknown:
+        raise CertificateError(f"host names given for {unknown}, which are not among the parties {list(parties)}")
+    out: dict[str, list[str]] = {}
+    for party in parties:
+        names = list(dict.fromkeys([*party_hosts.get(party, ()), *hosts]))
+        for name in names:
+            if name in parties and name != party:
+                raise CertificateError(f"host name {name!r} in {party}'s certificate is another party's id: "
+                                       "server pinning by party id would no longer tell the two apart")
+        out[party] = names
+    return out
+
+
 def provision(out_dir: str | os.PathLike[str], parties: Sequence[str] = ("bank", "insurer", "arbiter"),
               hosts: Sequence[str] = ("localhost", "127.0.0.1"), days: int = DEFAULT_DAYS,
-              overwrite: bool = False) -> dict[str, Path]:
+              overwrite: bool = False, party_hosts: Mapping[str, Sequence[str]] | None = None) -> dict[str, Path]:
     """Create a root CA and one key + certificate per party in ``out_dir``; return the written paths.
 
-    Refuses to overwrite an existing ``ca.pem`` unless ``overwrite=True`` (a new CA invalidates every
-    certificate already handed out).
+    ``party_hosts`` maps a party to the host names / IP addresses of its own certificate only; ``hosts``
+    go into every certificate (loopback names for a single-machine federation). Refuses to overwrite an
+    existing ``ca.pem`` unless ``overwrite=True`` (a new CA invalidates every certificate already handed out).
     """
     for party in parties:
         check_party_id(party)
     if len(set(parties)) != len(parties):
         raise CertificateError(f"duplicate party ids in {list(parties)}")
+    sans = party_sans(parties, hosts, party_hosts)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if (out / "ca.pem").exists() and not overwrite:
@@ -167,7 +193,7 @@ def provision(out_dir: str | os.PathLike[str], parties: Sequence[str] = ("bank",
     _write(paths["ca"], ca.cert_pem, private=False)
     _write(paths["ca-key"], ca.key_pem, private=True)
     for party in parties:
-        cert_pem, key_pem = ca.issue(party, hosts, days)
+        cert_pem, key_pem = ca.issue(party, sans[party], days)
         paths[party] = out / f"{party}.pem"
         paths[f"{party}-key"] = out / f"{party}-key.pem"
         _write(paths[party], cert_pem, private=False)

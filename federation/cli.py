@@ -1,6 +1,6 @@
 """The ``fedrisk`` command line.
 
-    fedrisk certs --out certs [--parties bank insurer arbiter] [--hosts localhost 127.0.0.1]
+    fedrisk certs --out certs [--parties bank insurer arbiter] [--host bank=bank.internal ...] [--hosts localhost]
     fedrisk silo serve --config bank.toml
     fedrisk arbiter run job.toml [--config arbiter.toml]
     fedrisk arbiter resume JOB [--config arbiter.toml]
@@ -29,6 +29,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from algorithms import catalogue
+
 
 def _arbiter_config_path(args: argparse.Namespace, job_file: str | None = None) -> Path:
     if args.config:
@@ -53,9 +55,16 @@ def _job_store(args: argparse.Namespace) -> Iterator[Any]:
 
 # ------------------------------------------------------------------------------------------------ certs
 def cmd_certs(args: argparse.Namespace) -> int:
-    from federation.certs import provision
+    from federation.certs import CertificateError, provision
 
-    paths = provision(args.out, parties=args.parties, hosts=args.hosts, days=args.days, overwrite=args.overwrite)
+    party_hosts: dict[str, list[str]] = {}
+    for spec in args.host or []:
+        party, sep, names = spec.partition("=")
+        if not sep or not party or not names:
+            raise CertificateError(f"--host expects PARTY=NAME[,NAME...], got {spec!r}")
+        party_hosts.setdefault(party, []).extend(n for n in names.split(",") if n)
+    paths = provision(args.out, parties=args.parties, hosts=args.hosts, days=args.days, overwrite=args.overwrite,
+                      party_hosts=party_hosts)
     for name, path in paths.items():
         print(f"{name:>16}  {path}")
     return 0
@@ -252,7 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("certs", help="provision a private CA and one certificate per party")
     p.add_argument("--out", default="certs")
     p.add_argument("--parties", nargs="+", default=["bank", "insurer", "arbiter"])
-    p.add_argument("--hosts", nargs="+", default=["localhost", "127.0.0.1"])
+    p.add_argument("--host", action="append", metavar="PARTY=NAME[,NAME...]",
+                   help="host names / IP addresses of one party's certificate only (repeat per party)")
+    p.add_argument("--hosts", nargs="*", default=["localhost", "127.0.0.1"], metavar="NAME",
+                   help="names put into EVERY certificate (default: localhost 127.0.0.1; '--hosts' alone: none)")
     p.add_argument("--days", type=int, default=365)
     p.add_argument("--overwrite", action="store_true", help="replace an existing CA")
     p.set_defaults(func=cmd_certs)
@@ -314,7 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="bank + insurer + arbiter as three local processes on the bundled data")
     p.add_argument("--workdir", default="demo-output")
     p.add_argument("--epochs", type=int, default=None, help="LR epochs / SecureBoost trees (default: 2 / 3)")
-    p.add_argument("--algorithm", choices=["vertical_lr", "secureboost"], default="vertical_lr")
+    p.add_argument("--algorithm", choices=catalogue.names(), default=catalogue.default_name())
     p.add_argument("--dataset", choices=["default_credit", "breast"], default="default_credit")
     p.add_argument("--keep", action="store_true", help="keep the work dir's previous stores")
     p.set_defaults(func=cmd_demo)

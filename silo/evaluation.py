@@ -13,13 +13,13 @@ What it reveals to whom: per-sample scores, labels and ids never leave the guest
   recall, F1, AUC, Gini, KS, Brier, ECE, PSI;
 * per-group aggregates: 10 decile groups (count, bads, min/max score), 10 calibration bins (mean score,
   observed bad rate, count, bin edges), 10 PSI bins (training-score decile edges, shares);
-* downsampled curves, at most ``max_curve_points`` points each: ROC points (share of goods, share of
-  bads at or above a cut-off) and KS points (population share, score cut-off, cumulative bad and good
-  shares). These are aggregate rank statistics of the whole evaluation set. They reveal the score
-  distribution's quantiles and, at the curve's resolution, how many bads lie above each cut-off; they do
-  not link a score or a label to a customer id. On a very small evaluation set (fewer rows than
-  ``max_curve_points``) the ROC curve has one step per row and so reveals the label sequence in score
-  order (still without ids): use ``max_curve_points`` well below the row count if that matters.
+* binned curves, at most ``max_curve_points`` points each: ROC points (share of goods, share of bads at
+  or above a cut-off) and KS points (population share, score cut-off, cumulative bad and good shares).
+  The rows, sorted by score, are cut into consecutive groups of at least ``min_rows`` (20) rows and each
+  point follows one group, whatever the sample size; the cut-offs lie midway between two rows' scores.
+  Decile groups and calibration bins hold at least ``min_rows`` rows too (fewer groups on a small set).
+  They reveal the score distribution's quantiles and how many bads lie in each group of >= 20 rows; they
+  never give one row's label, and do not link a score to a customer id.
 """
 
 from __future__ import annotations
@@ -31,13 +31,14 @@ from typing import Any
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from algorithms.metrics import MetricsError, evaluate_scores, validate_finite, validate_labels
+from algorithms.metrics import MIN_ROWS_PER_POINT, MetricsError, evaluate_scores, validate_finite, validate_labels
 
 __all__ = ["assert_aggregate_only", "evaluate_at_guest", "export_scores_csv", "guest_only_baseline"]
 
 
 def evaluate_at_guest(y_true: Any, scores: Any, *, train_scores: Any = None, baseline_scores: Any = None,
-                      threshold: float = 0.5, n_bins: int = 10, max_curve_points: int = 200) -> dict[str, Any]:
+                      threshold: float = 0.5, n_bins: int = 10, max_curve_points: int = 200,
+                      min_rows: int = MIN_ROWS_PER_POINT) -> dict[str, Any]:
     """Evaluate the federated model's ``scores`` on the guest's labels; return the aggregate result dict.
 
     Arguments are those of :func:`algorithms.metrics.evaluate_scores`: ``train_scores`` (the model's scores
@@ -47,7 +48,8 @@ def evaluate_at_guest(y_true: Any, scores: Any, *, train_scores: Any = None, bas
     :func:`assert_aggregate_only` before it is returned.
     """
     report = evaluate_scores(y_true, scores, train_scores=train_scores, baseline_scores=baseline_scores,
-                             threshold=threshold, n_bins=n_bins, max_curve_points=max_curve_points)
+                             threshold=threshold, n_bins=n_bins, max_curve_points=max_curve_points,
+                             min_rows=min_rows)
     result = report.to_dict()
     assert_aggregate_only(result, max_list_len=max(max_curve_points + 1, n_bins))
     return result

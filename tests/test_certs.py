@@ -48,3 +48,41 @@ def test_missing_files_are_named(tmp_path: Path) -> None:
     provision(tmp_path, ["bank"])
     with pytest.raises(CertificateError, match=r"insurer-key\.pem"):
         TlsConfig.from_dir(tmp_path, "insurer")
+
+
+def _sans(path: Path) -> set[str]:
+    cert = x509.load_pem_x509_certificate(path.read_bytes())
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return set(san.get_values_for_type(x509.DNSName)) | {str(a) for a in san.get_values_for_type(x509.IPAddress)}
+
+
+def test_each_party_gets_its_own_san_list(tmp_path: Path) -> None:
+    """`--hosts` used to put every name into every certificate: with host names equal to party ids, the insurer's
+    certificate then also said "bank" and the bank's pinned server name no longer told them apart."""
+    parties = ["bank", "insurer", "arbiter"]
+    with pytest.raises(CertificateError, match=r"host name 'insurer' in bank's certificate is another party's id"):
+        provision(tmp_path / "shared", parties, hosts=parties)  # the old --hosts bank insurer arbiter
+    paths = provision(tmp_path, parties, hosts=[], party_hosts={"bank": ["bank.internal", "10.0.0.5"],
+                                                                 "insurer": ["insurer.internal"]})
+    assert _sans(paths["bank"]) == {"bank", "bank.internal", "10.0.0.5"}
+    assert _sans(paths["insurer"]) == {"insurer", "insurer.internal"}
+    assert _sans(paths["arbiter"]) == {"arbiter"}
+    for party in parties:  # each certificate names exactly one party: server pinning tells them apart
+        assert _sans(paths[party]) & set(parties) == {party}
+    with pytest.raises(CertificateError, match="not among the parties"):
+        provision(tmp_path / "x", ["bank"], party_hosts={"bnak": ["b.internal"]})
+
+
+def test_cli_host_flag_is_per_party(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from federation.cli import main
+
+    out = tmp_path / "certs"
+    assert main(["certs", "--out", str(out), "--parties", "bank", "insurer", "--hosts",
+                 "--host", "bank=bank.internal,10.0.0.5", "--host", "insurer=insurer.internal"]) == 0
+    assert _sans(out / "bank.pem") == {"bank", "bank.internal", "10.0.0.5"}
+    assert _sans(out / "insurer.pem") == {"insurer", "insurer.internal"}
+    assert main(["certs", "--out", str(tmp_path / "bad"), "--host", "bank"]) == 2
+    assert "--host expects PARTY=NAME" in capsys.readouterr().err
+    assert main(["certs", "--out", str(tmp_path / "bad2"), "--parties", "bank", "insurer",
+                 "--host", "insurer=bank"]) == 2
+    assert "another party's id" in capsys.readouterr().err

@@ -19,6 +19,7 @@ from sklearn.metrics import (
 )
 
 from algorithms.metrics import (
+    MIN_ROWS_PER_POINT,
     PSI_EPSILON,
     MetricsError,
     RiskReport,
@@ -238,12 +239,12 @@ def test_roc_points_downsampled_and_faithful(data: tuple[np.ndarray, np.ndarray]
     assert np.trapezoid(roc["tpr"], roc["fpr"]) == pytest.approx(roc_auc_score(y, s), abs=0.005)
 
 
-def test_ks_curve_keeps_the_ks_point(data: tuple[np.ndarray, np.ndarray]) -> None:
+def test_ks_curve_comes_close_to_the_ks_point(data: tuple[np.ndarray, np.ndarray]) -> None:
     y, s = data
     curve = ks_curve_points(y, s, max_points=100)
-    assert len(curve["population"]) <= 101
+    assert len(curve["population"]) <= 100
     gaps = np.array(curve["cum_bad"]) - np.array(curve["cum_good"])
-    assert gaps.max() == pytest.approx(ks(y, s).statistic, abs=1e-12)
+    assert ks(y, s).statistic - 0.02 <= gaps.max() <= ks(y, s).statistic + 1e-12  # within one group of rows
     assert curve["population"][0] == 0.0 and curve["population"][-1] == pytest.approx(1.0)
     assert all(math.isfinite(t) for t in curve["threshold"])
 
@@ -364,3 +365,35 @@ def test_export_scores_csv(tmp_path) -> None:
         export_scores_csv(tmp_path / "x.csv", ["a", "b"], [0.1])
     with pytest.raises(MetricsError, match="non-finite"):
         export_scores_csv(tmp_path / "x.csv", ["a"], [float("nan")])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# privacy of what leaves the guest
+
+
+def test_small_evaluation_set_reveals_no_row_score_or_label() -> None:
+    """The arbiter used to read every row's exact score (KS cut-offs) and label (curve steps) when n <= 200."""
+    y, s = _synthetic(150, seed=11, signal=1.0)
+    result = evaluate_at_guest(y, s)  # exactly what the guest sends to the arbiter
+    n, min_rows = len(y), MIN_ROWS_PER_POINT
+    ks_curve, roc = result["ks_curve"], result["roc_curve"]
+    # the attack: every cut-off that is some row's score, and a label per step of the curve
+    inner = ks_curve["threshold"][1:-1]
+    assert not set(inner) & set(s.tolist())
+    steps = np.diff(np.rint(np.array(ks_curve["population"]) * n))
+    assert len(steps) <= n // min_rows and steps.min() >= min_rows  # every point covers >= 20 rows
+    assert np.diff(np.rint(np.array(roc["tpr"]) * y.sum()) + np.rint(np.array(roc["fpr"]) * (n - y.sum()))).min() \
+        >= min_rows
+    assert min(d["count"] for d in result["deciles"]) >= min_rows
+    assert min(b["count"] for b in result["calibration"]) >= min_rows
+    # tiny sets: one group, nothing per row
+    tiny = evaluate_at_guest([0, 1, 0, 1, 1, 0, 0, 1], [0.1, 0.9, 0.3, 0.8, 0.6, 0.2, 0.4, 0.7])
+    assert tiny["ks_curve"]["population"] == [0.0, 1.0] and len(tiny["deciles"]) == 1
+
+
+def test_curve_groups_never_split_ties() -> None:
+    y = np.array([1, 0] * 50)
+    s = np.repeat(np.linspace(0.9, 0.1, 10), 10)  # ten runs of ten tied scores
+    curve = ks_curve_points(y, s, min_rows=15)
+    population = np.rint(np.array(curve["population"]) * 100).astype(int)
+    assert all(p % 10 == 0 for p in population) and np.diff(population).min() >= 15

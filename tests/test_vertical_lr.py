@@ -188,7 +188,8 @@ def test_privacy_transcript(breast: tuple[VerticalArrays, VerticalArrays], keypa
     assert stats.ks_2samp(samples[0], samples[1]).pvalue > 1e-3
 
     network = transcripts[0]
-    control = {"error", "params", "n_rows", "start_epoch", "finished", "public_key", "stop", "converged"}
+    control = {"error", "params", "n_rows", "start_epoch", "finished", "public_key", "stop", "converged",
+               "host_features", "guest_features"}  # feature counts: every silo checks the batch guard
     host_residues: list[int] = []
     for delivery in network.received_by("insurer"):
         for name, value in delivery.payload.items():
@@ -262,7 +263,8 @@ def test_wrong_key_vector_is_refused(breast: tuple[VerticalArrays, VerticalArray
         channel.recv("insurer", "vlr.hello")
         channel.send("insurer", "vlr.setup", {"public_key": public_key.to_bytes(), "params": params.to_dict(),
                                               "n_rows": len(train.y), "start_epoch": 0, "finished": False,
-                                              "error": None})
+                                              "error": None, "host_features": {"insurer": 20},
+                                              "guest_features": 10})
 
     def guest(channel: Any) -> None:
         channel.recv("insurer", "vlr.e0.b0.forward")

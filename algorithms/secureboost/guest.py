@@ -6,7 +6,8 @@ is unused: the key holder is the label holder, and the guest only decrypts sums 
 Messages (per host; tags are unique per job):
 
 * sends ``setup``: public key, parameters, packing layout, digest of the ordered ids, the training
-  row positions (validation rows are the rest), the tree to resume after;
+  row positions (validation rows are the rest: a stratified split seeded by a hash of the job seed and
+  the guest's own labels and features, so a host cannot replay it to read labels), the tree to resume after;
 * per tree ``t{t}.start``: ONE ciphertext per training row packing (g+1, h, 1) at 2^-52
   (CRT-accelerated DJN encryption), or ``participate=False`` (complete-secure first tree),
   or ``stop`` with the final number of trees (and, only if ``share_host_gains``, the gains of that
@@ -30,12 +31,11 @@ from concurrent.futures import Executor
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from algorithms.base import Checkpoint, Parties
 from algorithms.paillier import CiphertextVector, Decryptor, Encryptor, PrivateKey, PublicKey, generate_keypair
 from algorithms.paillier import shared_executor as _shared_executor
-from algorithms.secureboost.data import feature_matrix, ids_digest, labels
+from algorithms.secureboost.data import Table, ids_digest, party_features, party_labels
 from algorithms.secureboost.guest_trainer import GuestTrainer, HostProxy, stratified_validation
 from algorithms.secureboost.model import GuestModel
 from algorithms.secureboost.packing import PackingLayout, SplitSums
@@ -110,17 +110,18 @@ def resolve_executor(executor: Executor | Literal["shared"] | None) -> Executor 
 class SecureBoostGuest:
     """The guest role: ``SecureBoostGuest(data, params, parties).run(channel) -> GuestModel``.
 
-    ``data``: the guest's table (``id``, ``y`` in {0,1}, numeric features; NaN = missing), rows aligned
-    with every host's table. ``keypair``: the guest's own Paillier key pair (>= 2048 bits; generated
-    when omitted). ``checkpoint``: saved after each tree; a rerun resumes after the last saved tree.
+    ``data``: the guest's table (``id``, ``y`` in {0,1}, numeric features; NaN = missing) or its
+    ``PartyData``, rows aligned with every host's. ``keypair``: the guest's own Paillier key pair
+    (>= 2048 bits; generated when omitted). ``checkpoint``: saved after each tree; a rerun resumes after
+    the last saved tree.
     """
 
-    def __init__(self, data: pd.DataFrame, params: BoostParams, parties: Parties,
+    def __init__(self, data: Table, params: BoostParams, parties: Parties,
                  keypair: tuple[PublicKey, PrivateKey] | None = None, checkpoint: Checkpoint | None = None,
                  executor: Executor | Literal["shared"] | None = "shared") -> None:
         self.party = parties.guest
-        self.ids, self.X, self.feature_names = feature_matrix(data, self.party)
-        self.y = labels(data, self.party)
+        self.ids, self.X, self.feature_names = party_features(data, self.party)
+        self.y = party_labels(data, self.party)
         self.params = params
         self.parties = parties
         self.keypair = keypair
@@ -130,7 +131,7 @@ class SecureBoostGuest:
     def run(self, channel: Channel) -> GuestModel:
         p = self.params
         public_key, private_key = self.keypair if self.keypair is not None else generate_keypair(2048)
-        train_rows, valid_rows = stratified_validation(self.y, p.validation_fraction, p.seed)
+        train_rows, valid_rows = stratified_validation(self.y, p.validation_fraction, p.seed, self.X)
         layout = PackingLayout.plan(len(train_rows), p.precision_bits, public_key.bits)
         executor = resolve_executor(self.executor)
         encryptor = Encryptor(public_key, private_key, executor=executor)

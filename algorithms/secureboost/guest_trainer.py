@@ -15,6 +15,7 @@ features or thresholds).
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
@@ -60,14 +61,31 @@ class HostProxy(ABC):
         """Training is over: keep ``n_trees`` trees; gains of this host's splits."""
 
 
-def stratified_validation(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted (train, validation) row positions."""
+def split_seed(seed: int, y: np.ndarray, X: np.ndarray) -> int:
+    """The validation split's seed: a hash of the job seed and the guest's own labels and features.
+
+    The job seed is sent to every host, and the training rows are too: a stratified split drawn from the
+    public seed alone lets a host replay it for every candidate number of positives and read off the
+    positive count and many labels with certainty. Hashed with the guest's private data the seed is
+    unknown to the hosts (they would need the guest's features), yet the same for a resumed run and the
+    plaintext twin.
+    """
+    digest = hashlib.sha256()
+    digest.update(b"fedrisk/secureboost/validation-split\0" + int(seed).to_bytes(16, "big", signed=True))
+    digest.update(np.ascontiguousarray(y, dtype=np.int64).tobytes())
+    digest.update(np.ascontiguousarray(X, dtype=np.float64).tobytes())
+    return int.from_bytes(digest.digest()[:16], "big")
+
+
+def stratified_validation(y: np.ndarray, fraction: float, seed: int, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted (train, validation) row positions, stratified on ``y``, from the guest-secret :func:`split_seed`."""
     n = len(y)
     if fraction <= 0:
         return np.arange(n), np.empty(0, dtype=np.int64)
     from sklearn.model_selection import train_test_split
 
-    train, valid = train_test_split(np.arange(n), test_size=fraction, random_state=seed, stratify=y)
+    rng = np.random.RandomState(np.random.SeedSequence(split_seed(seed, y, X)).generate_state(4))
+    train, valid = train_test_split(np.arange(n), test_size=fraction, random_state=rng, stratify=y)
     return np.sort(train), np.sort(valid)
 
 

@@ -9,21 +9,25 @@ What it reveals: the parameters themselves (public job configuration).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from algorithms.api import AlgorithmParams
 from algorithms.base import params_from_dict
 
 
 @dataclass(frozen=True)
-class BoostParams:
+class BoostParams(AlgorithmParams):
     """XGBoost-style parameters (names as in ``xgboost.XGBClassifier``) plus the protocol options.
 
     * ``gamma`` is the minimum split gain (XGBoost's ``min_split_loss``); gains are XGBoost's
       ``GL²/(HL+λ) + GR²/(HR+λ) − G²/(H+λ)`` (no ½ factor, as in XGBoost's code).
     * ``complete_secure``: the first tree uses the guest's features only (Cheng et al., §5).
     * ``validation_fraction`` / ``n_iter_no_change``: early stopping on a stratified hold-out of the
-      training rows (validation log-loss); the model keeps the trees up to the best iteration.
+      training rows (validation log-loss); the model keeps the trees up to the best iteration. The split's
+      seed is secret to the guest (a hash of ``seed`` and its own data): hosts see which rows are held out,
+      not how they were drawn.
     * ``precision_bits``: fixed-point scale of g and h (FATE uses 52).
     * ``share_host_gains``: at the end, tell each host the gains of its own splits (for its per-feature
       gain importance). Off by default: a host then only ever receives ciphertexts, row/node ids and
@@ -70,9 +74,9 @@ class BoostParams:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    @staticmethod
-    def from_dict(d: dict[str, Any]) -> BoostParams:
-        return params_from_dict(BoostParams, d, ValueError, "SecureBoost parameters:")
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> BoostParams:
+        return params_from_dict(cls, dict(d), ValueError, "SecureBoost parameters:")
 
     def require_same(self, other: dict[str, Any], peer: str) -> None:
         """Raise unless ``other`` (a peer's ``to_dict``) equals these parameters."""

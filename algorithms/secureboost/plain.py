@@ -68,7 +68,7 @@ class PlainSecureBoost:
         p = self.params
         ids, X, names = feature_matrix(data.guest, self.guest)
         y = labels(data.guest, self.guest)
-        train_rows, valid_rows = stratified_validation(y, p.validation_fraction, p.seed)
+        train_rows, valid_rows = stratified_validation(y, p.validation_fraction, p.seed, X)
         layout = PackingLayout.plan(len(train_rows), p.precision_bits, 2048)
         proxies = []
         for party, frame in data.hosts.items():

@@ -15,9 +15,9 @@ Protocol (per mini-batch ``B``; the same batches at every party from the shared 
 
 * each silo → arbiter: ``[[X_p[B]ᵀ d]] + mask`` (uniform in ``Z_n``); arbiter → silo: decrypted residues;
   the silo unmasks and updates its own weights (SGD/Adam with optional step decay, L2);
-* per epoch: guest → arbiter masked loss terms (the Taylor loss, or in local mode a surrogate upper bound
-  of the second-order expansion around ``u_G``), then the plaintext mean loss; (weight-diff mode: every
-  silo → arbiter ``‖Δw_p‖²``); arbiter → all: stop/continue.
+* per epoch: guest → arbiter the masked loss, one ciphertext combining all terms (the Taylor loss, or in
+  local mode a surrogate upper bound of the second-order expansion around ``u_G``), then the plaintext
+  mean loss; (weight-diff mode: every silo → arbiter ``‖Δw_p‖²``); arbiter → all: stop/continue.
 
 Who learns what (the same for both approximations: the local expansion's coefficients are the guest's
 own and never leave it): the arbiter decrypts only masked vectors (uniform residues) and learns the epoch

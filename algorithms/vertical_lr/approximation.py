@@ -34,7 +34,7 @@ from typing import Protocol
 import numpy as np
 
 from algorithms.paillier import CiphertextVector, elementwise_product
-from algorithms.vertical_lr.params import Approximation
+from algorithms.vertical_lr.params import SCORE_LIMIT, Approximation
 
 APPROXIMATIONS: tuple[Approximation, ...] = ("taylor", "local")
 
@@ -58,6 +58,10 @@ class Expansion(Protocol):
     def fore_gradient(self, scores: CiphertextVector, u_guest: np.ndarray, y: np.ndarray,
                       executor: Executor | None) -> CiphertextVector:
         """``[[d]]`` from ``[[U]]`` (not re-randomised)."""
+        ...
+
+    def fore_gradient_header(self, scores_bound: int, frac_bits: int) -> tuple[int, int]:
+        """Public ``(frac_bits, bound)`` of ``[[d]]`` from those of ``[[U]]`` (parameters only, no data)."""
         ...
 
     def plaintext_fore_gradient(self, u_guest: np.ndarray, scores: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -84,6 +88,9 @@ class TaylorExpansion:
         plain = np.rint(np.ldexp(u_guest - 2.0 * (2.0 * y - 1.0), scores.frac_bits))
         ints = [int(v) for v in plain.tolist()]
         return scores.add_encoded(ints, max((abs(v) for v in ints), default=0)).scaled_down(2)
+
+    def fore_gradient_header(self, scores_bound: int, frac_bits: int) -> tuple[int, int]:
+        return frac_bits + 2, scores_bound + ((SCORE_LIMIT + 2) << frac_bits)  # |u_G − 2y'| <= SCORE_LIMIT + 2
 
     def plaintext_fore_gradient(self, u_guest: np.ndarray, scores: np.ndarray, y: np.ndarray) -> np.ndarray:
         return 0.25 * (u_guest + scores) - 0.5 * (2.0 * y - 1.0)
@@ -112,6 +119,10 @@ class LocalExpansion:
         plain = np.rint(np.ldexp(sigmoid(u_guest) - y, scaled.frac_bits))
         ints = [int(v) for v in plain.tolist()]
         return scaled.add_encoded(ints, max((abs(v) for v in ints), default=0))
+
+    def fore_gradient_header(self, scores_bound: int, frac_bits: int) -> tuple[int, int]:
+        # σ'(u_G) <= 2^16 at scale 2^18, |σ(u_G) − y| < 1
+        return frac_bits + SLOPE_FRAC_BITS, (scores_bound << 16) + (1 << (frac_bits + SLOPE_FRAC_BITS))
 
     def plaintext_fore_gradient(self, u_guest: np.ndarray, scores: np.ndarray, y: np.ndarray) -> np.ndarray:
         slope = np.ldexp(slope_factors(u_guest).astype(float), -SLOPE_FRAC_BITS)

@@ -6,7 +6,7 @@ checkpointed), enforces the batch-size guard, generates a Paillier key pair (>= 
 the public key, the parameters and the start epoch to every silo.
 
 Training: per batch it decrypts each silo's *masked* gradient with ``decrypt_raw`` and returns the
-residues; per epoch it decrypts the guest's masked loss terms, receives the plaintext epoch loss (and,
+residues; per epoch it decrypts the guest's masked loss (one ciphertext), receives the plaintext epoch loss (and,
 with ``early_stopping="weight_diff"``, every silo's ``‖Δw‖²``) and broadcasts stop/continue.
 
 What it receives and learns: row and feature counts, the parameters, the per-epoch loss (an aggregate
@@ -14,7 +14,7 @@ scalar) and, in weight-diff mode, each silo's squared weight change per epoch. E
 is masked by its owner with uniform values of ``Z_n``: the residues are uniformly random and reveal
 nothing about gradients, weights or labels. It refuses to decrypt a vector not marked as masked, and
 decrypts only vectors of the expected shape (a gradient of the silo's feature count, one-element loss
-terms). Like every party it is honest-but-curious: it cannot verify that a masked vector really is
+total). Like every party it is honest-but-curious: it cannot verify that a masked vector really is
 what the protocol says, so a silo colluding with the arbiter, or a malicious silo, is out of scope.
 """
 
@@ -73,8 +73,9 @@ class VerticalLRArbiter:
             if int(hello["n_rows"]) != n_rows:
                 raise self._refuse(channel, f"{silo!r} holds {hello['n_rows']} aligned rows but the guest {n_rows}")
         host_features = {h: int(hellos[h]["n_features"]) for h in p.hosts}
+        guest_features = int(guest["n_features"])
         try:
-            check_batch_guard(n_rows, params.batch_size, host_features)
+            check_batch_guard(n_rows, params.batch_size, host_features, guest_features)
         except ProtocolError as exc:
             raise self._refuse(channel, str(exc)) from exc
         epochs = {silo: int(h["checkpoint_epoch"]) for silo, h in hellos.items()}
@@ -86,9 +87,9 @@ class VerticalLRArbiter:
         converged = epochs[p.guest] == resume and bool(guest.get("converged"))
         public_key, private_key = self.keypair if self.keypair is not None else generate_keypair(self.key_bits)
         common = {"public_key": public_key.to_wire(), "params": params.to_dict(), "n_rows": n_rows,
-                  "start_epoch": resume + 1, "finished": finished, "error": None}
-        channel.send(p.guest, f"{PREFIX}.setup", {**common, "host_features": host_features})
-        channel.broadcast(p.hosts, f"{PREFIX}.setup", common)
+                  "start_epoch": resume + 1, "finished": finished, "error": None,
+                  "host_features": host_features, "guest_features": guest_features}
+        channel.broadcast(p.silos, f"{PREFIX}.setup", common)
         decryptor = Decryptor(private_key, executor=self.executor or shared_executor())
         self._gradient_lengths = {silo: int(h["n_features"]) + (1 if silo == p.guest else 0)
                                   for silo, h in hellos.items()}
@@ -133,13 +134,9 @@ class VerticalLRArbiter:
                 for future in futures:
                     future.result()
             et = epoch_tag(epoch)
-            terms = channel.recv(p.guest, f"{et}.loss_terms").get("terms")
-            expected_terms = len(batches) * (2 * len(p.hosts))  # Σ c·U, Σ u_k² per host, cross terms k < l
-            if (not isinstance(terms, list) or len(terms) != expected_terms
-                    or not all(isinstance(t, CiphertextVector) and len(t) == 1 for t in terms)):
-                raise ProtocolError(f"expected {expected_terms} masked one-element loss terms from the guest")
-            plain = [self._decrypt_masked(decryptor, t.under(key), p.guest) for t in terms]
-            channel.send(p.guest, f"{et}.loss_terms.plain", {"residues": plain})
+            # the guest combined the epoch's loss terms into one ciphertext before masking it
+            total = expect_vector(channel.recv(p.guest, f"{et}.loss"), "total", key, 1, p.guest)
+            channel.send(p.guest, f"{et}.loss.plain", {"residues": self._decrypt_masked(decryptor, total, p.guest)})
             loss = float(channel.recv(p.guest, f"{et}.report")["loss"])
             if params.early_stopping == "weight_diff":
                 diff = sum(float(channel.recv(s, f"{et}.weight_diff")["sq_norm"]) for s in p.silos) ** 0.5

@@ -17,13 +17,21 @@ import numpy as np
 from algorithms.base import Checkpoint, Parties
 from algorithms.paillier import (
     CiphertextVector,
+    Encryptor,
     PublicKey,
     QuantisedMatrix,
     WrongKeyError,
+    mask,
     matmul_transpose,
     unmask,
 )
-from algorithms.vertical_lr.params import ProtocolError, VerticalLRParams, bucket_window
+from algorithms.vertical_lr.params import (
+    SCORE_LIMIT,
+    ProtocolError,
+    VerticalLRParams,
+    bucket_window,
+    check_batch_guard,
+)
 from federation.channel import Channel
 
 PREFIX = "vlr"
@@ -53,10 +61,41 @@ def check_scores(values: np.ndarray, party: str, tag: str) -> np.ndarray:
 
 
 def partial_scores(x: np.ndarray, weights: np.ndarray, party: str, tag: str) -> np.ndarray:
-    """``x·w``, refused with :class:`TrainingDivergedError` if it overflowed."""
+    """``x·w``, refused with :class:`TrainingDivergedError` if it overflowed or left ``±SCORE_LIMIT``."""
     with np.errstate(over="ignore", invalid="ignore"):
         scores = x @ weights
-    return check_scores(scores, party, tag)
+    check_scores(scores, party, tag)
+    if scores.size and float(np.max(np.abs(scores))) > SCORE_LIMIT:
+        raise TrainingDivergedError(
+            f"{party}: partial scores exceed ±2^{SCORE_LIMIT.bit_length() - 1} at {tag}: training diverged; "
+            "lower learning_rate, use optimizer='adam' or standardise the features"
+        )
+    return scores
+
+
+def publish(vector: CiphertextVector, bound: int) -> CiphertextVector:
+    """The same ciphertexts with the public ``bound`` in their header instead of the data-derived one.
+
+    ``bound`` comes from public parameters only (:data:`SCORE_LIMIT`, batch size, number of hosts); it must
+    cover the analytic bound, which it does whenever the partial scores are within ``±SCORE_LIMIT``.
+    """
+    if vector.bound is None or vector.bound > bound:
+        raise TrainingDivergedError(f"a ciphertext vector could exceed its public bound 2^{bound.bit_length()}")
+    return CiphertextVector(vector.public_key, vector.ciphertexts, vector.frac_bits, bound)
+
+
+def for_key_holder(vector: CiphertextVector, encryptor: Encryptor) -> tuple[CiphertextVector, list[int]]:
+    """Mask ``vector`` for the arbiter: ``[[x + r]]`` re-randomised, with the public scale 0 in its header.
+
+    Returns it with the masks ``r`` (keep them). Masking alone keeps the ciphertexts' randomness: the key
+    holder, who strips the mask, would read it — an all-zero column of a batch gives the trivial encryption
+    (``c ≡ 1 mod n``, visible even without the key), identical columns give identical ciphertexts. Fresh
+    obfuscators make every ciphertext it receives a fresh encryption of a uniform residue. The real scale
+    (it depends on ``⌈log2 max |x|⌉`` of the batch) stays with the owner, who unmasks at it.
+    """
+    masked, masks = mask(vector)
+    fresh = encryptor.rerandomize(masked)
+    return CiphertextVector(fresh.public_key, fresh.ciphertexts, 0, None), masks
 
 
 def unmask_gradient(residues: list[int], masks: list[int], key: PublicKey, frac_bits: int, party: str,
@@ -70,9 +109,12 @@ def unmask_gradient(residues: list[int], masks: list[int], key: PublicKey, frac_
     return check_scores(values, party, tag)
 
 
-def expect_vector(payload: dict[str, Any], name: str, key: PublicKey, length: int, sender: str
-                  ) -> CiphertextVector:
-    """The ciphertext vector ``payload[name]`` under ``key`` with ``length`` elements, or a clear error."""
+def expect_vector(payload: dict[str, Any], name: str, key: PublicKey, length: int, sender: str,
+                  header: tuple[int, int] | None = None) -> CiphertextVector:
+    """The ciphertext vector ``payload[name]`` under ``key`` with ``length`` elements, or a clear error.
+
+    ``header``: the public ``(frac_bits, bound)`` the vector must carry (vectors between silos).
+    """
     value = payload.get(name)
     if not isinstance(value, CiphertextVector):
         raise ProtocolError(f"expected ciphertexts {name!r} from {sender!r}, got {type(value).__name__}")
@@ -82,6 +124,8 @@ def expect_vector(payload: dict[str, Any], name: str, key: PublicKey, length: in
         raise WrongKeyError(f"{name!r} from {sender!r}: {exc}") from exc
     if len(value) != length:
         raise ProtocolError(f"expected {length} ciphertexts {name!r} from {sender!r}, got {len(value)}")
+    if header is not None and (value.frac_bits, value.bound) != header:
+        raise ProtocolError(f"{name!r} from {sender!r} does not carry the public scale and bound of the protocol")
     return value
 
 
@@ -112,6 +156,7 @@ class Setup:
     start_epoch: int
     finished: bool
     host_features: dict[str, int]
+    guest_features: int
 
 
 def saved_epoch(checkpoint: Checkpoint | None) -> tuple[int, dict[str, Any] | None]:
@@ -153,5 +198,12 @@ def silo_setup(channel: Channel, parties: Parties, hello: dict[str, Any], own_pa
         own_params.require_same(params, me)
     if int(reply["n_rows"]) != n_rows:
         raise ProtocolError(f"{me} holds {n_rows} aligned rows but the job has {reply['n_rows']}")
+    host_features = {k: int(v) for k, v in (reply.get("host_features") or {}).items()}
+    guest_features = int(reply.get("guest_features", -1))
+    # every silo enforces the batch guard itself, on the feature counts the arbiter collected
+    check_batch_guard(n_rows, params.batch_size, host_features, guest_features)
+    if me in host_features and host_features[me] != int(hello["n_features"]):
+        raise ProtocolError(f"the arbiter reports {host_features[me]} features for {me} but it holds "
+                            f"{hello['n_features']}")
     return Setup(PublicKey.from_wire(reply["public_key"]), params, n_rows, int(reply["start_epoch"]),
-                 bool(reply["finished"]), {k: int(v) for k, v in (reply.get("host_features") or {}).items()})
+                 bool(reply["finished"]), host_features, guest_features)

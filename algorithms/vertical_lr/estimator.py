@@ -129,7 +129,8 @@ class VerticalLogisticRegression:
         params = self.params
         parties = Parties(self.guest, tuple(arrays.hosts_x), self.arbiter)
         check_batch_guard(len(arrays.guest_x), params.batch_size,
-                          {h: np.asarray(x).shape[1] if np.ndim(x) == 2 else 0 for h, x in arrays.hosts_x.items()})
+                          {h: np.asarray(x).shape[1] if np.ndim(x) == 2 else 0 for h, x in arrays.hosts_x.items()},
+                          np.asarray(arrays.guest_x).shape[1] if np.ndim(arrays.guest_x) == 2 else 0)
         cps = self.checkpoints or {}
         roles = {parties.guest: VerticalLRGuest(arrays.guest_x, arrays.y, arrays.guest_features, parties, params,
                                                 cps.get(parties.guest), self.executor),

@@ -10,25 +10,31 @@ Per mini-batch ``B`` (``y' = 2y − 1 ∈ {−1, +1}``, ``U = Σ_k u_k``, approx
    re-randomises ``[[d]]`` and sends it to every host — without re-randomisation a host could divide out
    its own ciphertext of ``u_k`` and read the plaintext part, i.e. the labels;
 3. computes ``[[X_G1[B]ᵀ d]]`` (``X_G1`` = features plus a column of ones for the intercept), masks it
-   with fresh uniform values of ``Z_n``, has the arbiter decrypt it, unmasks, divides by ``|B|``, adds
-   ``l2·w`` (not on the intercept) and updates its weights locally (SGD or Adam);
+   with fresh uniform values of ``Z_n``, re-randomises it (the arbiter strips the mask and would otherwise
+   read the ciphertexts' randomness: a zero column gives ``c ≡ 1 mod n``), has the arbiter decrypt it,
+   unmasks, divides by ``|B|``, adds ``l2·w`` (not on the intercept) and updates its weights locally;
 4. accumulates the batch loss: a plaintext part, ``[[Σ c·U]]`` (multi-exponentiation with the guest's
    per-row coefficients ``c``), ``⅛·[[Σ u_k²]]`` from each host and ``¼·[[Σ u_k·u_l]]`` (k < l) cross terms
    from the hosts. Taylor: ``Σ [log 2 − ½·y'·wx + ⅛·(wx)²]`` (``c = ¼u_G − ½y'``); local:
    ``Σ log(1 + e^{−y'u_G}) + Σ (σ(u_G) − y)·U + ⅛·Σ U²`` (``c = σ(u_G) − y``), an upper bound of the
    second-order expansion around ``u_G`` since ``σ' ≤ ¼``.
 
-At the end of an epoch the encrypted loss terms are masked and decrypted by the arbiter; the guest
-reports the mean epoch loss (one scalar, without the L2 term) and receives stop/continue.
+At the end of an epoch the encrypted loss terms are combined homomorphically into one ciphertext, which
+is masked, re-randomised and decrypted by the arbiter; the guest reports the mean epoch loss (one
+scalar, without the L2 term) and receives stop/continue.
 
-What it receives and learns: ciphertexts under the arbiter's key from the hosts (it cannot read them),
-the hosts' feature counts, the masked residues of its own gradient and loss terms, hence its own
-plaintext gradient ``X_G1[B]ᵀ d / |B|`` per batch (it knows ``d`` up to the hosts' contribution) and the
-epoch loss. It never sees host features, host weights or host partial scores during training.
+What it receives and learns: ciphertexts under the arbiter's key from the hosts (it cannot read them;
+their headers carry public scales and bounds only), the silos' feature counts, the masked residues of its
+own gradient and of the epoch's loss, hence its own plaintext gradient ``X_G1[B]ᵀ d / |B|`` per batch (it
+knows ``d`` up to the hosts' contribution) and the epoch loss (one decrypted value per epoch: never a
+host's Σu² or a cross term on its own). It never sees host features, host weights or host partial scores
+during training: every batch has more rows than its gradient has entries (``|B| > p_guest + 1``, checked
+by every party), so the gradient cannot be solved for the rows' summed host scores ``U``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from typing import Any
@@ -36,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from algorithms.base import Checkpoint, Parties
-from algorithms.paillier import CiphertextVector, QuantisedMatrix, mask, shared_executor, unmask
+from algorithms.paillier import CiphertextVector, QuantisedMatrix, shared_executor, unmask
 from algorithms.vertical_lr.approximation import CROSS_FACTOR, SQUARE_FACTOR, expansion
 from algorithms.vertical_lr.common import (
     DEFAULT_PARTIES,
@@ -46,7 +52,9 @@ from algorithms.vertical_lr.common import (
     epoch_tag,
     expect_residues,
     expect_vector,
+    for_key_holder,
     partial_scores,
+    publish,
     saved_epoch,
     silo_setup,
     state_at,
@@ -55,14 +63,18 @@ from algorithms.vertical_lr.common import (
 from algorithms.vertical_lr.model import GuestModel
 from algorithms.vertical_lr.optimizer import PartyOptimizer
 from algorithms.vertical_lr.params import (
+    CROSS_FRAC_BITS,
     DEFAULT_PARAMS,
     FEATURE_BITS,
+    FORWARD_FRAC_BITS,
     LOSS_BITS,
     ProtocolError,
     VerticalLRParams,
     batch_schedule,
-    check_batch_guard,
+    cross_bound,
     n_batches,
+    score_bound,
+    square_bound,
 )
 from algorithms.vertical_lr.pool import PooledEncryptor
 from algorithms.vertical_lr.validation import check_features, check_labels
@@ -109,8 +121,10 @@ class VerticalLRGuest:
                  "params": params.to_dict(), "history": list((latest or {}).get("history", [])),
                  "stopped": bool((latest or {}).get("stopped", False)),
                  "converged": bool((latest or {}).get("converged", False))}
-        setup = silo_setup(channel, p, hello, params, n_rows)
-        check_batch_guard(n_rows, params.batch_size, setup.host_features)  # our own check, not only the arbiter's
+        setup = silo_setup(channel, p, hello, params, n_rows)  # runs the batch guard itself
+        if setup.guest_features != n_features:
+            raise ProtocolError(f"the arbiter reports {setup.guest_features} guest features but {me} holds "
+                                f"{n_features}")
         key = setup.public_key
         state = state_at(latest_epoch, latest, setup.start_epoch - 1, me)
         weights, optimizer, losses, converged = self._restore(state)
@@ -119,7 +133,9 @@ class VerticalLRGuest:
 
         executor = self.executor or shared_executor()
         capacity = 2 * (n_rows // n_batches(n_rows, params.batch_size) + 2)
-        encryptor = PooledEncryptor(key, executor, n_rows * (params.max_epochs - setup.start_epoch), capacity,
+        # per epoch: one obfuscator per row for [[d]], one per gradient entry and batch, one for the loss
+        per_epoch = n_rows + n_batches(n_rows, params.batch_size) * (n_features + 1) + 1
+        encryptor = PooledEncryptor(key, executor, per_epoch * (params.max_epochs - setup.start_epoch), capacity,
                                     party=me)
         design = np.c_[self.x, np.ones(n_rows) if params.fit_intercept else np.zeros(n_rows)]
         quantised = QuantisedMatrix.from_float(design, FEATURE_BITS)
@@ -135,16 +151,21 @@ class VerticalLRGuest:
                 for b, rows in enumerate(batch_schedule(n_rows, params.batch_size, params.seed, epoch)):
                     tag = batch_tag(epoch, b)
                     forwards = [channel.recv(h, f"{tag}.forward") for h in p.hosts]
-                    total = expect_vector(forwards[0], "u", key, len(rows), p.hosts[0])
+                    u_header = (FORWARD_FRAC_BITS, score_bound())
+                    total = expect_vector(forwards[0], "u", key, len(rows), p.hosts[0], u_header)
                     for h, fw in zip(p.hosts[1:], forwards[1:], strict=True):
-                        total = total + expect_vector(fw, "u", key, len(rows), h)
+                        total = total + expect_vector(fw, "u", key, len(rows), h, u_header)
                     u_guest = partial_scores(design[rows], weights, me, tag)
                     y_batch = labels[rows]
                     fore = approx.fore_gradient(total, u_guest, y_batch, executor)
+                    # the header's bound from public parameters (in Taylor mode the analytic one is max|u_G − 2y'|)
+                    d_frac, d_bound = approx.fore_gradient_header(total.bound or 0, total.frac_bits)
+                    assert fore.frac_bits == d_frac
+                    fore = publish(fore, d_bound)
                     channel.broadcast(p.hosts, f"{tag}.fore_gradient", {"d": encryptor.rerandomize(fore)})
 
                     product = encrypted_product(fore, quantised.take(rows), executor)
-                    masked, masks = mask(product)
+                    masked, masks = for_key_holder(product, encryptor)
                     channel.send(p.arbiter, f"{tag}.gradient", {"g": masked})
 
                     # loss terms while the arbiter decrypts
@@ -152,10 +173,12 @@ class VerticalLRGuest:
                     coeff = QuantisedMatrix.from_float(approx.loss_coefficients(u_guest, y_batch), LOSS_BITS)
                     terms.append((encrypted_product(total, coeff, executor), 1.0))
                     for h, fw in zip(p.hosts, forwards, strict=True):
-                        terms.append((expect_vector(fw, "u_sq", key, 1, h), SQUARE_FACTOR))
-                    for h in p.hosts[:-1]:
+                        sq_header = (FORWARD_FRAC_BITS, square_bound(len(rows)))
+                        terms.append((expect_vector(fw, "u_sq", key, 1, h, sq_header), SQUARE_FACTOR))
+                    for i, h in enumerate(p.hosts[:-1]):
                         cross = channel.recv(h, f"{tag}.cross")
-                        terms.append((expect_vector(cross, "cross", key, 1, h), CROSS_FACTOR))
+                        header = (FORWARD_FRAC_BITS + CROSS_FRAC_BITS, cross_bound(len(rows), len(p.hosts) - i - 1))
+                        terms.append((expect_vector(cross, "cross", key, 1, h, header), CROSS_FACTOR))
 
                     residues = expect_residues(channel.recv(p.arbiter, f"{tag}.gradient.plain"), n_features + 1,
                                                p.arbiter)
@@ -165,7 +188,7 @@ class VerticalLRGuest:
                     if not params.fit_intercept:
                         weights[-1] = 0.0
 
-                loss = (plain_loss + self._decrypt_terms(channel, epoch, terms)) / n_rows
+                loss = (plain_loss + self._decrypt_terms(channel, epoch, terms, encryptor)) / n_rows
                 losses.append(loss)
                 et = epoch_tag(epoch)
                 channel.send(p.arbiter, f"{et}.report", {"loss": loss})
@@ -185,17 +208,32 @@ class VerticalLRGuest:
             encryptor.close()
         return self._model(weights, losses, converged)
 
-    def _decrypt_terms(self, channel: Channel, epoch: int, terms: list[tuple[CiphertextVector, float]]) -> float:
-        """Mask the encrypted loss terms, have the arbiter decrypt them, return ``Σ factor·term``."""
-        p, key = self.parties, terms[0][0].public_key
-        masked = [mask(vec) for vec, _ in terms]
+    def _decrypt_terms(self, channel: Channel, epoch: int, terms: list[tuple[CiphertextVector, float]],
+                       encryptor: PooledEncryptor) -> float:
+        """Combine the epoch's encrypted loss terms into ``[[Σ factor·term]]``, have the arbiter decrypt it masked.
+
+        One ciphertext per epoch: unmasking the terms one by one would show the guest each host's Σ_B u_k²
+        and the cross terms per batch.
+        """
+        p = self.parties
+        total = combine_terms(terms)
+        masked, masks = for_key_holder(total, encryptor)
         et = epoch_tag(epoch)
-        channel.send(p.arbiter, f"{et}.loss_terms", {"terms": [m for m, _ in masked]})
-        residues = channel.recv(p.arbiter, f"{et}.loss_terms.plain").get("residues")
-        if not isinstance(residues, list) or len(residues) != len(terms):
-            raise ProtocolError(f"expected {len(terms)} decrypted loss terms from {p.arbiter!r}")
-        total = 0.0
-        for (vec, factor), (_, masks), res in zip(terms, masked, residues, strict=True):
-            total += factor * float(unmask(expect_residues({"residues": res}, 1, p.arbiter), masks, key.n,
-                                           vec.frac_bits)[0])
-        return total
+        channel.send(p.arbiter, f"{et}.loss", {"total": masked})
+        residues = expect_residues(channel.recv(p.arbiter, f"{et}.loss.plain"), 1, p.arbiter)
+        return float(unmask(residues, masks, total.public_key.n, total.frac_bits)[0])
+
+
+def combine_terms(terms: list[tuple[CiphertextVector, float]]) -> CiphertextVector:
+    """``[[Σ_i f_i·t_i]]`` for one-element vectors ``t_i`` and power-of-two factors ``f_i`` (exact rescaling)."""
+    scaled = []
+    for vector, factor in terms:
+        bits = -math.log2(factor)
+        if bits != int(bits) or bits < 0:
+            raise ValueError(f"loss factor {factor} is not 2^-k")
+        scaled.append(vector.scaled_down(int(bits)))
+    target = max(v.frac_bits for v in scaled)
+    total = scaled[0].rescale(target)
+    for vector in scaled[1:]:
+        total = total + vector.rescale(target)
+    return total

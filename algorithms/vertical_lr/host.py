@@ -8,7 +8,8 @@ Per mini-batch ``B`` host k
    listed after it (the cross terms of the loss);
 2. receives the re-randomised fore-gradient ``[[d]]`` from the guest (whichever approximation the job
    uses: the host's work is the same), computes ``[[X_k[B]ᵀ d]]`` by
-   multi-exponentiation, adds a fresh uniform mask from ``Z_n`` and has the arbiter decrypt it;
+   multi-exponentiation, adds a fresh uniform mask from ``Z_n``, re-randomises it and has the arbiter
+   decrypt it;
 3. unmasks, divides by ``|B|``, adds ``l2·w_k`` and updates ``w_k`` locally (SGD or Adam).
 
 What it receives and learns: the arbiter's public key, the job parameters and the stop/continue
@@ -16,7 +17,9 @@ decisions; ciphertexts under the arbiter's key (``[[d]]``; other hosts' ``[[u]]`
 the masked residues of its own gradient, i.e. its own plaintext gradient ``X_k[B]ᵀ d / |B|`` per batch.
 That gradient is a linear function of ``d``; batches are always larger than ``X_k``'s feature count, so it
 cannot be solved for ``d`` or the labels within a batch (the FATE guard); across batches ``d`` changes
-with the weights. It never sees a label, a plaintext fore-gradient or another party's weights.
+with the weights. At setup it learns every silo's feature count and checks the batch guard itself,
+including ``|B| > p_guest + 1``, which keeps the guest from solving its own gradient for ``u_k``.
+It never sees a label, a plaintext fore-gradient or another party's weights.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from concurrent.futures import Executor
 import numpy as np
 
 from algorithms.base import Checkpoint, Parties
-from algorithms.paillier import CiphertextVector, QuantisedMatrix, mask, shared_executor
+from algorithms.paillier import CiphertextVector, QuantisedMatrix, shared_executor
+from algorithms.vertical_lr.approximation import expansion
 from algorithms.vertical_lr.common import (
     DEFAULT_PARTIES,
     batch_tag,
@@ -36,7 +40,9 @@ from algorithms.vertical_lr.common import (
     epoch_tag,
     expect_residues,
     expect_vector,
+    for_key_holder,
     partial_scores,
+    publish,
     saved_epoch,
     silo_setup,
     state_at,
@@ -45,13 +51,16 @@ from algorithms.vertical_lr.common import (
 from algorithms.vertical_lr.model import HostModel
 from algorithms.vertical_lr.optimizer import PartyOptimizer
 from algorithms.vertical_lr.params import (
+    CROSS_FRAC_BITS,
     FEATURE_BITS,
     FORWARD_FRAC_BITS,
-    LOSS_BITS,
     ProtocolError,
     VerticalLRParams,
     batch_schedule,
+    cross_bound,
     n_batches,
+    score_bound,
+    square_bound,
 )
 from algorithms.vertical_lr.pool import PooledEncryptor
 from algorithms.vertical_lr.validation import check_features
@@ -94,11 +103,14 @@ class VerticalLRHost:
         index = p.hosts.index(me)
         earlier, later = p.hosts[:index], p.hosts[index + 1:]
         executor = self.executor or shared_executor()
-        per_epoch = n_rows + n_batches(n_rows, params.batch_size) * (1 + (1 if later else 0))
+        # per epoch: [[u]] per row; per batch [[Σu²]], the cross term, the masked gradient's re-randomisation
+        per_epoch = n_rows + n_batches(n_rows, params.batch_size) * (1 + (1 if later else 0) + n_features)
         epochs_left = params.max_epochs - setup.start_epoch
         capacity = 2 * (n_rows // n_batches(n_rows, params.batch_size) + 2)
         encryptor = PooledEncryptor(key, executor, per_epoch * epochs_left, capacity, party=me)
         quantised = QuantisedMatrix.from_float(self.x, FEATURE_BITS)
+        d_header = expansion(params.approximation).fore_gradient_header(len(p.hosts) * score_bound(),
+                                                                         FORWARD_FRAC_BITS)
         previous = state
         try:
             for epoch in range(setup.start_epoch, params.max_epochs):
@@ -106,17 +118,19 @@ class VerticalLRHost:
                 for b, rows in enumerate(batch_schedule(n_rows, params.batch_size, params.seed, epoch)):
                     tag = batch_tag(epoch, b)
                     u = partial_scores(self.x[rows], weights, me, tag)
-                    forward = encryptor.encrypt(u, FORWARD_FRAC_BITS)
-                    channel.send(p.guest, f"{tag}.forward",
-                                 {"u": forward, "u_sq": encryptor.encrypt(np.array([u @ u]), FORWARD_FRAC_BITS)})
+                    # headers carry public bounds only (SCORE_LIMIT, |B|), never max |u| or Σu² themselves
+                    forward = publish(encryptor.encrypt(u, FORWARD_FRAC_BITS), score_bound())
+                    square = publish(encryptor.encrypt(np.array([u @ u]), FORWARD_FRAC_BITS), square_bound(len(rows)))
+                    channel.send(p.guest, f"{tag}.forward", {"u": forward, "u_sq": square})
                     for peer in earlier:
                         channel.send(peer, f"{tag}.peer_forward", {"u": forward})
                     if later:
                         channel.send(p.guest, f"{tag}.cross", {"cross": self._cross_term(channel, encryptor, tag, u,
                                                                                          later, executor)})
-                    d = expect_vector(channel.recv(p.guest, f"{tag}.fore_gradient"), "d", key, len(rows), p.guest)
+                    d = expect_vector(channel.recv(p.guest, f"{tag}.fore_gradient"), "d", key, len(rows), p.guest,
+                                      d_header)
                     product = encrypted_product(d, quantised.take(rows), executor)
-                    masked, masks = mask(product)
+                    masked, masks = for_key_holder(product, encryptor)
                     channel.send(p.arbiter, f"{tag}.gradient", {"g": masked})
                     residues = expect_residues(channel.recv(p.arbiter, f"{tag}.gradient.plain"), n_features,
                                                p.arbiter)
@@ -143,11 +157,13 @@ class VerticalLRHost:
                     later: Sequence[str], executor: Executor) -> CiphertextVector:
         """``[[Σ_B u_k·u_l]]`` summed over the hosts l listed after this one, re-randomised for the guest."""
         key = encryptor.public_key
-        weights_q = QuantisedMatrix.from_float(u, LOSS_BITS)
+        # own scores at the public scale 2^CROSS_FRAC_BITS (a data-derived scale would show ⌈log2 max |u_k|⌉)
+        weights_q = QuantisedMatrix(np.rint(np.ldexp(u, CROSS_FRAC_BITS)).astype(np.int64)[:, None], CROSS_FRAC_BITS)
         total: CiphertextVector | None = None
         for peer in later:
-            theirs = expect_vector(channel.recv(peer, f"{tag}.peer_forward"), "u", key, len(u), peer)
+            theirs = expect_vector(channel.recv(peer, f"{tag}.peer_forward"), "u", key, len(u), peer,
+                                   (FORWARD_FRAC_BITS, score_bound()))
             part = encrypted_product(theirs, weights_q, executor)
             total = part if total is None else total + part
         assert total is not None
-        return encryptor.rerandomize(total)
+        return encryptor.rerandomize(publish(total, cross_bound(len(u), len(later))))

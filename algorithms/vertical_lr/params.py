@@ -10,11 +10,13 @@ seed lets every party compute the batch membership, which is the point (rows are
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 import numpy as np
 
+from algorithms.api import AlgorithmParams
 from algorithms.base import params_from_dict
 
 Optimizer = Literal["sgd", "adam"]
@@ -25,8 +27,30 @@ Approximation = Literal["taylor", "local"]
 FORWARD_FRAC_BITS = 40
 #: Features are quantised to this many bits (sign excluded) for the encrypted ``Xᵀ[[d]]`` products.
 FEATURE_BITS = 16
-#: Per-row loss coefficients (guest) and partial scores (host cross terms) are quantised to this many bits.
+#: Per-row loss coefficients (guest, kept private) are quantised to this many bits.
 LOSS_BITS = 24
+#: Hosts quantise their own partial scores at this public fixed-point scale for the cross terms of the loss.
+CROSS_FRAC_BITS = 24
+#: Public limit on every partial score ``|x·w|`` (a logit beyond ±2^24 means the training diverged). Every
+#: ciphertext vector a silo sends to another silo carries a bound derived from this limit, the batch size
+#: and the number of hosts only, never from its plaintexts (a bound equal to max |plaintext| would tell the
+#: receiver, e.g., a host's exact Σu² per batch).
+SCORE_LIMIT = 1 << 24
+
+
+def score_bound() -> int:
+    """Public bound of one encrypted partial score ``[[u]]`` (scale ``2^FORWARD_FRAC_BITS``)."""
+    return SCORE_LIMIT << FORWARD_FRAC_BITS
+
+
+def square_bound(rows: int) -> int:
+    """Public bound of ``[[Σ_B u²]]`` (scale ``2^FORWARD_FRAC_BITS``)."""
+    return rows * SCORE_LIMIT * SCORE_LIMIT << FORWARD_FRAC_BITS
+
+
+def cross_bound(rows: int, peers: int) -> int:
+    """Public bound of ``[[Σ_l Σ_B u_k·u_l]]`` over ``peers`` hosts (scale ``2^(FORWARD + CROSS_FRAC_BITS)``)."""
+    return peers * rows * score_bound() * (SCORE_LIMIT << CROSS_FRAC_BITS)
 
 
 class ProtocolError(RuntimeError):
@@ -34,7 +58,7 @@ class ProtocolError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class VerticalLRParams:
+class VerticalLRParams(AlgorithmParams):
     """Hyper-parameters shared by every party of one training job.
 
     ``approximation``: how the guest linearises the logistic gradient in the hosts' encrypted scores
@@ -48,7 +72,8 @@ class VerticalLRParams:
     exact logistic regression's for every one of 16 batch orders tried (plaintext simulation of the same
     update); a constant step keeps the mini-batch noise and misses it by up to 0.01. Adam is insensitive
     to the features' scale. 1024 rows keep the per-batch round trips cheap and are far above any
-    realistic host feature count (the guard refuses batches not larger than the widest host).
+    realistic feature count (the guard refuses batches not larger than the widest host or than the guest's
+features plus intercept).
     """
 
     learning_rate: float = 0.2
@@ -88,9 +113,9 @@ class VerticalLRParams:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    @staticmethod
-    def from_dict(d: dict[str, Any]) -> VerticalLRParams:
-        return params_from_dict(VerticalLRParams, d, ProtocolError, "training parameters")
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> VerticalLRParams:
+        return params_from_dict(cls, dict(d), ProtocolError, "training parameters")
 
     def require_same(self, other: VerticalLRParams, party: str) -> None:
         """Raise naming the first field where this party's parameters differ from the job's."""
@@ -129,16 +154,26 @@ def batch_schedule(n_rows: int, batch_size: int | None, seed: int, epoch: int) -
     return [np.sort(part) for part in np.array_split(order, n_batches(n_rows, batch_size))]
 
 
-def check_batch_guard(n_rows: int, batch_size: int | None, host_features: dict[str, int]) -> None:
-    """Refuse batches a host could invert: each batch must have more rows than any host has features.
+def check_batch_guard(n_rows: int, batch_size: int | None, host_features: dict[str, int],
+                      guest_features: int) -> None:
+    """Refuse batches a party could invert: ``|B| > max(p_guest + 1, max_k p_k)`` for every batch ``B``.
 
     With ``|B| <= p_k`` rows, host k's plaintext gradient ``X_kᵀ d / |B|`` is a solvable linear system in
-    the fore-gradient ``d`` and thus the labels (FATE enforces the same rule).
+    the fore-gradient ``d`` and thus the labels (FATE enforces the same rule). With ``|B| <= p_guest + 1``
+    (features plus intercept) the guest's own plaintext gradient ``X_G1ᵀ d / |B|`` is solvable for ``d``,
+    and since the guest knows every other term of ``d``, for each row's summed host score ``U = Σ_k x_k·w_k``.
+    Every party runs this check itself (the hosts are the ones the second condition protects).
     """
     if not host_features:
         raise ProtocolError("vertical logistic regression needs at least one host")
     widest = max(host_features, key=lambda h: host_features[h])
     smallest = smallest_batch(n_rows, batch_size)
+    if smallest <= guest_features + 1:
+        raise ProtocolError(
+            f"batch size {smallest} (of {n_rows} rows) is not larger than the guest's {guest_features} features "
+            "plus intercept: the guest could solve its gradient for the hosts' partial scores; use a larger "
+            "batch_size"
+        )
     if smallest <= host_features[widest]:
         raise ProtocolError(
             f"batch size {smallest} (of {n_rows} rows) is not larger than host {widest!r}'s {host_features[widest]} "
