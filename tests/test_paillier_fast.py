@@ -165,3 +165,20 @@ def test_grouped_multiexp_equals_the_reference(keypair) -> None:
         assert got.ciphertexts[j] == expected
     plain = Decryptor(priv).decrypt_ints(vec)
     assert Decryptor(priv).decrypt_ints(got) == [int(np.dot(plain, values[:, j])) for j in range(values.shape[1])]
+
+
+def test_matmul_on_the_pool_equals_inline(keypair) -> None:
+    """Columns shared out among the workers (3 columns) and rows split (1 column): the same ciphertexts."""
+    from algorithms.paillier import QuantisedMatrix, matmul_transpose, shared_executor
+
+    pub, _ = keypair
+    rng = np.random.default_rng(5)
+    rows = 1400  # >= 4096 terms: the pool is used
+    values = np.column_stack([rng.choice([-2, 7], size=rows), rng.integers(-2**15, 2**15, size=rows),
+                              rng.integers(0, 2**10, size=rows)]).astype(np.int64)
+    vec = Encryptor(pub).encrypt_encoded([int(v) for v in rng.integers(-1000, 1000, size=rows)], 0)
+    for matrix in (QuantisedMatrix(values, 0), QuantisedMatrix(np.tile(values[:, 1:2], (3, 1)), 0)):
+        target = vec if matrix.shape[0] == rows else CiphertextVector.concat([vec, vec, vec])
+        inline = matmul_transpose(target, matrix)
+        pooled = matmul_transpose(target, matrix, shared_executor())
+        assert pooled.ciphertexts == inline.ciphertexts

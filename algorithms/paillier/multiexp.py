@@ -113,25 +113,46 @@ def _distinct_power(pairs: list[tuple[mpz, int]], nsq: mpz) -> mpz:
     return mpz(1) if total is None else total
 
 
-def _grouping_pays(magnitudes: np.ndarray, window: int) -> bool:
-    """Cost model (in modular multiplications): grouping by value versus the bucket method."""
-    if magnitudes.size == 0:
-        return False
+def _bucket_cost(magnitudes: np.ndarray, window: int) -> float:
+    """Modular multiplications of :func:`_bucket_power`: non-zero digits, folds up to the top digit, squarings."""
+    top = int(magnitudes.max()).bit_length()
+    cost = 0.0
+    for pos in range(-(-top // window)):
+        digits = (magnitudes >> (pos * window)) & ((1 << window) - 1)
+        cost += np.count_nonzero(digits) + 2 * int(digits.max()) + window
+    return cost
+
+
+def _grouped_cost(magnitudes: np.ndarray) -> float:
+    """Modular multiplications of :func:`_distinct_power` (a gap's powmod costs about its bit length + 20 %)."""
     distinct = np.unique(magnitudes)
     gaps = np.diff(distinct, prepend=0).astype(np.float64)
-    grouped = magnitudes.size + 2 * distinct.size + float(np.sum(np.ceil(np.log2(gaps + 1)))) * 1.2
-    positions = -(-int(distinct[-1]).bit_length() // window)
-    bucket = magnitudes.size * positions + positions * (2 << window)
-    return grouped < bucket
+    return magnitudes.size + 2 * distinct.size + float(np.sum(np.ceil(np.log2(gaps + 1)))) * 1.2
 
 
-def _power_product(pairs: list[tuple[mpz, int]], magnitudes: np.ndarray, nsq: mpz, window: int) -> mpz:
-    if _grouping_pays(magnitudes, window):
+def _plan(magnitudes: np.ndarray, window: int | None) -> int:
+    """0 = group by value, else the bucket width to use (``window`` if given, else the cheapest)."""
+    if magnitudes.size == 0:
+        return window or BUCKET_BITS
+    widths = [window] if window is not None else list(range(2, 10))
+    costs = {w: _bucket_cost(magnitudes, w) for w in widths}
+    best = min(costs, key=costs.__getitem__)
+    return 0 if _grouped_cost(magnitudes) < costs[best] else best
+
+
+def _grouping_pays(magnitudes: np.ndarray, window: int) -> bool:
+    return _plan(magnitudes, window) == 0
+
+
+def _power_product(pairs: list[tuple[mpz, int]], magnitudes: np.ndarray, nsq: mpz, window: int | None) -> mpz:
+    plan = _plan(magnitudes, window)
+    if plan == 0:
         return _distinct_power(pairs, nsq)
-    return _bucket_power(pairs, nsq, window)
+    return _bucket_power(pairs, nsq, plan)
 
 
-def _columns_product(nsq_int: int, ciphertexts: list[mpz], exponents: np.ndarray, window: int) -> list[mpz]:
+def _columns_product(nsq_int: int, ciphertexts: list[mpz], exponents: np.ndarray, window: int | None
+                     ) -> list[mpz]:
     gmpy2.get_context().allow_release_gil = True
     nsq = mpz(nsq_int)
     out = []
@@ -147,9 +168,20 @@ def _columns_product(nsq_int: int, ciphertexts: list[mpz], exponents: np.ndarray
     return out
 
 
+def best_window(rows: int, exponent_bits: int) -> int:
+    """Bucket width minimising ``⌈bits/w⌉·(rows + 2^(w+1))`` modular multiplications per column."""
+    return min(range(2, 9), key=lambda w: -(-max(exponent_bits, 1) // w) * (rows + (2 << w)))
+
+
 def matmul_transpose(vector: CiphertextVector, matrix: QuantisedMatrix, executor: Executor | None = None,
-                     window: int = BUCKET_BITS) -> CiphertextVector:
-    """``[[Qᵀ d]]``: one ciphertext per column of ``matrix`` (rows aligned with ``vector``)."""
+                     window: int | None = None) -> CiphertextVector:
+    """``[[Qᵀ d]]``: one ciphertext per column of ``matrix`` (rows aligned with ``vector``).
+
+    On an executor the columns are shared out among the workers (every worker sees all rows, so each
+    column pays its bucket fold once); a matrix with fewer columns than workers is split by rows instead
+    and the partial products are multiplied. ``window``: the bucket width, ``None`` = the cheapest for
+    each column by a cost model over its actual digits (or grouping by value where that is cheaper).
+    """
     n_rows, n_cols = matrix.shape
     if n_rows != len(vector):
         raise ValueError(f"matrix has {n_rows} rows but the vector {len(vector)} ciphertexts")
@@ -161,6 +193,12 @@ def matmul_transpose(vector: CiphertextVector, matrix: QuantisedMatrix, executor
     opcount.count("multiexp_term", n_rows * n_cols)
     nsq = vector.public_key.nsquare
     executor = executor if n_rows * n_cols >= _MIN_PARALLEL_TERMS else None
+    if executor is not None and n_cols >= workers(executor):
+        groups = chunk_slices(n_cols, workers(executor))
+        calls = [(int(nsq), vector.ciphertexts, matrix.values[:, g], window) for g in groups]
+        columns = parallel_map(_columns_product, calls, executor)
+        return CiphertextVector(vector.public_key, [c for part in columns for c in part],
+                                vector.frac_bits + matrix.frac_bits, bound)
     parts = chunk_slices(n_rows, workers(executor), min_chunk=64)
     calls = [(int(nsq), vector.ciphertexts[s], matrix.values[s], window) for s in parts]
     partials = parallel_map(_columns_product, calls, executor)
