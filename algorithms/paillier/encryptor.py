@@ -47,6 +47,9 @@ Obfuscation = Literal["djn", "phe"]
 TABLE_BUDGET_BYTES = 48 << 20
 MAX_WINDOW_BITS = 12
 _MIN_PARALLEL = 256
+#: Window for small requests served in the calling process (a few hundred per run: a big table would cost
+#: more to build than it saves).
+SMALL_WINDOW_BITS = 6
 
 # Worker-side cache of fixed-base tables (at most TABLE_BUDGET_BYTES each), keyed by (modulus, base, window):
 # built once per process, bounded so a long-running service that creates many encryptors does not grow
@@ -200,7 +203,8 @@ class Encryptor:
             calls = [(int(self.public_key.n), k) for k in sizes]
             chunks = parallel_map(_phe_obfuscators, calls, executor)
         else:
-            calls = [(self._spec, k, self.alpha_bits, self.window) for k in sizes]
+            window = self.window if count >= _MIN_PARALLEL else min(self.window, SMALL_WINDOW_BITS)
+            calls = [(self._spec, k, self.alpha_bits, window) for k in sizes]
             chunks = parallel_map(_djn_obfuscators, calls, executor)
         return [r for chunk in chunks for r in chunk]
 
