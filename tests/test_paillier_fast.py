@@ -182,3 +182,15 @@ def test_matmul_on_the_pool_equals_inline(keypair) -> None:
         inline = matmul_transpose(target, matrix)
         pooled = matmul_transpose(target, matrix, shared_executor())
         assert pooled.ciphertexts == inline.ciphertexts
+
+
+def test_plaintext_addition_shortcut_equals_the_textbook_product(keypair) -> None:
+    from algorithms.paillier.vector import times_g_power
+
+    pub, _ = keypair
+    n, nsq = pub.n, pub.nsquare
+    rng = np.random.default_rng(9)
+    cts = [mpz(int(v)) for v in rng.integers(1, 2**62, size=5)] + [nsq - 1, nsq - n - 1, mpz(1)]
+    for c in cts:
+        for m in (0, 1, -1, int(n) // 2, -(int(n) // 2), 2**1000 + 3, int(n) - 1):
+            assert times_g_power(c, m, n, nsq) == c * ((m % n) * n + 1) % nsq

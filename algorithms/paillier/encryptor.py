@@ -39,7 +39,7 @@ from algorithms.paillier import opcount
 from algorithms.paillier.encoding import check_bound, encode
 from algorithms.paillier.keys import PrivateKey, PublicKey
 from algorithms.paillier.parallel import chunk_slices, parallel_map, workers
-from algorithms.paillier.vector import CiphertextVector
+from algorithms.paillier.vector import CiphertextVector, times_g_power
 
 Obfuscation = Literal["djn", "phe"]
 
@@ -221,7 +221,7 @@ class Encryptor:
         check_bound(bound, self.public_key.max_signed, "encryption")
         n, nsq = self.public_key.n, self.public_key.nsquare
         rho = self.obfuscators(len(plaintexts))
-        cts = [((int(m) % n) * n + 1) * r % nsq for m, r in zip(plaintexts, rho, strict=True)]
+        cts = [times_g_power(r, int(m), n, nsq) for m, r in zip(plaintexts, rho, strict=True)]
         return CiphertextVector(self.public_key, cts, frac_bits, bound)
 
     def rerandomize(self, vector: CiphertextVector) -> CiphertextVector:

@@ -32,7 +32,7 @@ from algorithms.paillier.parallel import chunk_slices, parallel_map, workers
 from algorithms.paillier.vector import CiphertextVector
 
 BUCKET_BITS = 8
-_MIN_PARALLEL_TERMS = 4096
+_MIN_PARALLEL_TERMS = 1024  # below this the pickling costs more than it spares the caller's thread
 _MIN_PARALLEL_ROWS = 256
 
 

@@ -35,6 +35,13 @@ _MAGIC = b"FRCV"
 _VERSION = 1
 
 
+def times_g_power(c: mpz, m: int, n: mpz, nsq: mpz) -> mpz:
+    """``c·(1 + m·n) mod n²`` computed as ``c + n·(m·c mod n)`` (half-size arithmetic, same value)."""
+    t = (m % n) * (c % n) % n
+    out = c + n * t
+    return out - nsq if out >= nsq else out
+
+
 class InvalidCiphertextError(ValueError):
     """Bytes that are not a valid ciphertext vector under the stated key."""
 
@@ -132,8 +139,8 @@ class CiphertextVector:
 
     def _add_residues(self, values: Sequence[int], bound: int | None) -> CiphertextVector:
         n, nsq = self.public_key.n, self.public_key.nsquare
-        out = [c * ((int(m) % n) * n + 1) % nsq for c, m in zip(self.ciphertexts, values, strict=True)]
-        return self._like(out, bound=bound)
+        return self._like([times_g_power(c, int(m), n, nsq) for c, m in zip(self.ciphertexts, values, strict=True)],
+                          bound=bound)
 
     def rescale(self, frac_bits: int) -> CiphertextVector:
         """Move to a finer scale (multiply plaintexts by ``2**(frac_bits - self.frac_bits)``)."""
