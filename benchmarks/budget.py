@@ -53,22 +53,31 @@ def _per_item(fn: Callable[[], object], count: int, repeats: int = 3) -> float:
     return best / count
 
 
-def unit_costs(public_key: PublicKey, private_key: PrivateKey) -> dict[str, float]:
-    """CPU seconds per counted operation, measured here with this key (one core, no pool)."""
+def unit_costs(public_key: PublicKey, private_key: PrivateKey, matrices: list[np.ndarray] | None = None
+               ) -> dict[str, float]:
+    """CPU seconds per counted operation, measured here with this key (one core, no pool).
+
+    ``matrices``: plaintext matrices like the run's (e.g. each party's first batch of features) for the
+    multi-exponentiation cost, which depends on the values (few distinct values are cheaper); default a
+    continuous random matrix. Obfuscators are timed in bulk (the pool's window).
+    """
     rng = np.random.default_rng(0)
     nsq = public_key.nsquare
     enc, crt, dec = Encryptor(public_key), Encryptor(public_key, private_key), Decryptor(private_key)
-    enc.obfuscators(4)
-    crt.obfuscators(4)  # tables outside the timing
+    enc.obfuscators(300)
+    crt.obfuscators(300)  # tables outside the timing
     vec = enc.encrypt(rng.normal(size=1024), 32)
+    quantised_all = [QuantisedMatrix.from_float(m[:1024], 16) for m in matrices] if matrices else []
     a = [mpz(secrets.randbelow(int(nsq))) for _ in range(2000)]
     b = a[1:] + a[:1]
     quantised = QuantisedMatrix.from_float(rng.normal(size=(1024, 8)), 16)
     slopes = rng.integers(1, 1 << 16, size=1024)
     costs = {
-        "obfuscator_djn": _per_item(lambda: enc.obfuscators(200), 200),
-        "obfuscator_djn_crt": _per_item(lambda: crt.obfuscators(200), 200),
-        "multiexp_term": _per_item(lambda: matmul_transpose(vec, quantised), 1024 * 8),
+        "obfuscator_djn": _per_item(lambda: enc.obfuscators(300), 300),
+        "obfuscator_djn_crt": _per_item(lambda: crt.obfuscators(300), 300),
+        "multiexp_term": (_per_item(lambda: [matmul_transpose(vec.take(range(len(q.values))), q)
+                                             for q in quantised_all], sum(q.values.size for q in quantised_all))
+                          if quantised_all else _per_item(lambda: matmul_transpose(vec, quantised), 1024 * 8)),
         "elementwise_powmod": _per_item(lambda: elementwise_product(vec, slopes, 18), 1024),
         "decryption": _per_item(lambda: dec.decrypt_raw(vec.take(range(200))), 200),
         "sbt_histogram_mulmod": _per_item(lambda: [x * y % nsq for x, y in zip(a, b, strict=True)], 2000),

@@ -21,6 +21,7 @@ import os
 import time
 from typing import Any
 
+import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from algorithms.paillier import generate_keypair, opcount, shared_executor
@@ -76,7 +77,10 @@ def main() -> None:
     print(f"epoch_seconds={r['epoch']:.2f} loss={model.losses_[0]:.4f} test_auc={r['auc']:.4f}")
     print("opcount " + " ".join(f"{k}={v}" for k, v in sorted(r["ops"].items())))
     print("CPU budget of the fit (op counts x unit costs measured in this process, one core each):")
-    for line in budget_lines(r["ops"], unit_costs(*keypair), cpu, "epoch"):
+    guest_x = train.guest.drop(columns=["id", "y"]).to_numpy(float)
+    matrices = [np.c_[guest_x, np.ones(len(guest_x))]] + [h.drop(columns=["id"]).to_numpy(float)
+                                                          for h in train.hosts.values()]
+    for line in budget_lines(r["ops"], unit_costs(*keypair, matrices), cpu, "epoch"):
         print("  " + line)
     if extra is not None:
         print(f"{other}_epoch_seconds={extra['epoch']:.2f} {other}_cpu_seconds={extra['cpu']:.1f} "
