@@ -42,6 +42,8 @@ def test_public_key_wire_form_roundtrip(keypair) -> None:
         pub.with_obfuscation_base(1, 448)
     with pytest.raises(ValueError):
         pub.with_obfuscation_base(int(pub.n) * 3, 448)  # not a unit
+    with pytest.raises(ValueError):  # g^k = 1 + k·n: "obfuscators" that are plaintext offsets
+        pub.with_obfuscation_base(int(gmpy2.powmod(pub.n + 1, 2**600, pub.nsquare)), 448)
 
 
 def test_private_key_bytes_keep_the_subgroup_orders(keypair) -> None:

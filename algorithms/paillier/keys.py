@@ -98,7 +98,9 @@ class PublicKey:
     def with_obfuscation_base(self, hs: int, exponent_bits: int) -> PublicKey:
         """This key with a published ``hs`` (refuses values that are not units of ``Z_{n²}`` or trivial)."""
         hs = mpz(hs)
-        if not 1 < hs < self.nsquare or gmpy2.gcd(hs, self.n) != 1 or not 0 < exponent_bits <= self.bits:
+        # hs ≡ 1 (mod n) would make hs^α = 1 + k·α·n: a plaintext offset, not randomness (e.g. hs = g^k)
+        if (not 1 < hs < self.nsquare or gmpy2.gcd(hs, self.n) != 1 or hs % self.n == 1
+                or not 0 < exponent_bits <= self.bits):
             raise ValueError("invalid obfuscation base in the public key")
         return replace(self, hs=hs, exponent_bits=int(exponent_bits))
 
