@@ -26,7 +26,9 @@ lint: install
 	$(BIN)/ruff check .
 
 bench: install
+	$(BIN)/pip install --quiet -e '.[dev,bench]' || echo "sf-heu unavailable: --vs-heu will be skipped"
 	$(BIN)/python -m benchmarks.paillier
+	$(BIN)/python -c "import heu" 2>/dev/null && $(BIN)/python -m benchmarks.paillier --vs-heu || true
 	$(BIN)/python -m benchmarks.vertical_lr
 	$(BIN)/python -m benchmarks.secureboost
 	$(BIN)/python -m benchmarks.binning

@@ -10,7 +10,8 @@ Settings: the library defaults (``VerticalLRParams``: ``approximation="local"``,
 Prints seconds per epoch (as timed by the arbiter, from the first batch to the stop decision), the key
 generation and total times, the CPU seconds spent (main process + pool workers: on a shared machine the
 wall time depends on other load, CPU/2 is what 2 idle cores would take), the test AUC on the 6,000
-held-out rows after this one epoch, the Paillier op counts, what re-randomising the masked vectors for the
+held-out rows after this one epoch, the Paillier op counts with the CPU budget they explain (unit costs
+measured in the same process, see :mod:`benchmarks.budget`), what re-randomising the masked vectors for the
 arbiter costs per epoch (that many DJN obfuscators timed in this process, and its share of the epoch's CPU),
 and last ``lr_epoch_seconds=<s>``.
 """
@@ -22,39 +23,29 @@ import os
 import time
 from typing import Any
 
+import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from algorithms.paillier import Encryptor, generate_keypair, opcount, shared_executor
 from algorithms.vertical_lr import VerticalLogisticRegression, VerticalLRParams
 from algorithms.vertical_lr.params import n_batches
+from benchmarks.budget import budget_lines, process_cpu_seconds, unit_costs
 from datasets import VerticalDataset, load_default_credit_vertical, train_test_split_ids
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds of this process and the given children (Linux /proc; 0 where unavailable)."""
-    total = time.process_time()
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, IndexError, ValueError):
-            pass
-    return total
 
 
 def run_epoch(train: VerticalDataset, test: VerticalDataset, keypair: Any, approximation: str,
               workers: list[int]) -> dict[str, Any]:
     """Fit one epoch; return its timings, CPU seconds, op counts, loss and test AUC."""
     opcount.reset()
-    cpu_before = _cpu_seconds(workers)
+    cpu_before, main_before = process_cpu_seconds(workers), time.process_time()
     began = time.perf_counter()
     model = VerticalLogisticRegression(max_epochs=1, keypair=keypair, approximation=approximation).fit(train)
     fit_seconds = time.perf_counter() - began
-    cpu = _cpu_seconds(workers) - cpu_before
+    cpu = process_cpu_seconds(workers) - cpu_before
+    main_cpu = time.process_time() - main_before
     ops = opcount.snapshot()
     auc = roc_auc_score(test.guest["y"], model.predict_proba(test)[:, 1])
-    return {"model": model, "fit_seconds": fit_seconds, "cpu": cpu, "ops": ops, "auc": auc,
+    return {"model": model, "fit_seconds": fit_seconds, "cpu": cpu, "main_cpu": main_cpu, "ops": ops, "auc": auc,
             "epoch": model.epoch_seconds_[0]}
 
 
@@ -84,8 +75,16 @@ def main() -> None:
     print(f"keygen_seconds={keygen:.2f} fit_seconds={r['fit_seconds']:.2f} bytes_sent={model.network_.bytes_sent}")
     print(f"cpu_seconds={cpu:.1f} (main process + {len(workers)} pool workers; on 2 otherwise idle cores the wall "
           f"time is about cpu/2 = {cpu / 2:.1f} s; 1-minute load average {os.getloadavg()[0]:.1f})")
+    print(f"main_process_cpu_seconds={r['main_cpu']:.1f} (the three roles' threads, channel and codec: one GIL) "
+          f"pool_workers_cpu_seconds={cpu - r['main_cpu']:.1f}")
     print(f"epoch_seconds={r['epoch']:.2f} loss={model.losses_[0]:.4f} test_auc={r['auc']:.4f}")
     print("opcount " + " ".join(f"{k}={v}" for k, v in sorted(r["ops"].items())))
+    print("CPU budget of the fit (op counts x unit costs measured in this process, one core each):")
+    guest_x = train.guest.drop(columns=["id", "y"]).to_numpy(float)
+    matrices = [np.c_[guest_x, np.ones(len(guest_x))]] + [h.drop(columns=["id"]).to_numpy(float)
+                                                          for h in train.hosts.values()]
+    for line in budget_lines(r["ops"], unit_costs(*keypair, matrices), cpu, "epoch"):
+        print("  " + line)
     # what re-randomising the masked vectors for the arbiter costs: one obfuscator per gradient entry and
     # batch at every silo, one for the epoch's loss; timed inline in this process (CPU = wall here)
     batches = n_batches(len(train_ids), default.batch_size)

@@ -206,7 +206,7 @@ def test_privacy_transcript(breast: tuple[VerticalArrays, VerticalArrays], keypa
                 assert name in control, f"{delivery.tag}: undeclared field {name!r}"
                 assert not isinstance(value, np.ndarray | list), f"{delivery.tag}: {name} is a vector"
                 if name == "public_key":
-                    assert value == public_key.to_bytes()
+                    assert value == public_key.to_wire()  # n, and the key holder's published hs and ℓ
     # its own gradient residues are masked too (uniform)
     assert stats.kstest(np.array([r / n for r in host_residues]), "uniform").pvalue > 1e-3
 

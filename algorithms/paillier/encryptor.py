@@ -6,8 +6,12 @@ Encryption is ``c = (1 + m·n) · ρ mod n²`` where the obfuscator ``ρ`` is an
   ``h = −x² mod n`` for a random ``x``, and a fresh ``α`` of ⌈|n|/2⌉ bits per ciphertext
   (I. Damgård, M. Jurik, J. B. Nielsen, "A generalization of Paillier's public-key system with
   applications to electronic voting", Int. J. Inf. Secur. 9, 2010; I. Damgård, M. Jurik, PKC 2001).
-  ``hs^α`` is computed from a precomputed fixed-base window table (``2^8`` powers per 8-bit digit of
-  ``α``), i.e. ~|n|/16 modular multiplications instead of a full modular exponentiation.
+  When the key was generated under the conditions of Ma, Han, Lei (ACSAC 2021, see
+  :mod:`algorithms.paillier.keys`) it publishes its own ``hs`` of order dividing ``2·p₀·q₀`` and ``α`` is
+  drawn with ℓ bits (448 for a 2048-bit ``n``), as that paper prescribes; for any other key the DJN
+  exponent above is kept. ``hs^α`` is computed from a precomputed fixed-base window table (``2^w``
+  powers per ``w``-bit digit of ``α``; ``w`` is the widest window whose table fits
+  :data:`TABLE_BUDGET_BYTES`), i.e. ``⌈|α|/w⌉`` modular multiplications instead of a full exponentiation.
   The encryptor that holds the private key (e.g. the guest in SecureBoost) evaluates the table modulo
   ``p²`` and ``q²`` and recombines by CRT, which roughly halves the cost again.
 * ``"phe"`` — python-paillier's randomness ``ρ = r^n mod n²`` for a uniform ``r`` (about 10× slower).
@@ -16,7 +20,8 @@ Encryption is ``c = (1 + m·n) · ρ mod n²`` where the obfuscator ``ρ`` is an
 a peer's ciphertext can send the result back without the peer stripping its old randomness.
 
 What it reveals: nothing; the ciphertexts are semantically secure under the DCR assumption (DJN:
-also the small-root assumption on ``hs``; ``h`` is fresh per encryptor and ``hs`` is never sent).
+also the small-root assumption on ``hs``, with ``h`` fresh per encryptor and never sent; Ma et al.'s keys:
+the assumptions of that paper, with the key holder's published ``hs``).
 """
 
 from __future__ import annotations
@@ -34,21 +39,37 @@ from algorithms.paillier import opcount
 from algorithms.paillier.encoding import check_bound, encode
 from algorithms.paillier.keys import PrivateKey, PublicKey
 from algorithms.paillier.parallel import chunk_slices, parallel_map, workers
-from algorithms.paillier.vector import CiphertextVector
+from algorithms.paillier.vector import CiphertextVector, times_g_power
 
 Obfuscation = Literal["djn", "phe"]
 
-WINDOW_BITS = 8
+#: Memory one fixed-base table may take per process (bytes); the window is the widest that fits.
+TABLE_BUDGET_BYTES = 48 << 20
+MAX_WINDOW_BITS = 12
 _MIN_PARALLEL = 256
+#: Window for small requests served in the calling process (a few hundred per run: a big table would cost
+#: more to build than it saves).
+SMALL_WINDOW_BITS = 6
 
-# Worker-side cache of fixed-base tables (~17 MB each), keyed by (modulus, base): built once per process,
-# bounded so a long-running service that creates many encryptors does not grow without limit.
-_TABLES: OrderedDict[tuple[int, int], list[list[mpz]]] = OrderedDict()
-_MAX_TABLES = 6
+# Worker-side cache of fixed-base tables (at most TABLE_BUDGET_BYTES each), keyed by (modulus, base, window):
+# built once per process, bounded so a long-running service that creates many encryptors does not grow
+# without limit.
+_TABLES: OrderedDict[tuple[int, int, int], list[list[mpz]]] = OrderedDict()
+_MAX_TABLES = 4
+
+
+def window_bits(exponent_bits: int, modulus_bits: int, budget: int = TABLE_BUDGET_BYTES) -> int:
+    """The widest fixed-base window (≤ :data:`MAX_WINDOW_BITS`) whose table fits ``budget`` bytes."""
+    entry = (modulus_bits + 7) // 8 + 32  # digits plus the mpz object
+    best = 4
+    for w in range(4, MAX_WINDOW_BITS + 1):
+        if -(-exponent_bits // w) * (1 << w) * entry <= budget:
+            best = w
+    return best
 
 
 def _fixed_base_table(base: mpz, modulus: mpz, exponent_bits: int, window: int) -> list[list[mpz]]:
-    key = (int(modulus), int(base))
+    key = (int(modulus), int(base), window)
     table = _TABLES.get(key)
     if table is not None:
         _TABLES.move_to_end(key)
@@ -67,8 +88,14 @@ def _fixed_base_table(base: mpz, modulus: mpz, exponent_bits: int, window: int) 
     return table
 
 
-def _table_power(table: list[list[mpz]], digits: bytes, modulus: mpz) -> mpz:
-    """``base^α`` from the table, with ``α`` given as little-endian 8-bit digits."""
+def _digits(alpha: int, window: int, count: int) -> list[int]:
+    """Little-endian ``window``-bit digits of ``alpha``."""
+    mask = (1 << window) - 1
+    return [(alpha >> (window * i)) & mask for i in range(count)]
+
+
+def _table_power(table: list[list[mpz]], digits: list[int], modulus: mpz) -> mpz:
+    """``base^α`` from the table, with ``α`` given as little-endian window digits."""
     acc: mpz | None = None
     for row, digit in zip(table, digits):  # noqa: B905 - the exponent may be shorter than the table
         if digit:
@@ -76,25 +103,30 @@ def _table_power(table: list[list[mpz]], digits: bytes, modulus: mpz) -> mpz:
     return mpz(1) if acc is None else acc
 
 
-def _djn_obfuscators(spec: tuple[int, ...], count: int, alpha_bits: int) -> list[mpz]:
-    """``count`` fresh ``hs^α`` values; ``spec`` is (nsquare, hs) or (nsquare, hs, p², q², (p²)⁻¹ mod q²).
+def _djn_obfuscators(spec: tuple[int, ...], count: int, alpha_bits: int, window: int = 8) -> list[mpz]:
+    """``count`` fresh ``hs^α`` values, ``α`` uniform in ``[0, 2^alpha_bits)`` from the OS CSPRNG.
 
-    ``α`` is drawn as ⌈alpha_bits/8⌉ random bytes, which are directly its 8-bit window digits.
+    ``spec`` is (nsquare, hs) or, for the key holder, (nsquare, hs, p², q², (p²)⁻¹ mod q², o_p, o_q) with
+    ``o_p``, ``o_q`` the orders of ``hs`` modulo p² and q² where known (Ma et al.'s ``2p₀``, ``2q₀``; else 0):
+    then ``hs^α mod p² = hs^(α mod o_p) mod p²`` — the same value from an exponent half as long.
     """
     gmpy2.get_context().allow_release_gil = True
-    alpha_bytes = (alpha_bits + 7) // 8
     if len(spec) == 2:
+        rows = -(-alpha_bits // window)
         nsq, hs = mpz(spec[0]), mpz(spec[1])
-        table = _fixed_base_table(hs, nsq, alpha_bits, WINDOW_BITS)
-        return [_table_power(table, secrets.token_bytes(alpha_bytes), nsq) for _ in range(count)]
-    _, hs, psq, qsq, psq_inv = (mpz(v) for v in spec)
-    table_p = _fixed_base_table(hs % psq, psq, alpha_bits, WINDOW_BITS)
-    table_q = _fixed_base_table(hs % qsq, qsq, alpha_bits, WINDOW_BITS)
+        table = _fixed_base_table(hs, nsq, alpha_bits, window)
+        return [_table_power(table, _digits(secrets.randbits(alpha_bits), window, rows), nsq) for _ in range(count)]
+    _, hs, psq, qsq, psq_inv, order_p, order_q = (mpz(v) for v in spec)
+    bits_p = int(order_p.bit_length()) if order_p else alpha_bits
+    bits_q = int(order_q.bit_length()) if order_q else alpha_bits
+    rows_p, rows_q = -(-bits_p // window), -(-bits_q // window)
+    table_p = _fixed_base_table(hs % psq, psq, bits_p, window)
+    table_q = _fixed_base_table(hs % qsq, qsq, bits_q, window)
     out = []
     for _ in range(count):
-        alpha = secrets.token_bytes(alpha_bytes)
-        xp = _table_power(table_p, alpha, psq)
-        xq = _table_power(table_q, alpha, qsq)
+        alpha = secrets.randbits(alpha_bits)
+        xp = _table_power(table_p, _digits(alpha % order_p if order_p else alpha, window, rows_p), psq)
+        xq = _table_power(table_q, _digits(alpha % order_q if order_q else alpha, window, rows_q), qsq)
         out.append(xp + psq * ((xq - xp) * psq_inv % qsq))
     return out
 
@@ -116,7 +148,8 @@ class Encryptor:
     """Encrypts and re-randomises vectors under ``public_key``.
 
     Pass ``private_key`` when this party is the key holder: DJN obfuscators are then computed by CRT.
-    ``executor`` spreads the obfuscator generation over processes (``None``: inline).
+    ``executor`` spreads the obfuscator generation over processes (``None``: inline). A key that carries
+    Ma et al.'s ``hs`` (:attr:`PublicKey.hs`) is used with its ℓ-bit exponents; otherwise a fresh DJN ``h``.
     """
 
     def __init__(self, public_key: PublicKey, private_key: PrivateKey | None = None,
@@ -128,26 +161,41 @@ class Encryptor:
         self.public_key = public_key
         self.obfuscation = obfuscation
         self.executor = executor
-        self.alpha_bits = (public_key.bits + 1) // 2
         n, nsq = public_key.n, public_key.nsquare
-        x = mpz(secrets.randbelow(int(n) - 2) + 2)
-        h = (-(x * x)) % n
+        published = public_key.hs if public_key.hs is not None else (
+            private_key.public_key.hs if private_key is not None else None)
+        if published is not None:  # Ma et al.'s key: its own base, ℓ-bit exponents
+            owner = public_key if public_key.hs is not None else private_key.public_key  # type: ignore[union-attr]
+            self.alpha_bits = owner.exponent_bits
+            hs_n = published
+        else:
+            self.alpha_bits = (public_key.bits + 1) // 2
+            x = mpz(secrets.randbelow(int(n) - 2) + 2)
+            h = (-(x * x)) % n
+            if private_key is None:
+                hs_n = gmpy2.powmod(h, n, nsq)
+            else:
+                p2, q2 = private_key.psquare, private_key.qsquare
+                hs = (gmpy2.powmod(h % p2, n % (p2 - private_key.p), p2),
+                      gmpy2.powmod(h % q2, n % (q2 - private_key.q), q2))
+                hs_n = hs[0] + p2 * ((hs[1] - hs[0]) * gmpy2.invert(p2, q2) % q2)
         if private_key is None:
-            hs = gmpy2.powmod(h, n, nsq)
-            self._spec: tuple[int, ...] = (int(nsq), int(hs))
+            self._spec: tuple[int, ...] = (int(nsq), int(hs_n))
+            self.window = window_bits(self.alpha_bits, 2 * public_key.bits)
         else:
             p2, q2 = private_key.psquare, private_key.qsquare
-            hs = (gmpy2.powmod(h % p2, n % (p2 - private_key.p), p2),
-                  gmpy2.powmod(h % q2, n % (q2 - private_key.q), q2))
-            hs_n = hs[0] + p2 * ((hs[1] - hs[0]) * gmpy2.invert(p2, q2) % q2)
-            self._spec = (int(nsq), int(hs_n), int(p2), int(q2), int(gmpy2.invert(p2, q2)))
+            orders = (private_key.p_order, private_key.q_order) if published is not None else (0, 0)
+            self._spec = (int(nsq), int(hs_n), int(p2), int(q2), int(gmpy2.invert(p2, q2)), *map(int, orders))
+            exponent = int(orders[0]).bit_length() or self.alpha_bits
+            self.window = window_bits(exponent, public_key.bits, TABLE_BUDGET_BYTES // 2)
 
     # ----------------------------------------------------------- obfuscators
     def obfuscators(self, count: int) -> list[mpz]:
         """``count`` fresh random n-th powers (the expensive part of an encryption)."""
         if count <= 0:
             return []
-        opcount.count(f"obfuscator_{self.obfuscation}", count)
+        holder = "_crt" if self.obfuscation == "djn" and len(self._spec) > 2 else ""
+        opcount.count(f"obfuscator_{self.obfuscation}{holder}", count)
         executor = self.executor if count >= _MIN_PARALLEL else None
         parts = chunk_slices(count, workers(executor))
         sizes = [s.stop - s.start for s in parts]
@@ -155,7 +203,8 @@ class Encryptor:
             calls = [(int(self.public_key.n), k) for k in sizes]
             chunks = parallel_map(_phe_obfuscators, calls, executor)
         else:
-            calls = [(self._spec, k, self.alpha_bits) for k in sizes]
+            window = self.window if count >= _MIN_PARALLEL else min(self.window, SMALL_WINDOW_BITS)
+            calls = [(self._spec, k, self.alpha_bits, window) for k in sizes]
             chunks = parallel_map(_djn_obfuscators, calls, executor)
         return [r for chunk in chunks for r in chunk]
 
@@ -172,7 +221,7 @@ class Encryptor:
         check_bound(bound, self.public_key.max_signed, "encryption")
         n, nsq = self.public_key.n, self.public_key.nsquare
         rho = self.obfuscators(len(plaintexts))
-        cts = [((int(m) % n) * n + 1) * r % nsq for m, r in zip(plaintexts, rho, strict=True)]
+        cts = [times_g_power(r, int(m), n, nsq) for m, r in zip(plaintexts, rho, strict=True)]
         return CiphertextVector(self.public_key, cts, frac_bits, bound)
 
     def rerandomize(self, vector: CiphertextVector) -> CiphertextVector:

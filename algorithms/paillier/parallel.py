@@ -2,10 +2,12 @@
 
 :func:`parallel_map` splits work into chunks and maps a module-level function over them with any
 ``concurrent.futures.Executor``. ``None`` runs inline. :func:`shared_executor` is a lazily created
-:class:`WorkerPool` (a process pool, ``forkserver`` start, so it is safe next to gRPC and role threads)
-sized to the cores; its size is the explicit attribute :attr:`WorkerPool.workers`. Roles never create a
-pool themselves: they run on the executor their :class:`~algorithms.api.RoleContext` (or their caller)
-hands them.
+process pool (:class:`WorkerPool`, ``forkserver`` start, so it is safe next to gRPC and role threads) sized to
+the cores; its size is the explicit attribute :attr:`WorkerPool.workers`. Its workers never re-import the
+caller's ``__main__`` (estimators work from plain scripts, notebooks and REPLs) and never outlive this process
+(see :mod:`algorithms.paillier.process_pool`). If no process pool can be started here it falls back to
+threads (gmpy2 releases the GIL in its exponentiations), with a warning. Roles never create a pool themselves:
+they run on the executor their :class:`~algorithms.api.RoleContext` (or their caller) hands them.
 Only our own worker processes are involved: nothing from a peer is ever unpickled.
 
 What it reveals: nothing; this is local computation.
@@ -14,13 +16,14 @@ What it reveals: nothing; this is local computation.
 from __future__ import annotations
 
 import atexit
-import multiprocessing
+import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
-from multiprocessing.context import BaseContext
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, TypeVar
+
+from algorithms.paillier.process_pool import detached_pool_options
 
 T = TypeVar("T")
 
@@ -30,12 +33,21 @@ _lock = threading.Lock()
 class WorkerPool(ProcessPoolExecutor):
     """A process pool that says how many tasks it runs at once (:attr:`workers`)."""
 
-    def __init__(self, workers: int, mp_context: BaseContext | None = None) -> None:
-        super().__init__(max_workers=workers, mp_context=mp_context)
+    def __init__(self, workers: int, **options: Any) -> None:
+        super().__init__(max_workers=workers, **options)
         self.workers = int(workers)
 
 
-_pool: WorkerPool | None = None
+class ThreadWorkerPool(ThreadPoolExecutor):
+    """The fallback where no process can be started: threads (gmpy2 releases the GIL), same :attr:`workers`."""
+
+    def __init__(self, workers: int) -> None:
+        super().__init__(max_workers=workers, thread_name_prefix="paillier")
+        self.workers = int(workers)
+
+
+_pool: WorkerPool | ThreadWorkerPool | None = None
+_log = logging.getLogger(__name__)
 
 
 def cpu_count() -> int:
@@ -45,13 +57,17 @@ def cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def shared_executor() -> WorkerPool:
+def shared_executor() -> WorkerPool | ThreadWorkerPool:
     """The process pool shared by every role in this process (created on first use)."""
     global _pool
     with _lock:
         if _pool is None:
-            context = multiprocessing.get_context("forkserver")
-            _pool = WorkerPool(cpu_count(), mp_context=context)
+            try:
+                _pool = WorkerPool(cpu_count(), **detached_pool_options())
+                _pool.submit(int).result()  # fail here, not in the middle of a protocol
+            except (OSError, RuntimeError, ValueError) as exc:  # e.g. no /dev/shm, sandboxed interpreter
+                _log.warning("no process pool (%s): running the Paillier work on threads", exc)
+                _pool = ThreadWorkerPool(cpu_count())
             atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
         return _pool
 
@@ -82,7 +98,7 @@ def workers(executor: Executor | None) -> int:
     :mod:`silo.compute`), else the core count."""
     if executor is None:
         return 1
-    if isinstance(executor, WorkerPool):
+    if isinstance(executor, WorkerPool | ThreadWorkerPool):
         return executor.workers
     size = getattr(executor, "workers", None)
     return size if isinstance(size, int) and size > 0 else cpu_count()

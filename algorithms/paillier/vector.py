@@ -39,6 +39,13 @@ _VERSION = 1
 MAX_KEY_BITS = 8192
 
 
+def times_g_power(c: mpz, m: int, n: mpz, nsq: mpz) -> mpz:
+    """``c·(1 + m·n) mod n²`` computed as ``c + n·(m·c mod n)`` (half-size arithmetic, same value)."""
+    t = (m % n) * (c % n) % n
+    out = c + n * t
+    return out - nsq if out >= nsq else out
+
+
 class InvalidCiphertextError(ValueError):
     """Bytes that are not a valid ciphertext vector under the stated key."""
 
@@ -147,8 +154,8 @@ class CiphertextVector:
 
     def _add_residues(self, values: Sequence[int], bound: int | None) -> CiphertextVector:
         n, nsq = self.public_key.n, self.public_key.nsquare
-        out = [c * ((int(m) % n) * n + 1) % nsq for c, m in zip(self.ciphertexts, values, strict=True)]
-        return self._like(out, bound=bound)
+        return self._like([times_g_power(c, int(m), n, nsq) for c, m in zip(self.ciphertexts, values, strict=True)],
+                          bound=bound)
 
     def rescale(self, frac_bits: int) -> CiphertextVector:
         """Move to a finer scale (multiply plaintexts by ``2**(frac_bits - self.frac_bits)``)."""

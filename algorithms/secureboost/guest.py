@@ -139,7 +139,7 @@ class SecureBoostGuest:
         trainer = GuestTrainer(p, self.party, self.X, self.y, self.feature_names, proxies, seal, layout,
                                train_rows, valid_rows, self.checkpoint)
         start, model, margin = trainer.resume_point()
-        setup: dict[str, Any] = {"public_key": public_key.to_bytes(), "params": p.to_dict(),
+        setup: dict[str, Any] = {"public_key": public_key.to_wire(), "params": p.to_dict(),
                                  "layout": layout.to_dict(), "ids_digest": ids_digest(self.ids),
                                  "n_rows": len(self.ids), "train_rows": train_rows.astype(np.int64),
                                  "resume_after": start}

@@ -58,7 +58,7 @@ class SecureBoostHost:
         self.params.require_same(setup["params"], guest)
         if setup["ids_digest"] != ids_digest(self.ids) or int(setup["n_rows"]) != len(self.ids):
             raise ValueError(f"{self.party}: rows are not aligned with the guest's (different ids or order)")
-        public_key = PublicKey.from_bytes(setup["public_key"])
+        public_key = PublicKey.from_wire(setup["public_key"])
         train_rows = np.asarray(setup["train_rows"], dtype=np.int64)
         if len(train_rows) == 0 or train_rows.min() < 0 or train_rows.max() >= len(self.ids):
             raise ValueError(f"{self.party}: invalid training rows in the guest's setup")

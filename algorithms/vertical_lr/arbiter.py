@@ -85,7 +85,7 @@ class VerticalLRArbiter:
         finished = resume >= params.max_epochs - 1 or (epochs[p.guest] == resume and bool(guest.get("stopped")))
         converged = epochs[p.guest] == resume and bool(guest.get("converged"))
         public_key, private_key = self.keypair if self.keypair is not None else generate_keypair(params.key_bits)
-        common = {"public_key": public_key.to_bytes(), "params": params.to_dict(), "n_rows": n_rows,
+        common = {"public_key": public_key.to_wire(), "params": params.to_dict(), "n_rows": n_rows,
                   "start_epoch": resume + 1, "finished": finished, "error": None,
                   "host_features": host_features, "guest_features": guest_features}
         channel.broadcast(p.silos, f"{PREFIX}.setup", common)

@@ -29,7 +29,6 @@ from algorithms.vertical_lr.params import (
     SCORE_LIMIT,
     ProtocolError,
     VerticalLRParams,
-    bucket_window,
     check_batch_guard,
 )
 from federation.channel import Channel
@@ -138,12 +137,8 @@ def expect_residues(payload: dict[str, Any], length: int, sender: str) -> list[i
 
 def encrypted_product(vector: CiphertextVector, matrix: QuantisedMatrix, executor: Executor | None
                       ) -> CiphertextVector:
-    """``[[Qᵀ v]]`` with the bucket width suited to the batch (small batches: narrow buckets)."""
-    rows, cols = matrix.shape
-    parallel = executor is not None and rows * cols >= 4096
-    bits = int(np.max(np.abs(matrix.values))).bit_length() if matrix.values.size else 1
-    window = bucket_window(max(1, rows // (2 if parallel else 1)), max(bits, 1))
-    return matmul_transpose(vector, matrix, executor, window)
+    """``[[Qᵀ v]]`` with the bucket width suited to each worker's chunk (small batches: narrow buckets)."""
+    return matmul_transpose(vector, matrix, executor)
 
 
 @dataclass(frozen=True)
@@ -205,5 +200,5 @@ def silo_setup(channel: Channel, parties: Parties, hello: dict[str, Any], own_pa
     if me in host_features and host_features[me] != int(hello["n_features"]):
         raise ProtocolError(f"the arbiter reports {host_features[me]} features for {me} but it holds "
                             f"{hello['n_features']}")
-    return Setup(PublicKey.from_bytes(reply["public_key"]), params, n_rows, int(reply["start_epoch"]),
+    return Setup(PublicKey.from_wire(reply["public_key"]), params, n_rows, int(reply["start_epoch"]),
                  bool(reply["finished"]), host_features, guest_features)

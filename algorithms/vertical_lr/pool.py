@@ -89,12 +89,12 @@ class ObfuscatorPool:
 
 # One generating encryptor per (party, key, executor) in this process: its fixed-base table is built once
 # per worker process and reused by later runs under the same key (tests reuse one session key).
-_GENERATORS: dict[tuple[str, str, int], Encryptor] = {}
+_GENERATORS: dict[tuple[str, str, int, int], Encryptor] = {}
 _GENERATORS_LOCK = threading.Lock()
 
 
 def _generator(party: str, public_key: PublicKey, executor: Executor | None) -> Encryptor:
-    key = (party, public_key.fingerprint, id(executor))
+    key = (party, public_key.fingerprint, int(public_key.hs or 0), id(executor))
     with _GENERATORS_LOCK:
         if key not in _GENERATORS:
             _GENERATORS[key] = Encryptor(public_key, executor=executor)
