@@ -176,6 +176,13 @@ class Algorithm(ABC):
     #: silo roles whose evaluation replies carry metrics (vertical: the guest; horizontal: every client)
     metric_roles: ClassVar[tuple[str, ...]] = ("guest",)
     disclosures: ClassVar[tuple[Disclosure, ...]] = ()
+    #: who standardises and encodes the features: ``"local"`` (the silo fits its own preprocessing on its
+    #: training rows) or ``"federated"`` (the silo hands the raw numeric columns to the roles, whose protocol
+    #: derives one preprocessing from pooled statistics, e.g. horizontal jobs)
+    preprocessing: ClassVar[Literal["local", "federated"]] = "local"
+    #: the training stage goes on when one silo's process dies: the runner does not abort the attempt but
+    #: re-issues that silo's call once it answers again, and its role rejoins from its checkpoint
+    survives_silo_loss: ClassVar[bool] = False
 
     # ---- parameters ---------------------------------------------------------------------------------
     def parse_params(self, params: Mapping[str, Any], seed: int | None = None) -> AlgorithmParams:
@@ -203,16 +210,86 @@ class Algorithm(ABC):
         """The scoring role of ``ctx.role`` for the party's stored ``part``; at metric roles ``run`` returns
         the probabilities of class 1 of ``data``'s rows (other roles return ``None``)."""
 
+    def aligner(self, ctx: RoleContext, ids: list[str]) -> Role:
+        """The ``align`` stage's role (only called when ``"align"`` is in :attr:`stages`): private set
+        intersection between the label holder and every other party. ``run`` returns an object with ``ids``
+        (the intersection in canonical order) and ``positions`` (their local row positions)."""
+        from algorithms.psi import PsiGuest, PsiHost
+
+        context = f"{ctx.job_id}/{ctx.extra.get('salt', '')}"
+        cls = PsiGuest if ctx.role == self.label_role else PsiHost
+        return cls(ids, ctx.parties, context=context, min_intersection=int(ctx.extra.get("min_intersection", 100)))
+
+    @property
+    def label_role(self) -> str | None:
+        """The first silo role that holds labels (``None`` if none does)."""
+        return next((r.name for r in self.roles if r.holds_labels), None)
+
+    def role_spec(self, role: str) -> RoleSpec:
+        """The :class:`RoleSpec` called ``role``; :class:`ParamsError` naming the nearest valid role otherwise."""
+        for spec in self.roles:
+            if spec.name == role:
+                return spec
+        raise ParamsError(f"role must be {' or '.join(self.silo_roles)}, not {role!r}{nearest(role, self.silo_roles)}")
+
+    def check_parties(self, parties: Parties) -> None:
+        """Refuse (:class:`ParamsError`) a party mapping whose roles or counts do not fit :attr:`roles`."""
+        for role in parties.roles:
+            self.role_spec(role)
+        for spec in self.roles:
+            found = parties.of(spec.name)
+            low, high = spec.min_parties, spec.max_parties
+            if len(found) < low or (high is not None and len(found) > high):
+                count = (f"exactly {_count(low)}" if high == low else f"at least {_count(low)}" if high is None
+                         else f"between {low} and {high} parties")
+                raise ParamsError(f"{count} must have role = {spec.name!r} (found {list(found)})")
+
+    def metric_parties(self, parties: Parties) -> tuple[str, ...]:
+        """The party ids whose evaluation replies carry metrics (those of :attr:`metric_roles`)."""
+        return tuple(p for role in self.metric_roles for p in parties.of(role))
+
+    def combine_metrics(self, per_party: Mapping[str, Payload]) -> Payload:
+        """One job's metrics from the metric parties' replies. One party: its metrics as they are; several:
+        the row-weighted mean of every top-level number (``n`` and ``n_bad`` summed) and ``per_party``."""
+        if len(per_party) == 1:
+            return dict(next(iter(per_party.values())))
+        replies = list(per_party.values())
+        weights = np.array([float(m.get("n", 1) or 1) for m in replies])
+        out: Payload = {}
+        for key in replies[0]:
+            values = [m.get(key) for m in replies]
+            if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+                out[key] = (int(sum(values)) if key in ("n", "n_bad")  # type: ignore[arg-type]
+                            else float(np.average(np.asarray(values, dtype=float), weights=weights)))
+        out["per_party"] = {pid: dict(m) for pid, m in per_party.items()}
+        return out
+
     # ---- model parts --------------------------------------------------------------------------------
     def export_part(self, result: Any) -> Payload:
         """A role's training result as JSON types (the party's private model part)."""
         return jsonable(result)
+
+    def load_part(self, role: str, part: Payload) -> Any:
+        """A stored model part back as the algorithm's model object (inverse of :meth:`export_part`)."""
+        return part
+
+    # ---- demo ---------------------------------------------------------------------------------------
+    #: the model name the demo registers (``fedrisk demo --algorithm NAME``)
+    demo_name: ClassVar[str] = "model"
+
+    def demo_params(self, dataset: str, steps: int | None = None) -> Payload:
+        """Parameters the demo uses on a bundled ``dataset`` (``steps`` overrides :meth:`steps`)."""
+        return {}
 
     def check_preflight(self, params: AlgorithmParams, features: Mapping[str, int], rows: Mapping[str, int]
                         ) -> list[str]:
         """Refuse (raise :class:`ParamsError`) or warn (return messages) before any data moves, from the
         parties' feature and row counts."""
         return []
+
+
+def _count(n: int) -> str:
+    return "one party" if n == 1 else f"{n} parties"
 
 
 def jsonable(value: Any) -> Any:

@@ -15,6 +15,7 @@ What it reveals: nothing by itself; see each algorithm's module docstring.
 
 from __future__ import annotations
 
+import difflib
 import threading
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, TypeVar
@@ -28,9 +29,12 @@ P = TypeVar("P")
 
 def params_from_dict(cls: type[P], d: Payload, error: type[Exception], what: str) -> P:
     """Build the parameter dataclass ``cls`` from a job spec, refusing unknown names with ``error``."""
-    unknown = set(d) - {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    valid = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    unknown = sorted(set(d) - set(valid))
     if unknown:
-        raise error(f"unknown {what} {sorted(unknown)}")
+        close = difflib.get_close_matches(unknown[0], valid, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise error(f"unknown {what} {unknown}{hint}; valid: {', '.join(valid)}")
     return cls(**d)
 
 

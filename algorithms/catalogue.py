@@ -16,6 +16,12 @@ from algorithms.api import Algorithm, nearest
 _PLUGINS: dict[str, str] = {
     "vertical_lr": "algorithms.vertical_lr.plugin:VerticalLR",
     "secureboost": "algorithms.secureboost.plugin:SecureBoost",
+    "fedavg": "algorithms.horizontal.fedavg:FedAvgPlugin",
+    "fedprox": "algorithms.horizontal.fedprox:FedProxPlugin",
+    "scaffold": "algorithms.horizontal.scaffold:ScaffoldPlugin",
+    "fedadam": "algorithms.horizontal.fedadam:FedAdamPlugin",
+    "fedyogi": "algorithms.horizontal.fedyogi:FedYogiPlugin",
+    "fednova": "algorithms.horizontal.fednova:FedNovaPlugin",
 }
 
 
@@ -26,6 +32,11 @@ class UnknownAlgorithm(ValueError):
 def names() -> tuple[str, ...]:
     """Every catalogued algorithm name, sorted (the CLI's choices)."""
     return tuple(sorted(_PLUGINS))
+
+
+def default_name() -> str:
+    """The algorithm the demo and the example job use when none is named (the catalogue's first line)."""
+    return next(iter(_PLUGINS))
 
 
 @cache
@@ -40,4 +51,14 @@ def get(name: str) -> Algorithm:
     return plugin
 
 
-__all__ = ["UnknownAlgorithm", "get", "names"]
+def silo_roles() -> dict[str, bool]:
+    """Every silo role any catalogued algorithm has, and whether it holds labels (silo configs are checked
+    against these; the job then checks the role against its own algorithm)."""
+    out: dict[str, bool] = {}
+    for name in names():
+        for spec in get(name).roles:
+            out[spec.name] = out.get(spec.name, False) or spec.holds_labels
+    return out
+
+
+__all__ = ["UnknownAlgorithm", "default_name", "get", "names", "silo_roles"]

@@ -17,7 +17,7 @@
 
     [job]
     name = "credit-lr"               # model name in the registry (versions count up)
-    algorithm = "vertical_lr"
+    algorithm = "..."                # a name from algorithms.catalogue.names() (`fedrisk demo --help`)
     holdout = 0.2                    # evaluation fraction of the aligned ids (hash split)
     seed = 42
     # id = "credit-lr-001"           # default: name + timestamp
@@ -30,7 +30,7 @@
     max_epochs = 3
 
     [parties.bank]
-    role = "guest"
+    role = "guest"                   # one of the algorithm's roles (counts checked against it)
     address = "127.0.0.1:50061"      # data plane
     control = "127.0.0.1:50071"      # control plane
 
@@ -51,8 +51,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from algorithms import catalogue
+from algorithms.api import Algorithm, ParamsError
 from algorithms.base import Parties
-from silo import registry
 from silo.config import ConfigError, TLSFiles, load_toml, parse_tls, resolve
 from silo.jobs import JobSpec
 
@@ -113,7 +114,7 @@ def load_job_config(path: str | Path, arbiter_id: str = "arbiter") -> JobConfig:
     if not algorithm:
         raise ConfigError(f"{where}: missing job.algorithm")
     try:
-        registry.check_algorithm(str(algorithm))
+        plugin: Algorithm = catalogue.get(str(algorithm))
     except ValueError as exc:
         raise ConfigError(f"{where}: job.algorithm: {exc}") from exc
     parties_raw = raw.get("parties")
@@ -126,21 +127,22 @@ def load_job_config(path: str | Path, arbiter_id: str = "arbiter") -> JobConfig:
         for key in ("role", "address", "control"):
             if key not in entry:
                 raise ConfigError(f"{where}: missing parties.{pid}.{key}")
-        if entry["role"] not in ("guest", "host"):
-            raise ConfigError(f"{where}: parties.{pid}.role must be guest or host, not {entry['role']!r}")
-        parties[pid] = PartyAddress(pid, entry["role"], str(entry["address"]), str(entry["control"]))
-    guests = [p.party_id for p in parties.values() if p.role == "guest"]
-    hosts = tuple(p.party_id for p in parties.values() if p.role == "host")
-    if len(guests) != 1:
-        raise ConfigError(f"{where}: exactly one party must have role = 'guest' (found {guests})")
-    if not hosts:
-        raise ConfigError(f"{where}: at least one party must have role = 'host'")
+        try:
+            plugin.role_spec(str(entry["role"]))
+        except ParamsError as exc:
+            raise ConfigError(f"{where}: parties.{pid}.{exc}") from exc
+        parties[pid] = PartyAddress(pid, str(entry["role"]), str(entry["address"]), str(entry["control"]))
+    roles = {r: tuple(p.party_id for p in parties.values() if p.role == r) for r in plugin.silo_roles}
+    try:
+        job_parties = Parties(roles=roles, arbiter=arbiter_id)
+        plugin.check_parties(job_parties)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
     name = str(job.get("name", f"{algorithm}-model"))
     job_id = str(job.get("id", f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"))
     params = dict(raw.get("params", {}))
     try:
-        registry.check_params(str(algorithm), params)
-        spec = JobSpec(job_id=job_id, algorithm=str(algorithm), parties=Parties(guests[0], hosts, arbiter_id),
+        spec = JobSpec(job_id=job_id, algorithm=str(algorithm), parties=job_parties,
                        params=params, holdout=float(job.get("holdout", 0.2)), salt=str(job.get("salt", "")),
                        seed=int(job.get("seed", 42)), name=name,
                        min_intersection=int(job.get("min_intersection", 100)))

@@ -1,10 +1,12 @@
-"""``fedrisk demo``: a bank, an insurer and an arbiter as three separate processes on loopback.
+"""``fedrisk demo``: the silos and the arbiter as separate processes on loopback.
 
 Steps: fresh certificates (private CA, one certificate per party) into the work dir, configs for the
-three parties and the job (free loopback ports), ``fedrisk silo serve`` for the bank (guest: the
-bundled default-credit guest file) and the insurer (host file), ``fedrisk arbiter run job.toml``
-(PSI, vertical LR with 2048-bit Paillier keys, evaluation on the held-out ids, report files), then
-shutdown. Every child process is stopped on success, on error and on Ctrl-C (SIGTERM, then SIGKILL
+parties and the job (free loopback ports), ``fedrisk silo serve`` per silo, ``fedrisk arbiter run
+job.toml``, then shutdown. The silos follow the algorithm's topology: vertical algorithms get a bank
+(guest: the bundled default-credit guest file) and an insurer (host file) and run PSI, training (e.g.
+vertical LR with 2048-bit Paillier keys) and evaluation on the held-out ids; horizontal ones get three
+banks holding the bundled horizontal split (same columns, own customers), every bank a ``client``.
+Every child process is stopped on success, on error and on Ctrl-C (SIGTERM, then SIGKILL
 after a grace period).
 
 What it reveals to whom: the same as the real deployment; the demo only runs all parties on one host.
@@ -24,15 +26,28 @@ import time
 from pathlib import Path
 from typing import Any
 
+from algorithms import catalogue
 from datasets import DATA_DIR
 
-BOOST_PARAMS = {"n_estimators": 3, "max_depth": 3, "learning_rate": 0.3, "max_bin": 32}
 DATASETS = {
-    "default_credit": ("default_credit_hetero_guest.csv.gz", "default_credit_hetero_host.csv.gz",
-                       {"max_epochs": 2}),  # package defaults: Adam 0.2, lr_decay 0.3, batches of 1024
-    "breast": ("breast_hetero_guest.csv.gz", "breast_hetero_host.csv.gz",
-               {"max_epochs": 3, "batch_size": 128, "learning_rate": 0.15, "optimizer": "adam"}),
+    "default_credit": ("default_credit_hetero_guest.csv.gz", "default_credit_hetero_host.csv.gz"),
+    "breast": ("breast_hetero_guest.csv.gz", "breast_hetero_host.csv.gz"),
 }
+#: horizontal splits: one file per silo (every silo holds labels and the same columns)
+HORIZONTAL_DATASETS = {
+    "default_credit": {"bank-a": "default_credit_homo_guest.csv.gz", "bank-b": "default_credit_homo_host_1.csv.gz",
+                       "bank-c": "default_credit_homo_host_2.csv.gz"},
+}
+
+
+def demo_silos(topology: str, dataset: str) -> list[tuple[str, Path, bool]]:
+    """The demo's silos for an algorithm topology: ``(party id, data file, holds labels)``."""
+    if topology == "horizontal":
+        if dataset not in HORIZONTAL_DATASETS:
+            raise ValueError(f"no horizontal split of {dataset!r}; available: {', '.join(HORIZONTAL_DATASETS)}")
+        return [(name, DATA_DIR / f, True) for name, f in HORIZONTAL_DATASETS[dataset].items()]
+    guest, host = DATASETS[dataset]
+    return [("bank", DATA_DIR / guest, True), ("insurer", DATA_DIR / host, False)]
 
 
 def free_ports(n: int) -> list[int]:
@@ -68,47 +83,55 @@ def _toml(sections: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def write_configs(workdir: Path, guest_file: Path, host_file: Path, params: dict[str, Any], *,
+def write_configs(workdir: Path, silos: list[tuple[str, Path, bool]], params: dict[str, Any], *,
                   job_id: str | None = None, seed: int = 42, holdout: float = 0.2, salt: str = "fedrisk-demo",
-                  silo_deadline: float = 60.0, retries: int = 3, name: str = "credit-lr",
-                  ports: list[int] | None = None, algorithm: str = "vertical_lr") -> dict[str, Path]:
-    """Write bank.toml, insurer.toml, arbiter.toml and job.toml into ``workdir`` (certs in workdir/certs)."""
-    arb_data, bank_data, bank_ctl, ins_data, ins_ctl = ports or free_ports(5)
-    addr = {"arbiter": f"127.0.0.1:{arb_data}", "bank": f"127.0.0.1:{bank_data}", "insurer": f"127.0.0.1:{ins_data}"}
-    control = {"bank": f"127.0.0.1:{bank_ctl}", "insurer": f"127.0.0.1:{ins_ctl}"}
+                  silo_deadline: float = 60.0, retries: int = 3, name: str | None = None,
+                  ports: list[int] | None = None, algorithm: str | None = None) -> dict[str, Path]:
+    """Write ``<silo>.toml`` per silo, arbiter.toml and job.toml into ``workdir`` (certs in workdir/certs).
+
+    ``silos``: ``(party id, data file, holds labels)``. Roles follow the algorithm's role list: with one
+    silo role every silo takes it; otherwise the first silo takes the label-holding role and the others the
+    remaining one.
+    """
+    algorithm = algorithm or catalogue.default_name()
+    plugin = catalogue.get(algorithm)
+    names = [s[0] for s in silos]
+    free = ports or free_ports(1 + 2 * len(silos))
+    addr = {"arbiter": f"127.0.0.1:{free[0]}"} | {n: f"127.0.0.1:{free[1 + 2 * i]}" for i, n in enumerate(names)}
+    control = {n: f"127.0.0.1:{free[2 + 2 * i]}" for i, n in enumerate(names)}
+    label_role = plugin.label_role
+    others = [r for r in plugin.silo_roles if r != label_role] or [label_role]
+    roles = {n: (label_role if (i == 0 or len(plugin.silo_roles) == 1) else others[0]) for i, n in enumerate(names)}
 
     def tls(party: str) -> dict[str, str]:
         return {"ca": "certs/ca.pem", "cert": f"certs/{party}.pem", "key": f"certs/{party}-key.pem"}
 
-    paths = {name: workdir / f"{name}.toml" for name in ("bank", "insurer", "arbiter", "job")}
-    paths["bank"].write_text(_toml({
-        "party": {"id": "bank", "role": "guest", "listen": addr["bank"], "control": control["bank"],
-                  "arbiter": "arbiter", "store": "stores/bank.sqlite"},
-        "tls": tls("bank"),
-        "peers": {"arbiter": addr["arbiter"], "insurer": addr["insurer"]},
-        "data": {"source": "csv", "path": str(guest_file), "id_column": "id", "label_column": "y"},
-    }))
-    paths["insurer"].write_text(_toml({
-        "party": {"id": "insurer", "role": "host", "listen": addr["insurer"], "control": control["insurer"],
-                  "arbiter": "arbiter", "store": "stores/insurer.sqlite"},
-        "tls": tls("insurer"),
-        "peers": {"arbiter": addr["arbiter"], "bank": addr["bank"]},
-        "data": {"source": "csv", "path": str(host_file), "id_column": "id"},
-    }))
+    paths = {n: workdir / f"{n}.toml" for n in [*names, "arbiter", "job"]}
+    for n, data_file, labelled in silos:
+        data = {"source": "csv", "path": str(data_file), "id_column": "id"}
+        if labelled and catalogue.silo_roles().get(str(roles[n]), False):
+            data["label_column"] = "y"
+        paths[n].write_text(_toml({
+            "party": {"id": n, "role": roles[n], "listen": addr[n], "control": control[n], "arbiter": "arbiter",
+                      "store": f"stores/{n}.sqlite"},
+            "tls": tls(n),
+            "peers": {p: a for p, a in addr.items() if p != n},
+            "data": data,
+        }))
     paths["arbiter"].write_text(_toml({
         "party": {"id": "arbiter", "listen": addr["arbiter"], "store": "stores/arbiter.sqlite",
                   "reports": "reports"},
         "tls": tls("arbiter"),
     }))
-    job: dict[str, Any] = {"name": name, "algorithm": algorithm, "holdout": holdout, "seed": seed,
+    job: dict[str, Any] = {"name": name or plugin.demo_name, "algorithm": algorithm,
+                           "holdout": holdout, "seed": seed,
                            "salt": salt, "silo_deadline": silo_deadline, "retries": retries}
     if job_id:
         job["id"] = job_id
     paths["job"].write_text(_toml({
         "job": job,
         "params": params,
-        "parties.bank": {"role": "guest", "address": addr["bank"], "control": control["bank"]},
-        "parties.insurer": {"role": "host", "address": addr["insurer"], "control": control["insurer"]},
+        **{f"parties.{n}": {"role": roles[n], "address": addr[n], "control": control[n]} for n in names},
     }))
     return paths
 
@@ -215,29 +238,30 @@ def prepare_workdir(workdir: str | Path, dataset: str = "default_credit", epochs
             shutil.rmtree(root / sub, ignore_errors=True)
     root.mkdir(parents=True, exist_ok=True)
     (root / "stores").mkdir(exist_ok=True)
-    provision(root / "certs", parties=["bank", "insurer", "arbiter"], hosts=["localhost", "127.0.0.1"],
+    plugin = catalogue.get(job.setdefault("algorithm", catalogue.default_name()))
+    silos = demo_silos(plugin.topology, dataset)
+    provision(root / "certs", parties=[s[0] for s in silos] + ["arbiter"], hosts=["localhost", "127.0.0.1"],
               overwrite=True)
-    params_override = params
-    guest_name, host_name, params = DATASETS[dataset]
-    if job.get("algorithm", "vertical_lr") == "secureboost":
-        params = dict(BOOST_PARAMS)
-        job.setdefault("name", "credit-boost")
-        if epochs is not None:
-            params["n_estimators"] = int(epochs)
-    elif epochs is not None:
-        params = {**params, "max_epochs": int(epochs)}
-    params = {**params, **(params_override or {})}
-    paths = write_configs(root, DATA_DIR / guest_name, DATA_DIR / host_name, params, **job)
+    job.setdefault("name", plugin.demo_name)
+    params = {**plugin.demo_params(dataset, epochs), **(params or {})}
+    paths = write_configs(root, silos, params, **job)
     return root, paths
 
 
+def silo_names(paths: dict[str, Path]) -> list[str]:
+    """The silo party ids of a prepared work dir (every config but the arbiter's and the job's)."""
+    return [n for n in paths if n not in ("arbiter", "job")]
+
+
 def run_demo(workdir: str | Path = "demo-output", epochs: int | None = None, dataset: str = "default_credit",
-             keep: bool = False, algorithm: str = "vertical_lr") -> int:
+             keep: bool = False, algorithm: str | None = None) -> int:
     """Run the whole demo; returns the arbiter's exit status."""
+    algorithm = algorithm or catalogue.default_name()
     root, paths = prepare_workdir(workdir, dataset, epochs, keep, algorithm=algorithm,
                                   job_id=f"demo-{time.strftime('%Y%m%d-%H%M%S')}")
     print(f"fedrisk demo: work dir {root}")
-    print(f"  certificates: {root / 'certs'} (private CA; bank, insurer, arbiter)")
+    silos = silo_names(paths)
+    print(f"  certificates: {root / 'certs'} (private CA; {', '.join(silos)}, arbiter)")
     print(f"  configs: {', '.join(p.name for p in paths.values())}")
     procs = Processes()
 
@@ -246,11 +270,11 @@ def run_demo(workdir: str | Path = "demo-output", epochs: int | None = None, dat
 
     previous = signal.signal(signal.SIGTERM, on_signal)
     try:
-        for name in ("bank", "insurer"):
+        for name in silos:
             procs.start(name, fedrisk_command("silo", "serve", "--config", str(paths[name])),
                         root / "logs" / f"{name}.log", cwd=root)
             print(f"  started silo {name} (pid {procs.procs[name].pid}, log logs/{name}.log)")
-        wait_until_ready(procs, ["bank", "insurer"], root)
+        wait_until_ready(procs, silos, root)
         print("  silos are up; starting the arbiter (log logs/arbiter.log)\n")
         (root / "logs").mkdir(exist_ok=True)
         arbiter = procs.start("arbiter", fedrisk_command("arbiter", "run", str(paths["job"]), "--config",
@@ -260,15 +284,16 @@ def run_demo(workdir: str | Path = "demo-output", epochs: int | None = None, dat
         procs.procs.pop("arbiter", None)
         if status != 0:
             procs.logs["arbiter"] = root / "logs" / "arbiter.log"
-            for name in ("arbiter", "bank", "insurer"):
+            for name in ("arbiter", *silos):
                 print(f"\n--- last lines of {name}'s log ---\n{procs.tail(name)}", file=sys.stderr)
             print(f"fedrisk demo: the arbiter exited with status {status}", file=sys.stderr)
             return status
         print(f"\nfedrisk demo: done. Reports in {root / 'reports'}; registry: "
               f"fedrisk models list --config {paths['arbiter']}")
-        name = "credit-boost" if algorithm == "secureboost" else "credit-lr"
-        print(f"  re-evaluate later: start both silos (fedrisk silo serve --config {root}/bank.toml, same for "
-              f"insurer.toml), then fedrisk evaluate {name} --config {paths['arbiter']} --threshold 0.3")
+        name = catalogue.get(algorithm).demo_name
+        print(f"  re-evaluate later: start the silos (fedrisk silo serve --config {root}/{silos[0]}.toml, the same "
+              f"for {', '.join(f'{s}.toml' for s in silos[1:])}), then fedrisk evaluate {name} --config "
+              f"{paths['arbiter']} --threshold 0.3")
         return 0
     except KeyboardInterrupt:
         print("\nfedrisk demo: interrupted, stopping every process", file=sys.stderr)

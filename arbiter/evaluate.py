@@ -138,9 +138,11 @@ def evaluate_model(config: ArbiterConfig | str | Path, model_id: str, *, thresho
         statuses = _check_silos(service, spec, parties, record)
         key = f"{job.id}.eval-{uuid.uuid4().hex[:12]}"
 
+        metric_parties = spec.plugin.metric_parties(spec.parties)
+
         def call(pid: str) -> dict[str, Any]:
             fields: dict[str, Any] = {"model_id": record.id, "threshold": float(threshold)}
-            if pid == spec.parties.guest and export_scores:
+            if pid in metric_parties and export_scores:
                 fields["export_scores"] = str(export_scores)
             return service._client(parties[pid]).call("evaluate", timeout=None, spec=spec.to_dict(), key=key,
                                                       **fields)
@@ -157,11 +159,12 @@ def evaluate_model(config: ArbiterConfig | str | Path, model_id: str, *, thresho
             raise ArbiterError(f"evaluation of model {record.id!r} failed: {exc}") from exc
         finally:
             close("close")
-        guest = out[spec.parties.guest]
-        metrics = guest["metrics"]
+        metrics = spec.plugin.combine_metrics({pid: out[pid]["metrics"] for pid in metric_parties})
+        rows = sum(int(out[pid]["evaluation_rows"]) for pid in metric_parties)
+        exported = [out[pid]["exported"] for pid in metric_parties if out[pid].get("exported")]
         headline = headline_metrics(metrics)
         evaluation = service.store.record_evaluation(
-            record.id, job_id=job.id, threshold=float(threshold), rows=int(guest["evaluation_rows"]),
+            record.id, job_id=job.id, threshold=float(threshold), rows=rows,
             headline=headline, metrics=metrics,
             schema_digests={pid: s["schema_digest"] for pid, s in statuses.items()})
         from arbiter.report import write_report
@@ -174,7 +177,8 @@ def evaluate_model(config: ArbiterConfig | str | Path, model_id: str, *, thresho
             "model": record.id, "evaluation": evaluation.seq, "auc": f"{headline['auc']:.4f}",
             "seconds": f"{time.perf_counter() - t0:.1f}"}})
         return {"model_id": record.id, "job_id": job.id, "evaluation": evaluation.seq, "metrics": headline,
-                "full_metrics": metrics, "evaluation_rows": int(guest["evaluation_rows"]), "report": reports,
-                "exported": guest.get("exported"), "content_hash": record.content_hash}
+                "full_metrics": metrics, "evaluation_rows": rows, "report": reports,
+                "exported": exported[0] if len(exported) == 1 else exported or None,
+                "content_hash": record.content_hash}
     finally:
         service.close()

@@ -161,6 +161,22 @@ def _gain_section(r: dict[str, Any]) -> str:
             + _table(["Metric", "Federated model", "Guest-only model", "Difference"], rows, left=1))
 
 
+def _per_party_section(r: dict[str, Any]) -> str:
+    """Per-silo table when the metrics were pooled over several metric parties (each on its own hold-out)."""
+    per = r.get("per_party")
+    if not isinstance(per, dict) or not per:
+        return ""
+    rows = [[_e(pid), _num(p.get("n")), _num(p.get("n_bad")), _num(p.get("auc"), 4), _num(p.get("ks"), 4),
+             _num(p.get("brier"), 4), _num(p.get("local_only_auc"), 4),
+             _signed(p["gain_over_local_auc"], 4) if p.get("gain_over_local_auc") is not None else "–",
+             _e("; ".join(p.get("notes") or []))] for pid, p in per.items()]
+    return ("<h2>Per party</h2><p>Each party evaluated the model on its own held-out rows and sent aggregates only; "
+            "the headline metrics above pool these hold-outs. <i>Own data only</i> is a model the party trains on "
+            "its own training rows alone: the gain is what the federation adds for that party.</p>"
+            + _table(["Party", "Rows", "Bads", "AUC", "KS", "Brier", "Own data only AUC", "Gain", "Notes"], rows,
+                     left=1))
+
+
 def _plots_section(r: dict[str, Any]) -> str:
     pngs = render_plots(r)
     captions = {
@@ -303,7 +319,8 @@ def render_html(report: RiskReport | dict[str, Any], model_card: dict[str, Any] 
                "id, label or individual score is included.</div>")
     body = "".join([
         f"<header><h1>{_e(title)}</h1><div class=\"sub\">{_e(' · '.join(sub))}</div></header>",
-        "<h2>Headline metrics</h2>", _kpis(r), notes_html, _gain_section(r), _plots_section(r),
+        "<h2>Headline metrics</h2>", _kpis(r), notes_html, _gain_section(r), _per_party_section(r),
+        _plots_section(r),
         _decile_section(r), _threshold_section(r), _calibration_section(r), _psi_section(r),
         _card_section(card), privacy,
         f"<footer>fedrisk evaluation report · schema {SCHEMA} · {stamp}</footer>",

@@ -6,11 +6,17 @@ Steps of :meth:`ArbiterService.run`:
    gives it; its schema digest is recorded (and compared again before evaluation and on resume: a
    silo whose columns changed is refused). Only then is the job row created (nothing is written for an
    invalid job).
-2. ``aligning``: each silo runs PSI (guest with every host) and the hash split of the aligned ids.
-3. ``training``: the arbiter runs its own protocol role (key holder) while each silo runs its role;
-   every party checkpoints per epoch (silos locally, the arbiter in its store).
-4. ``evaluating``: federated scoring of the held-out ids; the guest returns aggregate metrics only.
-5. ``done``: the model (parameters, metrics, schema digests and the SHA-256 of each party's private
+2. the algorithm's stages (:attr:`algorithms.api.Algorithm.stages`), each a job state:
+
+   * ``aligning`` (vertical algorithms): each silo runs PSI (label holder with every other silo) and the
+     hash split of the aligned ids;
+   * ``training``: the arbiter runs its own protocol role if the algorithm gives it one (key holder or
+     aggregator) while each silo runs its role; every party checkpoints per step (silos locally, the
+     arbiter in its store);
+   * ``evaluating``: federated scoring of the held-out ids; the metric parties (the algorithm's
+     ``metric_roles``) return aggregate metrics only, combined by the algorithm's ``combine_metrics``.
+
+3. ``done``: the model (parameters, metrics, schema digests and the SHA-256 of each party's private
    part) is registered in the same transaction as the state change, and the report is written; the
    metrics are kept as the model's evaluation #1 (``fedrisk evaluate`` adds #2, #3, ...: see
    :mod:`arbiter.evaluate`).
@@ -36,6 +42,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from algorithms.api import Algorithm, RoleContext
 from arbiter.config import ArbiterConfig, JobConfig, PartyAddress
 from arbiter.store import (
     ALIGNING,
@@ -44,7 +51,9 @@ from arbiter.store import (
     EVALUATING,
     FAILED,
     QUEUED,
+    STAGE_STATES,
     TRAINING,
+    VERTICAL_STAGES,
     JobRecord,
     JobStore,
     content_hash,
@@ -53,14 +62,13 @@ from federation import codec
 from federation.certs import TlsConfig
 from federation.channel import ChannelError
 from federation.grpc_transport import PartyNode
-from silo import registry
 from silo.control import ControlClient, ControlError, SiloUnavailable
 from silo.jobs import VERSION, CancellableChannel, JobCancelled, JobError, JobSpec
 from silo.logs import job_logger
 from silo.store import SqliteCheckpoint
 
-STAGES = (ALIGNING, TRAINING, EVALUATING)
-_STAGE_OF = {"align": ALIGNING, "train": TRAINING, "evaluate": EVALUATING}
+ALL_STAGES = VERTICAL_STAGES  # every stage state a job can be in
+_STAGE_OF = STAGE_STATES
 ABORT_GRACE_S = 10.0  # after a failure, how long the other calls of the stage get to unwind
 
 
@@ -150,6 +158,7 @@ class ArbiterService:
             "schema_digests": {pid: s["schema_digest"] for pid, s in statuses.items()},
             "rows": {pid: s["rows"] for pid, s in statuses.items()},
             "features": {pid: s["features"] for pid, s in statuses.items()},
+            "stages": [_STAGE_OF[s] for s in spec.plugin.stages],  # the store's state machine follows them
         }
         created = self.store.create_job(spec.job_id, spec.algorithm, record)
         self.log.info("job created", extra={"job": spec.job_id, "fields": {"algorithm": spec.algorithm}})
@@ -165,7 +174,8 @@ class ArbiterService:
         parties = {pid: PartyAddress(pid, p["role"], p["address"], p["control"])
                    for pid, p in job.spec["parties"].items()}
         log = job_logger("fedrisk.arbiter", self.config.party_id, job_id)
-        if job.state in STAGES:  # the arbiter itself stopped mid-job: fail that attempt and abort it at the silos
+        stages = tuple(_STAGE_OF[s] for s in spec.plugin.stages)
+        if job.state in ALL_STAGES:  # the arbiter itself stopped mid-job: fail that attempt and abort it at the silos
             job = self.store.transition(job_id, FAILED, error="arbiter restarted while the job was running")
             self._abort(job, parties)
         if job.state == FAILED and not resume:
@@ -176,11 +186,11 @@ class ArbiterService:
         deadline = float(job.spec.get("silo_deadline", 120.0))
         while True:
             job = self.store.job(job_id)
-            start = STAGES.index(job.stage) if job.state == FAILED and job.stage in STAGES else 0
+            start = stages.index(job.stage) if job.state == FAILED and job.stage in stages else 0
             if job.state == FAILED:
                 self._wait_for_silos(job, parties, deadline, log)
             try:
-                result = self._run_stages(job, spec, parties, STAGES[start:], log)
+                result = self._run_stages(job, spec, parties, stages[start:], log)
                 return result
             except (SiloUnavailable, ChannelError) as exc:
                 job = self.store.job(job_id)
@@ -229,7 +239,7 @@ class ArbiterService:
 
     def _abort(self, job: JobRecord, parties: dict[str, PartyAddress], op: str = "abort") -> None:
         """Cancel the attempt's roles and close its transport keys here and at every reachable silo."""
-        keys = [f"{job.id}.{job.attempt}.{stage}" for stage in STAGES]
+        keys = [f"{job.id}.{job.attempt}.{stage}" for stage in ALL_STAGES]
         if self._node is not None:
             for key in keys:
                 with contextlib.suppress(Exception):
@@ -240,7 +250,9 @@ class ArbiterService:
 
     def _run_stages(self, job: JobRecord, spec: JobSpec, parties: dict[str, PartyAddress], stages: tuple[str, ...],
                     log: logging.LoggerAdapter) -> dict[str, Any]:  # type: ignore[type-arg]
+        """Run ``stages`` (job states, in the algorithm's order); the last one (evaluation) gives the result."""
         resumed = job.state == FAILED
+        result: dict[str, Any] = {}
         for i, stage in enumerate(stages):
             job = self.store.transition(job.id, stage, new_attempt=resumed and i == 0)
             log.info("stage", extra={"fields": {"state": stage, "attempt": job.attempt}})
@@ -248,9 +260,9 @@ class ArbiterService:
                 self._align(job, spec, parties)
             elif stage == TRAINING:
                 self._train(job, spec, parties, resumed and i == 0, log)
-            else:
-                return self._evaluate(job, spec, parties, log)
-        raise AssertionError("unreachable")
+            elif stage == EVALUATING:
+                result = self._evaluate(job, spec, parties, log)
+        return result
 
     # --------------------------------------------------------------------------------------------- stages
     def _parallel(self, calls: dict[str, Callable[[], Any]], on_error: Callable[[], None]) -> dict[str, Any]:
@@ -313,7 +325,7 @@ class ArbiterService:
         if len(set(counts.values())) != 1:
             raise JobError(f"job {job.id!r}: silos disagree on the aligned row count: {counts}")
         self.log.info("aligned", extra={"job": job.id, "fields": {
-            "rows": next(iter(counts.values())), "evaluation": out[spec.parties.guest]["evaluation"]}})
+            "rows": next(iter(counts.values())), "evaluation": next(iter(out.values()))["evaluation"]}})
 
     def _resume_step(self, job: JobRecord, spec: JobSpec, parties: dict[str, PartyAddress]) -> int:
         """Newest checkpoint step that every party (silos and the arbiter's role) holds; -1 if none."""
@@ -331,7 +343,8 @@ class ArbiterService:
         resume_step = self._resume_step(job, spec, parties) if resumed else -1
         cap = None if resumed else -1
         log.info("training", extra={"fields": {"attempt": job.attempt, "common_checkpoint": resume_step}})
-        epochs = registry.epochs(spec)
+        plugin = spec.plugin
+        epochs = plugin.steps(spec.typed_params)
         bar = tqdm(total=epochs, desc="training epochs", unit="epoch", disable=not self.progress, leave=True,
                    initial=max(resume_step + 1, 0) if epochs else 0)
         key = f"{job.id}.{job.attempt}.{TRAINING}"
@@ -346,10 +359,21 @@ class ArbiterService:
         checkpoint = SqliteCheckpoint(_StoreCheckpointAdapter(self.store, self.config.party_id),  # type: ignore[arg-type]
                                       job.id, max_step=cap, on_save=on_save)
         calls = self._silo_calls("train", job, spec, parties, resume_step=cap)
-        if registry.uses_arbiter(spec):
-            calls["__arbiter__"] = lambda: registry.run_training(spec, "arbiter", self.config.party_id, None, None,
-                                                                 channel, checkpoint)
-        else:  # no arbiter role (SecureBoost): the guest's checkpoints drive the progress bar
+        arbiter_done = threading.Event()
+        if plugin.survives_silo_loss:  # a silo that dies is waited for and rejoins; the others go on
+            calls = {pid: self._rejoining(pid, fn, job, spec, parties, key, arbiter_done, cancelled, log)
+                     for pid, fn in calls.items()}
+        if plugin.arbiter is not None:  # the arbiter plays a role (key holder, aggregator)
+            ctx = RoleContext(job_id=job.id, party_id=self.config.party_id, role="arbiter", parties=spec.parties,
+                              params=spec.typed_params, seed=spec.seed, checkpoint=checkpoint)
+
+            def arbiter_role() -> Any:
+                try:
+                    return plugin.export_part(plugin.trainer(ctx, None).run(channel))
+                finally:
+                    arbiter_done.set()
+            calls["__arbiter__"] = arbiter_role
+        else:  # no arbiter role: the silos' checkpoints drive the progress bar
             calls["__arbiter__"] = lambda: None
 
         def on_error() -> None:
@@ -362,14 +386,48 @@ class ArbiterService:
         finally:
             bar.close()
         arbiter_part = out.pop("__arbiter__")
+        gone = sorted(pid for pid, reply in out.items() if reply is None)
+        if gone:
+            raise ArbiterError(f"job {job.id!r}: silos {gone} left training and were not back before it ended; "
+                               f"continue with `fedrisk arbiter resume {job.id}` once they are up")
         for pid, reply in out.items():
             for step, digest in reply.get("checkpoints", []):
                 self.store.record_checkpoint(job.id, pid, int(step), str(digest))
         self.store.record_training(job.id, {
             "part_hashes": {pid: r["part_sha256"] for pid, r in out.items()},
-            "train_rows": out[spec.parties.guest]["train_rows"],
+            "train_rows": _rows(plugin, spec, {pid: r["train_rows"] for pid, r in out.items()}),
             "training_time_s": round(time.perf_counter() - t0, 2),
-            "arbiter_part": registry.jsonable(arbiter_part)})
+            "arbiter_part": arbiter_part})
+
+    def _rejoining(self, pid: str, call: Callable[[], Any], job: JobRecord, spec: JobSpec,
+                   parties: dict[str, PartyAddress], key: str, done: threading.Event, cancelled: threading.Event,
+                   log: logging.LoggerAdapter) -> Callable[[], Any]:  # type: ignore[type-arg]
+        """A silo's training call that survives the silo's death: wait until it answers again, then call it
+        again (its role rejoins from its latest checkpoint); ``None`` if the stage ended first."""
+        def again() -> Any:
+            return self._client(parties[pid]).call("train", timeout=None, spec=spec.to_dict(), key=key,
+                                                   resume_step=None)
+
+        def run() -> Any:
+            attempt = call
+            while True:
+                try:
+                    return attempt()
+                except SiloUnavailable as exc:
+                    log.warning("silo lost during training; the others go on", extra={"fields": {
+                        "silo": pid, "error": str(exc)[:200]}})
+                while not (done.is_set() or cancelled.is_set()):
+                    try:
+                        self._client(parties[pid]).call("check", timeout=3.0, spec=spec.to_dict())
+                        break
+                    except SiloUnavailable:
+                        time.sleep(0.5)
+                else:
+                    return None
+                log.info("silo is back; it rejoins training", extra={"fields": {"silo": pid}})
+                attempt = again
+
+        return run
 
     def _evaluate(self, job: JobRecord, spec: JobSpec, parties: dict[str, PartyAddress],
                   log: logging.LoggerAdapter) -> dict[str, Any]:  # type: ignore[type-arg]
@@ -378,7 +436,9 @@ class ArbiterService:
             if expected.get(pid) and status["schema_digest"] != expected[pid]:
                 raise ArbiterError(f"silo {pid!r}: its table's columns changed since training; refusing to evaluate")
         out = self._parallel(self._silo_calls("evaluate", job, spec, parties), lambda: self._abort(job, parties))
-        metrics = out[spec.parties.guest]["metrics"]
+        plugin = spec.plugin
+        metric_parties = plugin.metric_parties(spec.parties)
+        metrics = plugin.combine_metrics({pid: out[pid]["metrics"] for pid in metric_parties})
         training = self.store.job(job.id).training
         if training is None:
             raise ArbiterError(f"job {job.id!r}: no training summary; resume it at the training stage")
@@ -387,7 +447,8 @@ class ArbiterService:
                  "part_hashes": training["part_hashes"], "arbiter_part": training["arbiter_part"]}
         headline = {k: metrics.get(k) for k in ("auc", "ks", "gini", "n", "n_bad")}
         result = {"metrics": headline, "training_time_s": training["training_time_s"],
-                  "evaluation_rows": out[spec.parties.guest]["evaluation_rows"], "train_rows": training["train_rows"]}
+                  "evaluation_rows": _rows(plugin, spec, {pid: r["evaluation_rows"] for pid, r in out.items()}),
+                  "train_rows": training["train_rows"]}
         record = self.store.register_model(job.id, spec.name, spec.algorithm, spec.params, headline, model,
                                            result=result)
         self._abort(job, parties, op="close")
@@ -435,6 +496,16 @@ class ArbiterService:
 
     def status(self, job_id: str | None = None) -> list[JobRecord]:
         return [self.store.job(job_id)] if job_id else self.store.jobs()
+
+
+def _rows(plugin: Algorithm, spec: JobSpec, per_party: dict[str, int]) -> int:
+    """A job's row count from the silos' counts: aligned rows (vertical: every silo holds the same rows,
+    the label holder's count is taken) or the sum over the silos (horizontal)."""
+    if plugin.topology == "vertical":
+        label_role = plugin.label_role
+        holders = spec.parties.of(label_role) if label_role else ()
+        return int(per_party[holders[0]] if holders else next(iter(per_party.values())))
+    return int(sum(per_party.values()))
 
 
 TERMINAL_STATES = (DONE, CANCELLED)

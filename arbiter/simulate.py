@@ -1,6 +1,6 @@
 """In-process simulation of a whole job: the same silo workers and roles as the services, in threads.
 
-:func:`simulate_job` runs align → train → evaluate for every party over
+:func:`simulate_job` runs the algorithm's stages (e.g. align → train → evaluate) for every party over
 :class:`~federation.channel.InMemoryNetwork` (every message still goes through the codec), with each
 silo's local store in a temporary directory. With the same spec (seed, salt, parameters) and the same
 tables it produces exactly the model parts and metrics of a run over gRPC, which is what the end-to-end
@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from algorithms.api import RoleContext
 from algorithms.base import MemoryCheckpoint
 from federation.channel import InMemoryNetwork, run_parties
-from silo import registry
 from silo.data import LocalTable
 from silo.jobs import JobSpec, SiloWorker
 from silo.store import SiloStore, SqliteCheckpoint
@@ -32,14 +32,15 @@ def simulate_job(spec: JobSpec, tables: dict[str, LocalTable], workdir: str | Pa
     root = Path(tmp.name if tmp is not None else workdir)  # type: ignore[arg-type]
     root.mkdir(parents=True, exist_ok=True)
     stores = {pid: SiloStore(root / f"{pid}-sim.sqlite") for pid in tables}
-    roles = {spec.parties.guest: "guest", **{h: "host" for h in spec.parties.hosts}}
-    workers = {pid: SiloWorker(pid, roles[pid], tables[pid], stores[pid]) for pid in tables}
+    plugin = spec.plugin
+    workers = {pid: SiloWorker(pid, str(spec.parties.role_of(pid)), tables[pid], stores[pid]) for pid in tables}
     timings: dict[str, Any] = {}
     try:
         net = InMemoryNetwork()
         channels = {pid: net.channel(pid) for pid in workers}
         t0 = time.perf_counter()
-        run_parties({pid: (lambda w=w: w.align(spec, channels[w.party_id])) for pid, w in workers.items()}, net)
+        if "align" in plugin.stages:
+            run_parties({pid: (lambda w=w: w.align(spec, channels[w.party_id])) for pid, w in workers.items()}, net)
         timings["align_s"] = time.perf_counter() - t0
         net.close()
 
@@ -49,15 +50,19 @@ def simulate_job(spec: JobSpec, tables: dict[str, LocalTable], workdir: str | Pa
 
         arbiter_channel = net.channel(spec.parties.arbiter)
 
-        def arbiter() -> Any:
-            return registry.run_training(spec, "arbiter", spec.parties.arbiter, None, None, arbiter_channel,
-                                         arbiter_cp)
+        ctx = RoleContext(job_id=spec.job_id, party_id=spec.parties.arbiter, role="arbiter", parties=spec.parties,
+                          params=spec.typed_params, seed=spec.seed, checkpoint=arbiter_cp)
 
-        calls: dict[str, Any] = {spec.parties.arbiter: arbiter if registry.uses_arbiter(spec) else (lambda: None)}
+        def arbiter() -> Any:
+            return plugin.export_part(plugin.trainer(ctx, None).run(arbiter_channel))
+
+        calls: dict[str, Any] = {spec.parties.arbiter: arbiter if plugin.arbiter is not None else (lambda: None)}
+        holders = spec.parties.of(plugin.label_role) if plugin.label_role else ()
+        timed = holders[0] if holders else next(iter(workers))  # whose checkpoints time the steps
         for pid, w in workers.items():
             cp = SqliteCheckpoint(stores[pid], spec.job_id, max_step=-1,
                                   on_save=(lambda s, d: stamps.append(time.perf_counter()))
-                                  if pid == spec.parties.guest else None)
+                                  if pid == timed else None)
             channel = net.channel(pid)
             calls[pid] = (lambda w=w, cp=cp, ch=channel: w.train(spec, ch, cp))
         t0 = time.perf_counter()
@@ -72,7 +77,9 @@ def simulate_job(spec: JobSpec, tables: dict[str, LocalTable], workdir: str | Pa
                                  for pid, w in workers.items()}, net)
         net.close()
         parts = {pid: stores[pid].model_part(spec.job_id) for pid in workers}
-        return {"metrics": evaluated[spec.parties.guest]["metrics"], "parts": parts,
+        metric_parties = plugin.metric_parties(spec.parties)
+        metrics = plugin.combine_metrics({pid: evaluated[pid]["metrics"] for pid in metric_parties})
+        return {"metrics": metrics, "parts": parts,
                 "part_hashes": {pid: out[pid]["part_sha256"] for pid in workers},
                 "arbiter": out[spec.parties.arbiter], "timings": timings}
     finally:

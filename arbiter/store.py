@@ -6,8 +6,10 @@ of the state bytes, plus the arbiter's own role state), ``models`` (versioned pe
 parameters, aggregate metrics and the SHA-256 content hash of the canonical model bytes) and
 ``evaluations`` (numbered per model: threshold, row count, the guest's aggregate metrics, report files).
 
-Job states follow a small state machine (queued → aligning → training → evaluating → done, any live
-state → failed / cancelled, failed → resumed at the stage it failed); an invalid transition raises
+Job states follow a small state machine built from the algorithm's stages (:func:`transitions`; vertical:
+queued → aligning → training → evaluating → done, horizontal: queued → training → evaluating → done; any
+live state → failed / cancelled, failed → resumed at the stage it failed; a job's stages are kept in its
+spec under ``stages``); an invalid transition raises
 :class:`InvalidTransition`. Each public method is one transaction, so a failure leaves nothing half
 written: a job row is created together with its first event, a model row together with the ``done``
 transition.
@@ -20,6 +22,7 @@ private model part (never the part itself).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import time
 from dataclasses import dataclass
@@ -52,15 +55,22 @@ QUEUED, ALIGNING, TRAINING, EVALUATING, DONE, FAILED, CANCELLED = (
     "queued", "aligning", "training", "evaluating", "done", "failed", "cancelled")
 STATES = (QUEUED, ALIGNING, TRAINING, EVALUATING, DONE, FAILED, CANCELLED)
 TERMINAL = frozenset({DONE, CANCELLED})
-TRANSITIONS: dict[str, frozenset[str]] = {
-    QUEUED: frozenset({ALIGNING, FAILED, CANCELLED}),
-    ALIGNING: frozenset({TRAINING, FAILED, CANCELLED}),
-    TRAINING: frozenset({EVALUATING, FAILED, CANCELLED}),
-    EVALUATING: frozenset({DONE, FAILED, CANCELLED}),
-    FAILED: frozenset({ALIGNING, TRAINING, EVALUATING, CANCELLED}),  # resume at the failed stage
-    DONE: frozenset(),
-    CANCELLED: frozenset(),
-}
+#: the job state of each algorithm stage (:attr:`algorithms.api.Algorithm.stages`)
+STAGE_STATES = {"align": ALIGNING, "train": TRAINING, "evaluate": EVALUATING}
+VERTICAL_STAGES = (ALIGNING, TRAINING, EVALUATING)
+
+
+def transitions(stages: tuple[str, ...] = VERTICAL_STAGES) -> dict[str, frozenset[str]]:
+    """The state machine of a job whose algorithm runs ``stages`` (job states, in order): queued → first
+    stage → … → last stage → done; any live state → failed / cancelled; failed → resumed at any stage."""
+    chain = (QUEUED, *stages, DONE)
+    out = {state: frozenset({nxt, FAILED, CANCELLED}) for state, nxt in itertools.pairwise(chain)}
+    out[FAILED] = frozenset({*stages, CANCELLED})  # resume at the failed stage
+    out[DONE] = out[CANCELLED] = frozenset()
+    return out
+
+
+TRANSITIONS: dict[str, frozenset[str]] = transitions()
 
 
 class StoreError(RuntimeError):
@@ -257,12 +267,14 @@ class JobStore:
 
     def _transition(self, conn: Any, job_id: str, to_state: str, now: float, *, note: str | None,
                     error: str | None, new_attempt: bool, result: dict[str, Any] | None) -> None:
-        row = conn.execute(select(jobs_table.c.state, jobs_table.c.attempt)
+        row = conn.execute(select(jobs_table.c.state, jobs_table.c.attempt, jobs_table.c.spec)
                            .where(jobs_table.c.id == job_id)).first()
         if row is None:
             raise StoreError(f"no job {job_id!r}")
-        state, attempt = row
-        if to_state not in TRANSITIONS[state]:
+        state, attempt, spec = row
+        stages = json.loads(spec).get("stages") if spec else None
+        allowed = transitions(tuple(stages)) if isinstance(stages, list) else TRANSITIONS
+        if to_state not in allowed.get(state, frozenset()):
             raise InvalidTransition(f"job {job_id!r}: {state} -> {to_state} is not allowed")
         attempt = attempt + 1 if new_attempt else attempt
         values: dict[str, Any] = {"state": to_state, "attempt": attempt, "updated_at": now}

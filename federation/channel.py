@@ -55,6 +55,20 @@ class Channel(ABC):
             self.send(receiver, tag, payload)
 
 
+class PrefixedChannel(Channel):
+    """A view of a channel whose tags all carry ``prefix`` (two scorings in one job cannot collide)."""
+
+    def __init__(self, inner: Channel, prefix: str) -> None:
+        super().__init__(inner.party_id)
+        self._inner, self._prefix = inner, prefix
+
+    def send(self, receiver: str, tag: str, payload: Payload) -> None:
+        self._inner.send(receiver, f"{self._prefix}.{tag}", payload)
+
+    def recv(self, sender: str, tag: str, timeout: float | None = None) -> Payload:
+        return self._inner.recv(sender, f"{self._prefix}.{tag}", timeout)
+
+
 @dataclass(frozen=True)
 class Delivery:
     """One message as the receiver got it (for transcripts)."""

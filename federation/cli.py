@@ -29,6 +29,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from algorithms import catalogue
+
 
 def _arbiter_config_path(args: argparse.Namespace, job_file: str | None = None) -> Path:
     if args.config:
@@ -314,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="bank + insurer + arbiter as three local processes on the bundled data")
     p.add_argument("--workdir", default="demo-output")
     p.add_argument("--epochs", type=int, default=None, help="LR epochs / SecureBoost trees (default: 2 / 3)")
-    p.add_argument("--algorithm", choices=["vertical_lr", "secureboost"], default="vertical_lr")
+    p.add_argument("--algorithm", choices=catalogue.names(), default=catalogue.default_name())
     p.add_argument("--dataset", choices=["default_credit", "breast"], default="default_credit")
     p.add_argument("--keep", action="store_true", help="keep the work dir's previous stores")
     p.set_defaults(func=cmd_demo)

@@ -5,7 +5,7 @@ Example::
 
     [party]
     id = "bank"
-    role = "guest"                 # guest (holds labels) or host
+    role = "guest"                 # a role of the job's algorithm: guest (holds labels) or host for the vertical ones
     listen = "127.0.0.1:50061"     # data plane (protocol messages from peers)
     control = "127.0.0.1:50071"    # control plane (stage requests from the arbiter)
     arbiter = "arbiter"            # the only party allowed to send control requests
@@ -42,6 +42,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from algorithms import catalogue
+from algorithms.api import nearest
 
 
 class ConfigError(ValueError):
@@ -131,8 +134,10 @@ def load_silo_config(path: str | Path) -> SiloConfig:
         raise ConfigError(f"{where}: missing [party] section")
     party_id = str(_require(party, "id", where, "party"))
     role = str(party.get("role", "guest"))
-    if role not in ("guest", "host"):
-        raise ConfigError(f"{where}: party.role must be 'guest' or 'host', not {role!r}")
+    known = catalogue.silo_roles()
+    if role not in known:
+        raise ConfigError(f"{where}: party.role must be {' or '.join(repr(r) for r in known)}, not {role!r}"
+                          f"{nearest(role, known)}")
     data = raw.get("data")
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: missing [data] section")
@@ -150,10 +155,10 @@ def load_silo_config(path: str | Path) -> SiloConfig:
             url = f"sqlite:///{resolve(base, url)}"
         table = str(_require(data, "table", where, "data"))
     label = data.get("label_column")
-    if role == "guest" and not label:
-        raise ConfigError(f"{where}: the guest needs data.label_column")
-    if role == "host" and label:
-        raise ConfigError(f"{where}: a host holds no labels; remove data.label_column")
+    if known[role] and not label:
+        raise ConfigError(f"{where}: the {role} needs data.label_column")
+    if not known[role] and label:
+        raise ConfigError(f"{where}: a {role} holds no labels; remove data.label_column")
     features = data.get("features")
     categorical = data.get("categorical")
     return SiloConfig(

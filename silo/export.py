@@ -12,12 +12,12 @@ half: scoring needs every host's help, through the same federated prediction rol
 
     model = load_guest_model("guest_model.json")
     model.check_table(table)                      # refuses a table whose columns changed since training
-    role = model.predictor(table, ids)            # VerticalLRGuestPredictor / SecureBoostGuestPredictor
+    role = model.predictor(table, ids)            # the algorithm's guest predictor role
     scores = role.run(channel)                    # while each host runs its host predictor on the same ids
 
-where each host runs ``registry.run_prediction(spec, "host", ...)`` (or the ``*HostPredictor`` class) with
-its own stored part on the same ids in the same order (aligned by PSI), and ``channel`` connects the guest
-to the hosts (:mod:`federation.grpc_transport` or an in-memory network).
+where each host runs its algorithm's predictor role (``catalogue.get(algorithm).predictor(ctx, part, data)``)
+with its own stored part on the same ids in the same order (aligned by PSI), and ``channel`` connects the
+guest to the hosts (:mod:`federation.grpc_transport` or an in-memory network).
 
 What it reveals to whom: the file is the guest's own data and stays at the guest. It holds nothing of a
 host's model beyond what the guest already holds (SecureBoost: opaque split ids and the party owning each
@@ -34,8 +34,9 @@ from typing import Any
 
 import numpy as np
 
+from algorithms import catalogue
+from algorithms.api import PartyData, Role, RoleContext, jsonable
 from algorithms.base import Parties
-from silo import registry
 from silo.data import DataError, LocalTable, schema_changes
 from silo.preprocess import Preprocessor
 from silo.store import SiloStore
@@ -43,13 +44,6 @@ from silo.store import SiloStore
 __all__ = ["FORMAT", "GuestModelFile", "export_guest_model", "load_guest_model"]
 
 FORMAT = "fedrisk.guest_model/1"
-
-
-class _Spec:
-    """The two fields of a job spec the prediction roles need (algorithm, parties)."""
-
-    def __init__(self, algorithm: str, parties: Parties) -> None:
-        self.algorithm, self.parties = algorithm, parties
 
 
 @dataclass(frozen=True)
@@ -81,29 +75,20 @@ class GuestModelFile:
         frame, _ = table.rows(list(np.asarray(ids, dtype=object).astype(str)))
         return self.preprocessing.transform(frame)
 
-    def predictor(self, table: LocalTable, ids: Any, name: str = "predict") -> Any:
-        """The guest's federated prediction role for ``ids``; ``.run(channel)`` returns P(bad) per id."""
+    def predictor(self, table: LocalTable, ids: Any, name: str = "") -> Role:
+        """The guest's federated prediction role for ``ids``; ``.run(channel)`` returns P(bad) per id.
+
+        ``name``: the message-tag namespace (the hosts' predictor roles must use the same)."""
         X = self.features(table, ids)
-        ids_arr = np.asarray(ids, dtype=object).astype(str)
-        if self.algorithm == "vertical_lr":
-            from algorithms.vertical_lr.model import GuestModel
-            from algorithms.vertical_lr.predict import VerticalLRGuestPredictor
-
-            return VerticalLRGuestPredictor(GuestModel.from_dict(self.model), X, parties=self.parties, name=name)
-        if self.algorithm == "secureboost":
-            from algorithms.secureboost import GuestModel as BoostGuestModel
-            from algorithms.secureboost import SecureBoostGuestPredictor
-
-            return SecureBoostGuestPredictor(BoostGuestModel.from_dict(self.model),
-                                             registry._frame(ids_arr, X, self.columns, None), self.parties)
-        raise ValueError(f"unknown algorithm {self.algorithm!r}")
+        data = PartyData(np.asarray(ids, dtype=object).astype(str), X, tuple(self.columns))
+        plugin = catalogue.get(self.algorithm)
+        ctx = RoleContext(job_id=self.job_id or self.model_id, party_id=self.party, role="guest",
+                          parties=self.parties, params=plugin.parse_params({}), namespace=name)
+        return plugin.predictor(ctx, self.model, data)
 
     def predict_proba(self, table: LocalTable, ids: Any, channel: Any, prefix: str = "predict") -> np.ndarray:
-        """Run the guest role of federated prediction (the same call the silo's evaluation makes)."""
-        X = self.features(table, ids)
-        scores = registry.run_prediction(_Spec(self.algorithm, self.parties), "guest", self.party, self.model, X,
-                                         channel, prefix, ids=np.asarray(ids, dtype=object).astype(str),
-                                         feature_names=self.columns)
+        """Run the guest role of federated prediction (the same role the silo's evaluation runs)."""
+        scores = self.predictor(table, ids, name=prefix).run(channel)
         assert scores is not None
         return np.asarray(scores, dtype=np.float64)
 
@@ -125,13 +110,13 @@ def export_guest_model(store: SiloStore, model_id: str, path: str | Path, *, par
     part = store.model_part(model_id)
     if part is None:
         raise ValueError(f"party {party_id!r} has no model part for {model_id!r}")
-    model = registry.jsonable(part["model"])
+    model = jsonable(part["model"])
     if str(model.get("kind", "")).split(".")[-1] != "guest":
         raise ValueError(f"model {model_id!r} in {party_id!r}'s store is not a guest part (kind {model.get('kind')!r})")
     doc = {"format": FORMAT, "model_id": model_id, "job_id": part.get("job_id"), "algorithm": part["algorithm"],
            "party": party_id, "parties": _parties(part, party_id).to_dict(), "model": model,
-           "preprocessing": registry.jsonable(part["preprocessing"]), "columns": list(part["columns"]),
-           "schema": registry.jsonable(part.get("schema")), "schema_digest": part["schema_digest"],
+           "preprocessing": jsonable(part["preprocessing"]), "columns": list(part["columns"]),
+           "schema": jsonable(part.get("schema")), "schema_digest": part["schema_digest"],
            "part_sha256": store.model_part_sha256(model_id),
            "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     out = Path(path)
@@ -153,7 +138,10 @@ def load_guest_model(path: str | Path) -> GuestModelFile:
                            "schema_digest") if k not in doc]
     if missing:
         raise ValueError(f"{p}: missing fields {missing}")
-    registry.check_algorithm(doc["algorithm"])
+    try:
+        catalogue.get(str(doc["algorithm"]))
+    except catalogue.UnknownAlgorithm as exc:
+        raise ValueError(f"{p}: {exc}") from exc
     return GuestModelFile(model_id=str(doc["model_id"]), job_id=doc.get("job_id"), algorithm=str(doc["algorithm"]),
                           party=str(doc["party"]), parties=Parties.from_dict(doc["parties"]), model=doc["model"],
                           preprocessing=Preprocessor.from_dict(doc["preprocessing"]), columns=list(doc["columns"]),

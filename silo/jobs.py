@@ -3,15 +3,19 @@
 :class:`JobSpec` is the job as the arbiter sends it (algorithm, parameters, parties, hold-out fraction,
 salt, seed). :class:`SiloWorker` runs one silo's side of each stage:
 
-* ``align``: PSI between the guest and each host (roles from :mod:`algorithms.psi`); the aligned ids are
-  sorted and split into train / evaluation by :func:`holdout_mask` (SHA-256 of salt and id, so every
-  silo gets the same split without exchanging rows). Stored locally.
-* ``train``: fit local preprocessing on the training rows, build the algorithm's role, ``role.run``,
-  keep the private model part (role result + preprocessing + schema digest) in the silo's store.
-* ``evaluate``: federated scoring of the evaluation rows (with the job's model, or a registered model
-  by id for ``fedrisk evaluate``; refused if the silo's columns changed since training); the guest turns
-  scores and labels into aggregate metrics (:mod:`silo.evaluation`), which are all the arbiter gets. On
-  request the guest also writes ``id, score`` to a CSV inside its own export folder.
+* ``align`` (algorithms whose stages include it): PSI between the label holder and each other silo (the
+  plug-in's :meth:`~algorithms.api.Algorithm.aligner`, by default :mod:`algorithms.psi`); the aligned ids
+  are sorted and split into train / evaluation by :func:`holdout_mask` (SHA-256 of salt and id, so every
+  silo gets the same split without exchanging rows). Stored locally. Without an align stage (horizontal)
+  a silo's rows are its own ids, split by the same hash.
+* ``train``: fit local preprocessing on the training rows, hand the algorithm's trainer role a
+  :class:`~algorithms.api.PartyData` and a :class:`~algorithms.api.RoleContext`, ``role.run``, keep the
+  private model part (role result + preprocessing + schema digest) in the silo's store.
+* ``evaluate``: federated scoring of the training and evaluation rows with the algorithm's predictor role
+  (the job's model, or a registered model by id for ``fedrisk evaluate``; refused if the silo's columns
+  changed since training); each metric role (the plug-in's ``metric_roles``) turns scores and labels into
+  aggregate metrics (:mod:`silo.evaluation`), which are all the arbiter gets. On request it also writes
+  ``id, score`` to a CSV inside its own export folder.
 
 The same worker code runs in threads over :class:`~federation.channel.InMemoryNetwork` (the in-process
 simulation) and in separate processes over gRPC, so both give identical models.
@@ -30,15 +34,18 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from algorithms import catalogue
+from algorithms.api import Algorithm, AlgorithmParams, PartyData, RoleContext
 from algorithms.base import Checkpoint, Parties
 from federation.channel import Channel, ChannelError, ChannelTimeout
-from silo import registry
 from silo.data import DataError, LocalTable, schema_changes
+from silo.evaluation import evaluate_at_guest, export_scores_csv, guest_only_baseline
 from silo.preprocess import Preprocessor
 from silo.store import SiloStore
 
@@ -73,7 +80,18 @@ class JobSpec:
             object.__setattr__(self, "salt", uuid.uuid4().hex)
         if not 0.0 <= self.holdout < 1.0:
             raise JobError(f"job {self.job_id!r}: holdout must be in [0, 1), not {self.holdout}")
-        registry.check_algorithm(self.algorithm)
+        self.plugin.check_parties(self.parties)
+        _ = self.typed_params  # refuse bad parameters before any stage runs
+
+    @property
+    def plugin(self) -> Algorithm:
+        """The job's algorithm (:class:`algorithms.catalogue.UnknownAlgorithm` if it is not catalogued)."""
+        return catalogue.get(self.algorithm)
+
+    @cached_property
+    def typed_params(self) -> AlgorithmParams:
+        """The job's parameters, parsed once (the job's seed fills the parameters' seed if not given)."""
+        return self.plugin.parse_params(self.params, seed=self.seed)
 
     def to_dict(self) -> dict[str, Any]:
         return {"job_id": self.job_id, "algorithm": self.algorithm, "parties": self.parties.to_dict(),
@@ -112,16 +130,16 @@ class CancellableChannel(Channel):
 
     def recv(self, sender: str, tag: str, timeout: float | None = None) -> dict[str, Any]:
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
+        while True:  # the inner channel is asked at least once, so timeout=0 polls
             if self._cancelled.is_set():
                 raise JobCancelled(f"{self.party_id}: attempt aborted while waiting for {tag!r} from {sender!r}")
-            wait = self._poll if deadline is None else min(self._poll, deadline - time.monotonic())
-            if wait <= 0:
-                raise ChannelTimeout(f"{self.party_id} timed out waiting for {tag!r} from {sender!r}")
+            remaining = None if deadline is None else deadline - time.monotonic()
+            wait = self._poll if remaining is None else max(0.0, min(self._poll, remaining))
             try:
                 return self._inner.recv(sender, tag, timeout=wait)
             except ChannelTimeout:
-                continue
+                if remaining is not None and remaining <= wait:
+                    raise ChannelTimeout(f"{self.party_id} timed out waiting for {tag!r} from {sender!r}") from None
 
 
 class SiloWorker:
@@ -141,23 +159,35 @@ class SiloWorker:
                 "version": VERSION, "rows": len(self.table.ids), "features": len(self.table.features.columns)}
 
     def _check_role(self, spec: JobSpec) -> None:
-        expected = "guest" if self.party_id == spec.parties.guest else "host" if self.party_id in spec.parties.hosts \
-            else None
-        if expected is None:
+        expected = spec.parties.role_of(self.party_id)
+        if expected is None or expected == "arbiter":
             raise JobError(f"party {self.party_id!r} is not in job {spec.job_id!r} ({spec.parties.to_dict()})")
         if expected != self.role:
             raise JobError(f"job {spec.job_id!r} names {self.party_id!r} as {expected}, but it is configured "
                            f"as {self.role}")
 
+    def context(self, spec: JobSpec, checkpoint: Checkpoint | None = None, namespace: str = "") -> RoleContext:
+        """The :class:`RoleContext` of this silo's role in ``spec``."""
+        return RoleContext(job_id=spec.job_id, party_id=self.party_id, role=self.role, parties=spec.parties,
+                           params=spec.typed_params, seed=spec.seed, checkpoint=checkpoint, namespace=namespace,
+                           extra={"salt": spec.salt, "min_intersection": spec.min_intersection})
+
     # --- align --------------------------------------------------------------------------------------
-    def align(self, spec: JobSpec, channel: Channel) -> dict[str, Any]:
-        """PSI with the peers, then the hash split; returns counts only."""
+    def align(self, spec: JobSpec, channel: Channel | None) -> dict[str, Any]:
+        """PSI with the peers (when the algorithm has an ``align`` stage), then the hash split; returns counts
+        only."""
         self._check_role(spec)
         existing = self.store.alignment(spec.job_id)
         if existing is not None:
             return {"aligned": len(existing["ids"]), "evaluation": int(np.sum(existing["holdout"])),
                     "reused": True}
-        aligned, positions = registry.run_psi(spec, self.role, list(self.table.ids), channel)
+        if "align" in spec.plugin.stages:
+            assert channel is not None
+            found = spec.plugin.aligner(self.context(spec), list(self.table.ids)).run(channel)
+            aligned, positions = list(found.ids), np.asarray(found.positions, dtype=np.int64)
+        else:  # no alignment stage (horizontal): the silo's own rows, in id order
+            order = np.argsort(np.asarray(self.table.ids, dtype=str), kind="stable")
+            aligned, positions = [str(self.table.ids[i]) for i in order], order.astype(np.int64)
         if not aligned:
             raise DataError(f"party {self.party_id!r}: the intersection with the other silos is empty")
         mask = holdout_mask(np.asarray(aligned), spec.salt, spec.holdout)
@@ -168,6 +198,9 @@ class SiloWorker:
     def _split(self, spec: JobSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Local row positions and aligned ids of the training and the evaluation rows, in canonical order."""
         alignment = self.store.alignment(spec.job_id)
+        if alignment is None and "align" not in spec.plugin.stages:
+            self.align(spec, channel=None)  # no peer is involved
+            alignment = self.store.alignment(spec.job_id)
         if alignment is None:
             raise JobError(f"job {spec.job_id!r}: {self.party_id} has no alignment; run the align stage first")
         positions = np.asarray(alignment["positions"], dtype=np.int64)
@@ -180,10 +213,19 @@ class SiloWorker:
         self._check_role(spec)
         train_pos, _, train_ids, _ = self._split(spec)
         frame, labels = self.table.at(train_pos)
-        pre = Preprocessor(self.table.numeric, self.table.categorical)
-        X = pre.fit_transform(frame)
-        result = registry.run_training(spec, self.role, self.party_id, X, labels, channel, checkpoint,
-                                       feature_names=pre.output_columns, ids=train_ids)
+        plugin = spec.plugin
+        if plugin.preprocessing == "federated":  # the protocol derives one preprocessing from pooled statistics
+            if self.table.categorical:
+                raise JobError(f"party {self.party_id!r}: categorical columns {list(self.table.categorical)} "
+                               f"cannot be encoded federatedly over the services yet ({spec.algorithm} pools "
+                               "statistics of numeric columns); encode them as numbers in the source table")
+            pre = Preprocessor.passthrough(self.table.numeric)
+            X = pre.transform(frame)
+        else:
+            pre = Preprocessor(self.table.numeric, self.table.categorical)
+            X = pre.fit_transform(frame)
+        data = PartyData(np.asarray(train_ids).astype(str), X, tuple(pre.output_columns), labels)
+        result = plugin.export_part(plugin.trainer(self.context(spec, checkpoint), data).run(channel))
         part = {"algorithm": spec.algorithm, "model": result, "preprocessing": pre.to_dict(),
                 "schema_digest": self.table.schema_digest, "schema": self.table.schema,
                 "columns": pre.output_columns, "train_rows": len(train_pos), "job_id": spec.job_id,
@@ -218,32 +260,29 @@ class SiloWorker:
         if part["algorithm"] != spec.algorithm:
             raise JobError(f"party {self.party_id!r}: model {model_id!r} is {part['algorithm']}, the job says "
                            f"{spec.algorithm}")
-        export_path = self._export_path(export_scores) if export_scores and self.role == "guest" else None
+        export_path = (self._export_path(export_scores) if export_scores and self.role in spec.plugin.metric_roles
+                       else None)
         pre = Preprocessor.from_dict(part["preprocessing"])
         train_frame, train_labels = self.table.at(train_pos)
         test_frame, test_labels = self.table.at(test_pos)
         X_train, X_test = pre.transform(train_frame), pre.transform(test_frame)
-        names = list(part["columns"])
-        train_scores = registry.run_prediction(spec, self.role, self.party_id, part["model"], X_train, channel,
-                                               "eval.train", ids=train_ids, feature_names=names)
-        scores = registry.run_prediction(spec, self.role, self.party_id, part["model"], X_test, channel, "eval.test",
-                                         ids=test_ids, feature_names=names)
-        if self.role == "host":
+        names = tuple(part["columns"])
+        plugin = spec.plugin
+
+        def scores_of(X: np.ndarray, ids: np.ndarray, namespace: str) -> np.ndarray | None:
+            data = PartyData(np.asarray(ids).astype(str), X, names)
+            return plugin.predictor(self.context(spec, namespace=namespace), part["model"], data).run(channel)
+
+        train_scores = scores_of(X_train, train_ids, "eval.train")
+        scores = scores_of(X_test, test_ids, "eval.test")
+        if self.role not in plugin.metric_roles:
             return {"evaluation_rows": len(test_pos)}
         assert train_labels is not None and test_labels is not None and scores is not None
-        baseline = None
-        try:
-            from silo.evaluation import guest_only_baseline
-
-            _, baseline = guest_only_baseline(X_train, train_labels, X_test)
-        except ImportError:
-            pass
-        metrics = registry.evaluate_scores_at_guest(test_labels, scores, train_scores=train_scores,
-                                                    baseline_scores=baseline, threshold=threshold)
+        _, baseline = guest_only_baseline(X_train, train_labels, X_test)  # what this party could do alone
+        metrics = evaluate_at_guest(test_labels, scores, train_scores=train_scores, baseline_scores=baseline,
+                                    threshold=threshold)
         out: dict[str, Any] = {"metrics": metrics, "evaluation_rows": len(test_pos)}
         if export_path is not None:
-            from silo.evaluation import export_scores_csv
-
             export_scores_csv(export_path, test_ids, scores)
             assert self.export_dir is not None
             out["exported"] = str(export_path.relative_to(self.export_dir.resolve()))

@@ -62,6 +62,12 @@ class Preprocessor:
             return np.zeros((len(frame), 0))
         return np.hstack(blocks)
 
+    @staticmethod
+    def passthrough(numeric: tuple[str, ...]) -> Preprocessor:
+        """The raw numeric columns unchanged (for algorithms whose protocol preprocesses federatedly)."""
+        return Preprocessor(numeric=tuple(numeric), means_=dict.fromkeys(numeric, 0.0),
+                            scales_=dict.fromkeys(numeric, 1.0))
+
     def fit_transform(self, frame: pd.DataFrame) -> np.ndarray:
         return self.fit(frame).transform(frame)
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from algorithms.api import PartyData, RoleContext
 from algorithms.vertical_lr.model import GuestModel, HostModel
 from algorithms.vertical_lr.predict import sigmoid
 from arbiter.config import load_arbiter_config, load_job_config
@@ -28,7 +29,6 @@ from arbiter.store import JobStore
 from datasets import load_csv
 from federation.channel import InMemoryNetwork, run_parties
 from federation.cli import main
-from silo import registry
 from silo.data import LocalTable, validate_table
 from silo.evaluation import evaluate_at_guest, guest_only_baseline
 from silo.export import GuestModelFile, load_guest_model
@@ -171,17 +171,17 @@ def test_evaluate_over_services_equals_in_process(trained: tuple[Path, dict[str,
         evaluate_model(paths["arbiter"], LR_MODEL, export_scores="../../stolen.csv")
 
 
+def _predictor(spec: JobSpec, party: str, part: dict[str, Any], X: np.ndarray, ids: np.ndarray,
+               namespace: str = "") -> Any:
+    """A party's prediction role object from its stored part (what the silo's evaluation builds)."""
+    ctx = RoleContext(job_id=spec.job_id, party_id=party, role=str(spec.parties.role_of(party)),
+                      parties=spec.parties, params=spec.typed_params, namespace=namespace)
+    return spec.plugin.predictor(ctx, part["model"], PartyData(ids, X, tuple(part["columns"])))
+
+
 def _host_role(spec: JobSpec, host_part: dict[str, Any], host_X: np.ndarray, ids: np.ndarray) -> Any:
     """The insurer's prediction role object (the counterpart of ``GuestModelFile.predictor``)."""
-    if spec.algorithm == "vertical_lr":
-        from algorithms.vertical_lr.predict import VerticalLRHostPredictor
-
-        return VerticalLRHostPredictor(HostModel.from_dict(host_part["model"]), host_X, parties=spec.parties)
-    from algorithms.secureboost import HostModel as BoostHostModel
-    from algorithms.secureboost import SecureBoostHostPredictor
-
-    return SecureBoostHostPredictor(BoostHostModel.from_dict(host_part["model"]),
-                                    registry._frame(ids, host_X, list(host_part["columns"]), None), spec.parties)
+    return _predictor(spec, "insurer", host_part, host_X, ids)
 
 
 def _federated_scores(guest: Any, host: Any) -> np.ndarray:
@@ -224,14 +224,12 @@ def test_export_load_round_trip_gives_identical_predictions(trained: tuple[Path,
 
 
     def host(ch: Any) -> Any:
-        return registry.run_prediction(spec, "host", "insurer", host_part["model"], host_X, ch, "predict", ids=ids,
-                                       feature_names=list(host_part["columns"]))
+        return _predictor(spec, "insurer", host_part, host_X, ids, "predict").run(ch)
 
     from_file = _federated_scores(lambda ch: loaded.predict_proba(tables["bank"], ids, ch), host)
     guest_X = Preprocessor.from_dict(part["preprocessing"]).transform(tables["bank"].rows(ids)[0])
     from_store = _federated_scores(
-        lambda ch: registry.run_prediction(spec, "guest", "bank", part["model"], guest_X, ch, "predict", ids=ids,
-                                           feature_names=list(part["columns"])), host)
+        lambda ch: _predictor(spec, "bank", part, guest_X, ids, "predict").run(ch), host)
     np.testing.assert_array_equal(from_file, from_store)
     role = loaded.predictor(tables["bank"], ids)  # the documented role API gives the same scores
     np.testing.assert_array_equal(_federated_scores(role.run, _host_role(spec, host_part, host_X, ids).run),

@@ -1,6 +1,7 @@
 """Input validation and row alignment for SecureBoost parties.
 
-Each party passes its own table: the guest ``id, y, features…``, a host ``id, features…``. Features must
+Each party passes its own table: the guest ``id, y, features…``, a host ``id, features…`` (a pandas
+DataFrame), or the :class:`algorithms.api.PartyData` a silo hands to every role (same checks). Features must
 be numeric; NaN means "missing" (a learned default direction handles it), infinities are refused.
 Labels must be 0/1. Parties must hold the same ids in the same order (the output of PSI alignment);
 they check this by exchanging a SHA-256 digest of the ordered id list.
@@ -14,6 +15,10 @@ import hashlib
 
 import numpy as np
 import pandas as pd
+
+from algorithms.api import PartyData
+
+Table = pd.DataFrame | PartyData
 
 
 class InputError(ValueError):
@@ -82,3 +87,57 @@ def labels(frame: pd.DataFrame, party: str) -> np.ndarray:
 def host_frame_checks(frame: pd.DataFrame, party: str) -> None:
     if isinstance(frame, pd.DataFrame) and "y" in frame.columns:
         raise InputError(f"{party}: a host table must not contain the label column 'y'")
+
+
+def party_features(data: Table, party: str, columns: list[str] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """:func:`feature_matrix` of a DataFrame or a :class:`PartyData` (``columns``: the model's, in order)."""
+    if not isinstance(data, PartyData):
+        return feature_matrix(data, party, columns=columns)
+    ids = np.asarray(data.ids).astype(str)
+    if len(ids) == 0:
+        raise InputError(f"{party}: the table is empty")
+    dup = pd.Index(ids).duplicated()
+    if dup.any():
+        raise InputError(f"{party}: id {ids[np.argmax(dup)]!r} appears more than once")
+    names = [str(n) for n in data.feature_names]
+    X = np.asarray(data.X, dtype=np.float64)
+    if columns is not None and list(columns) != names:
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise InputError(f"{party}: the table lacks the model's feature columns {missing}")
+        X, names = X[:, [names.index(c) for c in columns]], [str(c) for c in columns]
+    if not names:
+        raise InputError(f"{party}: the table has no feature columns")
+    inf = np.isinf(X)
+    if inf.any():
+        r, c = np.argwhere(inf)[0]
+        raise InputError(f"{party}: column {names[c]!r} is infinite at row {r} (id {ids[r]!r}); "
+                         "only NaN is accepted, as 'missing'")
+    return ids, X, names
+
+
+def party_labels(data: Table, party: str) -> np.ndarray:
+    """:func:`labels` of a DataFrame or a :class:`PartyData`."""
+    if not isinstance(data, PartyData):
+        return labels(data, party)
+    if data.y is None:
+        raise InputError(f"{party}: the guest's data has no labels")
+    values = np.asarray(data.y, dtype=float)
+    bad = ~np.isin(values, (0.0, 1.0))
+    if bad.any():
+        r = int(np.argmax(bad))
+        raise InputError(f"{party}: label 'y' must be 0 or 1, got {data.y[r]!r} at row {r} (id {data.ids[r]!r})")
+    y = values.astype(np.int64)
+    if y.min() == y.max():
+        raise InputError(f"{party}: labels contain a single class ({y[0]}); need both 0 and 1")
+    return y
+
+
+def host_checks(data: Table, party: str) -> None:
+    """A host's data must not hold labels."""
+    if isinstance(data, PartyData):
+        if data.y is not None:
+            raise InputError(f"{party}: a host table must not contain the label column 'y'")
+        return
+    host_frame_checks(data, party)

@@ -30,12 +30,11 @@ from concurrent.futures import Executor
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from algorithms.base import Checkpoint, Parties
 from algorithms.paillier import CiphertextVector, Decryptor, Encryptor, PrivateKey, PublicKey, generate_keypair
 from algorithms.paillier import shared_executor as _shared_executor
-from algorithms.secureboost.data import feature_matrix, ids_digest, labels
+from algorithms.secureboost.data import Table, ids_digest, party_features, party_labels
 from algorithms.secureboost.guest_trainer import GuestTrainer, HostProxy, stratified_validation
 from algorithms.secureboost.model import GuestModel
 from algorithms.secureboost.packing import PackingLayout, SplitSums
@@ -110,17 +109,18 @@ def resolve_executor(executor: Executor | Literal["shared"] | None) -> Executor 
 class SecureBoostGuest:
     """The guest role: ``SecureBoostGuest(data, params, parties).run(channel) -> GuestModel``.
 
-    ``data``: the guest's table (``id``, ``y`` in {0,1}, numeric features; NaN = missing), rows aligned
-    with every host's table. ``keypair``: the guest's own Paillier key pair (>= 2048 bits; generated
-    when omitted). ``checkpoint``: saved after each tree; a rerun resumes after the last saved tree.
+    ``data``: the guest's table (``id``, ``y`` in {0,1}, numeric features; NaN = missing) or its
+    ``PartyData``, rows aligned with every host's. ``keypair``: the guest's own Paillier key pair
+    (>= 2048 bits; generated when omitted). ``checkpoint``: saved after each tree; a rerun resumes after
+    the last saved tree.
     """
 
-    def __init__(self, data: pd.DataFrame, params: BoostParams, parties: Parties,
+    def __init__(self, data: Table, params: BoostParams, parties: Parties,
                  keypair: tuple[PublicKey, PrivateKey] | None = None, checkpoint: Checkpoint | None = None,
                  executor: Executor | Literal["shared"] | None = "shared") -> None:
         self.party = parties.guest
-        self.ids, self.X, self.feature_names = feature_matrix(data, self.party)
-        self.y = labels(data, self.party)
+        self.ids, self.X, self.feature_names = party_features(data, self.party)
+        self.y = party_labels(data, self.party)
         self.params = params
         self.parties = parties
         self.keypair = keypair

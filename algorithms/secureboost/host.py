@@ -25,11 +25,10 @@ from concurrent.futures import Executor
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 
 from algorithms.base import Checkpoint, Parties
 from algorithms.paillier import PublicKey
-from algorithms.secureboost.data import feature_matrix, host_frame_checks, ids_digest
+from algorithms.secureboost.data import Table, host_checks, ids_digest, party_features
 from algorithms.secureboost.guest import resolve_executor
 from algorithms.secureboost.host_trainer import EncryptedBackend, HostTrainer
 from algorithms.secureboost.model import HostModel
@@ -41,14 +40,14 @@ from federation.channel import Channel
 class SecureBoostHost:
     """The host role: ``SecureBoostHost(data, params, parties, party_id).run(channel) -> HostModel``."""
 
-    def __init__(self, data: pd.DataFrame, params: BoostParams, parties: Parties, party_id: str,
+    def __init__(self, data: Table, params: BoostParams, parties: Parties, party_id: str,
                  checkpoint: Checkpoint | None = None, executor: Executor | Literal["shared"] | None = "shared",
                  rng: random.Random | None = None) -> None:
         if party_id not in parties.hosts:
             raise ValueError(f"{party_id!r} is not a host of this job (hosts: {list(parties.hosts)})")
-        host_frame_checks(data, party_id)
+        host_checks(data, party_id)
         self.party = party_id
-        self.ids, self.X, self.feature_names = feature_matrix(data, party_id)
+        self.ids, self.X, self.feature_names = party_features(data, party_id)
         self.params = params
         self.parties = parties
         self.checkpoint = checkpoint

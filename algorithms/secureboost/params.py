@@ -9,14 +9,16 @@ What it reveals: the parameters themselves (public job configuration).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from algorithms.api import AlgorithmParams
 from algorithms.base import params_from_dict
 
 
 @dataclass(frozen=True)
-class BoostParams:
+class BoostParams(AlgorithmParams):
     """XGBoost-style parameters (names as in ``xgboost.XGBClassifier``) plus the protocol options.
 
     * ``gamma`` is the minimum split gain (XGBoost's ``min_split_loss``); gains are XGBoost's
@@ -70,9 +72,9 @@ class BoostParams:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    @staticmethod
-    def from_dict(d: dict[str, Any]) -> BoostParams:
-        return params_from_dict(BoostParams, d, ValueError, "SecureBoost parameters:")
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> BoostParams:
+        return params_from_dict(cls, dict(d), ValueError, "SecureBoost parameters:")
 
     def require_same(self, other: dict[str, Any], peer: str) -> None:
         """Raise unless ``other`` (a peer's ``to_dict``) equals these parameters."""

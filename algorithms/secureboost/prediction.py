@@ -17,10 +17,9 @@ the rows asked, never a host feature value or threshold.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from algorithms.base import Parties
-from algorithms.secureboost.data import feature_matrix, host_frame_checks, ids_digest
+from algorithms.secureboost.data import Table, host_checks, ids_digest, party_features
 from algorithms.secureboost.model import GuestModel, HostModel, sigmoid
 from federation.channel import Channel
 
@@ -32,10 +31,10 @@ def _goes_left(values: np.ndarray, threshold: float, missing_left: bool) -> np.n
 class SecureBoostGuestPredictor:
     """``SecureBoostGuestPredictor(model, data, parties).run(channel) -> P(y=1)`` per row of ``data``."""
 
-    def __init__(self, model: GuestModel, data: pd.DataFrame, parties: Parties | None = None) -> None:
+    def __init__(self, model: GuestModel, data: Table, parties: Parties | None = None) -> None:
         self.model = model
         self.parties = parties or Parties(guest=model.guest, hosts=tuple(model.hosts))
-        self.ids, self.X, _ = feature_matrix(data, model.guest, columns=model.feature_names)
+        self.ids, self.X, _ = party_features(data, model.guest, columns=model.feature_names)
         self.column = {f: i for i, f in enumerate(model.feature_names)}
 
     def run(self, channel: Channel) -> np.ndarray:
@@ -84,11 +83,11 @@ class SecureBoostGuestPredictor:
 class SecureBoostHostPredictor:
     """``SecureBoostHostPredictor(model, data, parties).run(channel) -> number of answered queries``."""
 
-    def __init__(self, model: HostModel, data: pd.DataFrame, parties: Parties) -> None:
-        host_frame_checks(data, model.party)
+    def __init__(self, model: HostModel, data: Table, parties: Parties) -> None:
+        host_checks(data, model.party)
         self.model = model
         self.parties = parties
-        self.ids, self.X, _ = feature_matrix(data, model.party, columns=model.feature_names)
+        self.ids, self.X, _ = party_features(data, model.party, columns=model.feature_names)
         self.column = {f: i for i, f in enumerate(model.feature_names)}
 
     def run(self, channel: Channel) -> int:

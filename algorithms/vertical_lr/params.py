@@ -10,11 +10,13 @@ seed lets every party compute the batch membership, which is the point (rows are
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 import numpy as np
 
+from algorithms.api import AlgorithmParams
 from algorithms.base import params_from_dict
 
 Optimizer = Literal["sgd", "adam"]
@@ -34,7 +36,7 @@ class ProtocolError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class VerticalLRParams:
+class VerticalLRParams(AlgorithmParams):
     """Hyper-parameters shared by every party of one training job.
 
     ``approximation``: how the guest linearises the logistic gradient in the hosts' encrypted scores
@@ -88,9 +90,9 @@ class VerticalLRParams:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    @staticmethod
-    def from_dict(d: dict[str, Any]) -> VerticalLRParams:
-        return params_from_dict(VerticalLRParams, d, ProtocolError, "training parameters")
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> VerticalLRParams:
+        return params_from_dict(cls, dict(d), ProtocolError, "training parameters")
 
     def require_same(self, other: VerticalLRParams, party: str) -> None:
         """Raise naming the first field where this party's parameters differ from the job's."""

@@ -1,0 +1,133 @@
+"""The plug-in base of every horizontal (FedAvg-family) algorithm: roles, parameters, disclosures.
+
+A variant module (``fedavg.py``, ``fedprox.py``, …) defines its :class:`~algorithms.horizontal.strategy.
+Strategy` and a subclass of :class:`HorizontalAlgorithm` naming it; one catalogue line makes it a job
+algorithm. Silo role ``client`` (two or more, each holding rows and labels); the arbiter is the
+``aggregator``; stages ``train → evaluate`` (no alignment). Scoring is local: every client holds the global
+model, so the predictor role sends nothing.
+
+What it reveals to whom: see :attr:`HorizontalAlgorithm.disclosures` (one entry per message tag).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+import numpy as np
+
+from algorithms.api import Algorithm, AlgorithmParams, Disclosure, ParamsError, PartyData, Role, RoleContext, RoleSpec
+from algorithms.base import Payload
+from algorithms.horizontal.aggregator import HorizontalAggregator
+from algorithms.horizontal.client import HorizontalClient
+from algorithms.horizontal.model import ClientModel
+from algorithms.horizontal.params import HorizontalParams
+from algorithms.horizontal.pooled import pooled_report
+from algorithms.horizontal.strategy import Strategy
+from federation.channel import Channel
+
+_CLIENT = "client"
+_AGG = "arbiter"
+
+DISCLOSURES: tuple[Disclosure, ...] = (
+    Disclosure(_AGG, _CLIENT, "*join.*", "public",
+               "the client's feature names and schema digest, its row count and notes (zero rows, one class)"),
+    Disclosure(_AGG, _CLIENT, "*prep.[0-9]*", "aggregate",
+               "the client's row count, per numeric column the sum and sum of squares, per categorical column "
+               "the set of category codes it holds"),
+    Disclosure(_AGG, _CLIENT, "*upd.*", "aggregate",
+               "per round the client's contribution: its model update weighted by its example count (an "
+               "aggregate of its rows' gradients), the example count, its summed training loss, plus what the "
+               "strategy adds (SCAFFOLD: the change of its control variate; FedNova: its local step count)"),
+    Disclosure(_AGG, _CLIENT, "*leave.*", "public", "that the client leaves the job, and after which round"),
+    Disclosure(_CLIENT, _AGG, "*welcome.*", "public",
+               "the next round, the pooled feature space once fixed, the last round whose update was accepted"),
+    Disclosure(_CLIENT, _AGG, "*prep.global.*", "aggregate",
+               "the pooled feature means, standard deviations and category union of the starting cohort"),
+    Disclosure(_CLIENT, _AGG, "*ins.*", "aggregate",
+               "the global model (an aggregate of the contributing clients' updates) and the strategy's "
+               "server extras (SCAFFOLD: the server control variate), or wait / rejoin / finish / abort"),
+)
+
+
+class HorizontalScorer:
+    """Scores the client's rows with its global model; no messages (``run`` returns P(class 1))."""
+
+    def __init__(self, model: ClientModel, data: PartyData) -> None:
+        self.model = model
+        self.data = data
+
+    def run(self, channel: Channel) -> np.ndarray:
+        return self.model.predict_proba(self.data.X)
+
+
+class _Idle:
+    """The arbiter takes no part in horizontal scoring."""
+
+    def run(self, channel: Channel) -> None:
+        return None
+
+
+class HorizontalAlgorithm(Algorithm):
+    """Base of the FedAvg-family plug-ins; subclasses set ``name``, ``strategy_class`` and maybe ``params_class``."""
+
+    topology = "horizontal"
+    stages = ("train", "evaluate")
+    roles = (RoleSpec(_CLIENT, min_parties=2, max_parties=None, holds_labels=True),)
+    arbiter = "aggregator"
+    params_class: ClassVar[type[AlgorithmParams]] = HorizontalParams
+    metric_roles = (_CLIENT,)
+    disclosures = DISCLOSURES
+    preprocessing = "federated"
+    survives_silo_loss = True
+    strategy_class: ClassVar[type[Strategy]] = Strategy
+
+    def steps(self, params: AlgorithmParams) -> int:
+        assert isinstance(params, HorizontalParams)
+        return params.rounds
+
+    def strategy(self, params: AlgorithmParams) -> Strategy:
+        assert isinstance(params, HorizontalParams)
+        return self.strategy_class(params)
+
+    def trainer(self, ctx: RoleContext, data: PartyData | None) -> Role:
+        if ctx.role == _AGG:
+            return HorizontalAggregator(ctx, self.strategy(ctx.params), collector=ctx.extra.get("collector"))
+        if data is None:
+            raise ValueError(f"client {ctx.party_id!r} needs its data")
+        return HorizontalClient(ctx, data, self.strategy(ctx.params), sender=ctx.extra.get("sender"))
+
+    def predictor(self, ctx: RoleContext, part: Payload, data: PartyData) -> Role:
+        if ctx.role == _AGG:
+            return _Idle()
+        return HorizontalScorer(ClientModel.from_dict(part), data)
+
+    def combine_metrics(self, per_party: Mapping[str, Payload]) -> Payload:
+        """Pooled report of the global model over every client's hold-out, plus the per-client table."""
+        return pooled_report(per_party)
+
+    def load_part(self, role: str, part: Payload) -> object:
+        return part if role == _AGG else ClientModel.from_dict(part)
+
+    demo_name = "credit-fedavg"
+
+    def demo_params(self, dataset: str, steps: int | None = None) -> Payload:
+        params: Payload = {"rounds": 10, "batch_size": 64, "learning_rate": 0.05, "round_timeout": 60.0,
+                           "join_timeout": 60.0}
+        if steps is not None:
+            params["rounds"] = int(steps)
+        return params
+
+    def check_preflight(self, params: AlgorithmParams, features: Mapping[str, int], rows: Mapping[str, int]
+                        ) -> list[str]:
+        assert isinstance(params, HorizontalParams)
+        if len(rows) < params.min_fit_clients:
+            raise ParamsError(f"{len(rows)} clients but min_fit_clients = {params.min_fit_clients}")
+        widths = set(features.values())
+        if len(widths) > 1:
+            raise ParamsError("clients have different feature counts: "
+                              + ", ".join(f"{k}: {v}" for k, v in sorted(features.items())))
+        return [f"client {c!r} has zero rows: it contributes nothing" for c, n in sorted(rows.items()) if n == 0]
+
+
+__all__ = ["DISCLOSURES", "HorizontalAlgorithm", "HorizontalScorer"]
