@@ -26,7 +26,9 @@ What it reveals to whom: nothing; ε, δ and the mechanism parameters are public
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -94,9 +96,19 @@ def epsilon_of(events: Iterable[GaussianEvents], delta: float, method: Method = 
     return float(acc.get_epsilon(delta))
 
 
+_CALIBRATION_LOCK = threading.Lock()
+
+
 def calibrate_noise(target_epsilon: float, delta: float, sampling_rate: float, steps: int,
                     method: Method = "pld") -> float:
-    """The smallest noise multiplier z with ε(``steps`` × Gaussian(z) at rate ``sampling_rate``) <= target."""
+    """The smallest noise multiplier z with ε(``steps`` × Gaussian(z) at rate ``sampling_rate``) <= target
+    (cached: parties with the same plan calibrate once per process)."""
+    with _CALIBRATION_LOCK:
+        return _calibrate(float(target_epsilon), float(delta), float(sampling_rate), int(steps), method)
+
+
+@functools.cache
+def _calibrate(target_epsilon: float, delta: float, sampling_rate: float, steps: int, method: Method) -> float:
     if not (target_epsilon > 0 and 0 < delta < 1):
         raise ValueError(f"need epsilon > 0 and 0 < delta < 1, got ({target_epsilon}, {delta})")
     def calibrate(m: Method, bracket: dp_accounting.BracketInterval, tol: float) -> float:

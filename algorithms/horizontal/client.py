@@ -201,9 +201,7 @@ class HorizontalClient:
         if len(y) < p.min_client_rows:  # nothing (safe) to contribute: a zero-weight update
             run = LocalRun(start.copy(), 0, 0.0, 0)
         else:
-            run = train_local(net, start, X, y, epochs=p.local_epochs, batch_size=p.batch_size,
-                              learning_rate=p.learning_rate, optimizer=p.optimizer, l2=p.l2, rng=rng,
-                              extra_grad=extra)
+            run = self.strategy.local_training(net, start, X, y, rng, extra)
         contribution = self.strategy.contribution(ClientFit(weights, start, run, extras, strat_state,
                                                             p.learning_rate))
         new_private = dict(contribution.state)
@@ -240,7 +238,7 @@ class HorizontalClient:
                                     learning_rate=p.learning_rate, optimizer=p.optimizer, l2=p.l2,
                                     rng=np.random.default_rng([p.seed, 1 << 21, seed])).weights
         return ClientModel(p.model, p.hidden, space, weights, personalised, local, int(state.get("round", 0)),
-                           data_notes(self.data, p.min_client_rows) + notes)
+                           data_notes(self.data, p.min_client_rows) + notes + self.strategy.report_notes())
 
 
 __all__ = ["HorizontalClient", "check_client_data", "client_seed", "data_notes"]

@@ -18,6 +18,7 @@ import numpy as np
 
 from algorithms.api import Algorithm, AlgorithmParams, Disclosure, ParamsError, PartyData, Role, RoleContext, RoleSpec
 from algorithms.base import Payload
+from algorithms.dp.strategy import with_privacy
 from algorithms.horizontal.aggregator import HorizontalAggregator
 from algorithms.horizontal.client import HorizontalClient
 from algorithms.horizontal.model import ClientModel
@@ -87,8 +88,9 @@ class HorizontalAlgorithm(Algorithm):
         return params.rounds
 
     def strategy(self, params: AlgorithmParams) -> Strategy:
+        """The plug-in's strategy, wrapped by the job's differential-privacy option (``dp``)."""
         assert isinstance(params, HorizontalParams)
-        return self.strategy_class(params)
+        return with_privacy(self.strategy_class(params))
 
     def trainer(self, ctx: RoleContext, data: PartyData | None) -> Role:
         if ctx.role == _AGG:
