@@ -174,9 +174,9 @@ class RecordLevelDP(_Wrapper):
         e = self.accountant.events
         steps = sum(x.count for x in e)
         q = e[0].sampling_rate if e else float("nan")
-        notes = [f"record-level DP (DP-SGD): ε = {self.epsilon:.3f} at δ = {self.delta:g} (PLD; RDP "
-                 f"{self.accountant.cross_check()['rdp']:.3f}) over {steps} steps, Poisson sampling q = {q:.4g}, "
-                 f"per-example L2 clip {self.clip:g}, noise multiplier {self.noise_multiplier:.4g}"]
+        notes = [f"record-level DP (DP-SGD): ε = {self.epsilon:.4f} at δ = {self.delta:g} (PLD; RDP "
+                 f"{self.accountant.cross_check()['rdp']:.4f}) over {steps} steps, Poisson sampling q = {q!r}, "
+                 f"per-example L2 clip {self.clip:g}, noise multiplier {self.noise_multiplier!r}"]
         return notes + [f"DP budget: {s}" for s in self.skipped[:1]] + self.inner.report_notes()
 
 
