@@ -331,3 +331,33 @@ def test_certificate_verifier_checks_ca_and_party(tmp_path) -> None:
         verifier.verify("insurer", b"hello", sig)
     with pytest.raises(Exception, match="names"):
         CertificateVerifier(read("ca.pem"), {"bank": read("insurer.pem")})
+
+
+def test_certificates_travel_with_the_advertisements_and_are_ca_checked(tmp_path) -> None:
+    """Clients know only the CA: each peer's certificate comes with its advertisement (SecAgg+ graph too)."""
+    from federation.certs import provision
+
+    ids = [f"c{i:02d}" for i in range(20)]
+    provision(tmp_path, parties=[*ids, "arbiter"])
+    read = lambda name: (tmp_path / name).read_bytes()  # noqa: E731
+    config = SecAggConfig(clip=4.0, deadline=3.0, complete_max=4)
+    fed = Federation(20, config=config)
+    assert len(fed.server.session(0).neighbours["c00"]) == 14
+    fed.clients = {c: SecAggClient(c, "arbiter", ids, config,
+                                   EcSigner.from_pem(c, read(f"{c}-key.pem"), read(f"{c}.pem")),
+                                   CertificateVerifier(read("ca.pem")), job_id="job-1") for c in ids}
+    xs = data(20, 50, seed=9)
+    res, clients, _ = fed.run(xs, drop={"c03": "masked"})
+    assert not isinstance(res, Exception), (res, clients)
+    q = fed.server.session(0).quantiser
+    assert np.array_equal(res.ring_total, ring_sum(q, [xs[c] for c in ids if c != "c03"]))
+
+    class CertSwapper(SecAggServer):  # relays c01's keys with c02's certificate
+        def relay_advertisements(self, recipient, ads):
+            if recipient == "c00" and "c01" in ads and "c02" in ads:
+                ads = dict(ads, c01=dict(ads["c01"], cert=ads["c02"]["cert"]))
+            return ads
+
+    fed.server = CertSwapper("arbiter", ids, config, job_id="job-1")
+    _, clients, _ = fed.run(xs, round_id=1)
+    assert isinstance(clients["c00"], SecAggError) and "names ['c02']" in str(clients["c00"])

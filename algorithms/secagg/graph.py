@@ -27,7 +27,7 @@ DEFAULT_COMPLETE_MAX = 16
 
 
 def default_degree(n: int) -> int:
-    """The SecAgg+ degree for ``n`` clients: the even number >= 3·log2(n), at most n − 1."""
+    """The SecAgg+ degree for ``n`` clients: the even number >= 3·log2(n), at most n − 1 (then: complete)."""
     k = math.ceil(3 * math.log2(max(n, 2)))
     return min(n - 1, k + (k % 2))
 
@@ -39,10 +39,10 @@ def neighbourhoods(clients: Sequence[str], context: bytes, complete_max: int = D
     n = len(ids)
     if n != len(clients):
         raise ValueError("duplicate client ids")
-    if n <= complete_max:
-        return {c: frozenset(ids) - {c} for c in ids}
     k = default_degree(n) if degree is None else degree
-    if k < 2 or k % 2 or k >= n:
+    if n <= complete_max or k >= n - 1:  # small federations, or a degree that reaches everyone
+        return {c: frozenset(ids) - {c} for c in ids}
+    if k < 2 or k % 2:
         raise ValueError(f"the neighbourhood degree must be even and in [2, {n - 1}], got {k}")
     order = sorted(ids, key=lambda c: hashlib.sha256(context + b"|" + c.encode()).digest())
     out: dict[str, set[str]] = {c: set() for c in ids}

@@ -220,7 +220,8 @@ class SecAggClient:
         c_sk, s_sk = X25519PrivateKey.generate(), X25519PrivateKey.generate()
         c_pk, s_pk = _pub(c_sk), _pub(s_sk)
         channel.send(self.aggregator, s.tag("advertise"),
-                     {"c_pk": c_pk, "s_pk": s_pk, "sig": self.signer.sign(s.advertisement(me, c_pk, s_pk))})
+                     {"c_pk": c_pk, "s_pk": s_pk, "sig": self.signer.sign(s.advertisement(me, c_pk, s_pk)),
+                      "cert": self.signer.certificate})
         ads = _expect(self._recv(channel, s, "keys"), self.aggregator, "ads", dict)
         own = ads.get(me)
         if not isinstance(own, dict) or own.get("c_pk") != c_pk or own.get("s_pk") != s_pk:
@@ -229,6 +230,7 @@ class SecAggClient:
         if not live <= nbrs:
             raise SecAggError(f"{me}: the aggregator sent keys of non-neighbours {sorted(live - nbrs)}")
         keys: dict[str, tuple[bytes, bytes]] = {}
+        certs: dict[str, bytes] = {me: self.signer.certificate}
         for v in sorted(live):
             ad = ads[v]
             if not isinstance(ad, dict) or not all(isinstance(ad.get(k), bytes) for k in ("c_pk", "s_pk", "sig")):
@@ -236,11 +238,14 @@ class SecAggClient:
             if len(ad["c_pk"]) != _KEY_BYTES or len(ad["s_pk"]) != _KEY_BYTES:
                 raise SecAggError(f"{me}: key advertisement of {v!r} has keys of the wrong size")
             try:
-                self.verifier.verify(v, s.advertisement(v, ad["c_pk"], ad["s_pk"]), ad["sig"])
+                cert = ad.get("cert", b"")
+                self.verifier.verify(v, s.advertisement(v, ad["c_pk"], ad["s_pk"]), ad["sig"],
+                                     cert if isinstance(cert, bytes) else b"")
             except SignatureError as exc:
                 raise SecAggError(f"{me}: refused the key advertisement of {v!r} (substituted or replayed): "
                                   f"{exc}") from None
             keys[v] = (ad["c_pk"], ad["s_pk"])
+            certs[v] = cert if isinstance(cert, bytes) else b""
         holders = sorted(live | {me})
         if len(holders) < t_me:
             raise SecAggAborted(f"{me}: only {len(holders)} of the {t_me} shareholders needed are online")
@@ -295,14 +300,19 @@ class SecAggClient:
         if len((u2 | {me}) & u3) < t_me:
             raise SecAggAborted(f"{me}: only {len((u2 | {me}) & u3)} of my shareholders survived, {t_me} needed")
         channel.send(self.aggregator, s.tag("consistency"), {"sig": self.signer.sign(s.survivors_statement(me, u3))})
-        sigs = _expect(self._recv(channel, s, "signatures"), self.aggregator, "sigs", dict)
+        signed = self._recv(channel, s, "signatures")
+        sigs = _expect(signed, self.aggregator, "sigs", dict)
+        relayed = signed.get("certs") if isinstance(signed.get("certs"), dict) else {}
+        for v, pem in relayed.items():  # certificates of non-neighbours (SecAgg+), CA-checked by the verifier
+            if v not in certs and isinstance(pem, bytes):
+                certs[v] = pem
         if not set(sigs) <= u3 or me not in sigs:
             raise SecAggError(f"{me}: survivor signatures from outside the survivor set")
         for v, sig in sigs.items():
             try:
                 if not isinstance(sig, bytes):
                     raise SignatureError("not bytes")
-                self.verifier.verify(v, s.survivors_statement(v, u3), sig)
+                self.verifier.verify(v, s.survivors_statement(v, u3), sig, certs.get(v, b""))
             except SignatureError as exc:
                 raise SecAggError(f"{me}: {v!r} did not sign this survivor set: {exc}") from None
         if len(sigs) < t_me:
@@ -388,7 +398,8 @@ class SecAggServer:
         for u, m in self._collect(channel, clients, s, "advertise").items():
             if all(isinstance(m.get(k), bytes) for k in ("c_pk", "s_pk", "sig")) and \
                     len(m["c_pk"]) == len(m["s_pk"]) == _KEY_BYTES:
-                ads[u] = {"c_pk": m["c_pk"], "s_pk": m["s_pk"], "sig": m["sig"]}
+                ads[u] = {"c_pk": m["c_pk"], "s_pk": m["s_pk"], "sig": m["sig"],
+                          "cert": m["cert"] if isinstance(m.get("cert"), bytes) else b""}
             else:
                 self._reject(channel, s, u, "malformed key advertisement", "keys")
         u1 = set(ads)
@@ -429,7 +440,8 @@ class SecAggServer:
         u4 = set(sigs)
         self._need(channel, s, u4, "consistency", "signatures")
         for u in sorted(u4):
-            channel.send(u, s.tag("signatures"), {"sigs": dict(sorted(sigs.items()))})
+            channel.send(u, s.tag("signatures"), {"sigs": dict(sorted(sigs.items())),
+                                                  "certs": {v: ads[v]["cert"] for v in sorted(sigs)}})
 
         reveals = self._collect(channel, u4, s, "unmask")
         total = self._unmask(s, ads, masked, u2, u3, reveals, length)

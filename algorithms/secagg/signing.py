@@ -5,11 +5,12 @@ aggregator, which relays every message, can neither substitute its own keys for 
 advertisement from another round or job: the signed bytes name the protocol context (job, namespace,
 round), the message kind and the party id.
 
-The protocol takes a :class:`Signer` (its own key) and a :class:`Verifier` (the others' public keys) as
-objects; the silo builds them from the PEM files of :mod:`federation.certs` (EC P-256 keys, ECDSA with
-SHA-256) and passes them through ``RoleContext.extra`` or a role's constructor.
-:class:`CertificateVerifier` checks each peer certificate against the federation CA and its common name
-against the party id before using its key.
+The protocol takes a :class:`Signer` (its own key, and its certificate, which travels with each signed
+advertisement) and a :class:`Verifier` as objects; the silo builds them from the PEM files of
+:mod:`federation.certs` (EC P-256 keys, ECDSA with SHA-256) and passes them through ``RoleContext.extra`` or a
+role's constructor. :class:`CertificateVerifier` checks each peer certificate (given up front, or carried in
+the advertisement) against the federation CA and its common name against the party id before using its key,
+so the aggregator that relays the certificate cannot swap in one of its own.
 
 What it reveals to whom: signatures reveal nothing beyond the signed (public) message and its signer.
 """
@@ -34,29 +35,32 @@ class Signer(Protocol):
     """Signs bytes with this party's private key."""
 
     party_id: str
+    certificate: bytes  # PEM of the party's certificate (b"" where verifiers hold the keys already)
 
     def sign(self, message: bytes) -> bytes: ...
 
 
 class Verifier(Protocol):
-    """Checks that ``signature`` on ``message`` was made by ``party_id``'s key (raises :class:`SignatureError`)."""
+    """Checks that ``signature`` on ``message`` was made by ``party_id``'s key (raises :class:`SignatureError`);
+    ``certificate`` is the PEM the signer sent along (verifiers with fixed keys ignore it)."""
 
-    def verify(self, party_id: str, message: bytes, signature: bytes) -> None: ...
+    def verify(self, party_id: str, message: bytes, signature: bytes, certificate: bytes = b"") -> None: ...
 
 
 class EcSigner:
     """ECDSA-SHA256 with an EC private key (the party's certificate key)."""
 
-    def __init__(self, party_id: str, key: ec.EllipticCurvePrivateKey) -> None:
+    def __init__(self, party_id: str, key: ec.EllipticCurvePrivateKey, certificate: bytes = b"") -> None:
         self.party_id = party_id
+        self.certificate = certificate
         self._key = key
 
     @staticmethod
-    def from_pem(party_id: str, key_pem: bytes) -> EcSigner:
+    def from_pem(party_id: str, key_pem: bytes, cert_pem: bytes = b"") -> EcSigner:
         key = serialization.load_pem_private_key(key_pem, password=None)
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise SignatureError(f"{party_id}: the certificate key is not an EC key")
-        return EcSigner(party_id, key)
+        return EcSigner(party_id, key, cert_pem)
 
     def sign(self, message: bytes) -> bytes:
         return self._key.sign(message, ec.ECDSA(hashes.SHA256()))
@@ -68,8 +72,11 @@ class KeyVerifier:
     def __init__(self, keys: Mapping[str, ec.EllipticCurvePublicKey]) -> None:
         self._keys = dict(keys)
 
-    def verify(self, party_id: str, message: bytes, signature: bytes) -> None:
-        key = self._keys.get(party_id)
+    def key_of(self, party_id: str, certificate: bytes) -> ec.EllipticCurvePublicKey | None:
+        return self._keys.get(party_id)
+
+    def verify(self, party_id: str, message: bytes, signature: bytes, certificate: bytes = b"") -> None:
+        key = self.key_of(party_id, certificate)
         if key is None:
             raise SignatureError(f"no verification key for party {party_id!r}")
         try:
@@ -79,22 +86,40 @@ class KeyVerifier:
 
 
 class CertificateVerifier(KeyVerifier):
-    """Verifies against the parties' certificates, each checked against the federation CA and its CN."""
+    """Verifies with the parties' certificates, each checked against the federation CA and its CN: those given
+    here, or the one a signer sends along (checked on first use, then kept)."""
 
-    def __init__(self, ca_pem: bytes, certificates: Mapping[str, bytes]) -> None:
-        ca = x509.load_pem_x509_certificate(ca_pem)
-        keys: dict[str, ec.EllipticCurvePublicKey] = {}
-        for party_id, pem in certificates.items():
+    def __init__(self, ca_pem: bytes, certificates: Mapping[str, bytes] | None = None) -> None:
+        self._ca = x509.load_pem_x509_certificate(ca_pem)
+        super().__init__({})
+        self._pinned: dict[str, bytes] = {}
+        for party_id, pem in (certificates or {}).items():
+            self._keys[party_id] = self._check(party_id, pem)
+            self._pinned[party_id] = pem
+
+    def _check(self, party_id: str, pem: bytes) -> ec.EllipticCurvePublicKey:
+        try:
             cert = x509.load_pem_x509_certificate(pem)
-            try:
-                cert.verify_directly_issued_by(ca)
-            except (ValueError, TypeError, InvalidSignature):
-                raise SignatureError(f"the certificate of {party_id!r} is not issued by the federation CA") from None
-            names = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
-            if names != [party_id]:
-                raise SignatureError(f"the certificate given for {party_id!r} names {names}")
-            key = cert.public_key()
-            if not isinstance(key, ec.EllipticCurvePublicKey):
-                raise SignatureError(f"the certificate of {party_id!r} has no EC key")
-            keys[party_id] = key
-        super().__init__(keys)
+        except ValueError:
+            raise SignatureError(f"the certificate sent for {party_id!r} is not a PEM certificate") from None
+        try:
+            cert.verify_directly_issued_by(self._ca)
+        except (ValueError, TypeError, InvalidSignature):
+            raise SignatureError(f"the certificate of {party_id!r} is not issued by the federation CA") from None
+        names = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+        if names != [party_id]:
+            raise SignatureError(f"the certificate given for {party_id!r} names {names}")
+        key = cert.public_key()
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            raise SignatureError(f"the certificate of {party_id!r} has no EC key")
+        return key
+
+    def key_of(self, party_id: str, certificate: bytes) -> ec.EllipticCurvePublicKey | None:
+        if party_id in self._keys and (not certificate or certificate == self._pinned.get(party_id)):
+            return self._keys[party_id]
+        if not certificate:
+            return None
+        key = self._check(party_id, certificate)
+        if party_id not in self._keys:  # first certificate seen for the party: keep it
+            self._keys[party_id], self._pinned[party_id] = key, certificate
+        return key
