@@ -17,8 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from algorithms.api import RoleContext
 from algorithms.base import MemoryCheckpoint
+from algorithms.secagg.signing import EcSigner, KeyVerifier
 from federation.channel import InMemoryNetwork, run_parties
 from silo.data import LocalTable
 from silo.jobs import JobSpec, SiloWorker
@@ -33,7 +36,11 @@ def simulate_job(spec: JobSpec, tables: dict[str, LocalTable], workdir: str | Pa
     root.mkdir(parents=True, exist_ok=True)
     stores = {pid: SiloStore(root / f"{pid}-sim.sqlite") for pid in tables}
     plugin = spec.plugin
-    workers = {pid: SiloWorker(pid, str(spec.parties.role_of(pid)), tables[pid], stores[pid]) for pid in tables}
+    # in-process stand-ins for the silos' certificate keys (secure aggregation signs key advertisements)
+    keys = {pid: ec.generate_private_key(ec.SECP256R1()) for pid in tables}
+    verifier = KeyVerifier({pid: k.public_key() for pid, k in keys.items()})
+    workers = {pid: SiloWorker(pid, str(spec.parties.role_of(pid)), tables[pid], stores[pid],
+                               signer=EcSigner(pid, keys[pid]), verifier=verifier) for pid in tables}
     timings: dict[str, Any] = {}
     try:
         net = InMemoryNetwork()

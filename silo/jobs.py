@@ -43,6 +43,7 @@ import numpy as np
 from algorithms import catalogue
 from algorithms.api import Algorithm, AlgorithmParams, PartyData, RoleContext
 from algorithms.base import Checkpoint, Parties
+from algorithms.secagg.signing import Signer, Verifier
 from federation.channel import Channel, ChannelError, ChannelTimeout
 from silo.data import DataError, LocalTable, schema_changes
 from silo.evaluation import evaluate_at_guest, export_scores_csv, guest_only_baseline
@@ -146,8 +147,10 @@ class SiloWorker:
     """One silo's side of every job stage (transport-free: stages take a channel)."""
 
     def __init__(self, party_id: str, role: str, table: LocalTable, store: SiloStore,
-                 export_dir: Path | None = None) -> None:
+                 export_dir: Path | None = None, signer: Signer | None = None,
+                 verifier: Verifier | None = None) -> None:
         self.party_id = party_id
+        self.security = {"signer": signer, "verifier": verifier} if signer is not None else {}
         self.role = role
         self.table = table
         self.store = store
@@ -170,7 +173,7 @@ class SiloWorker:
         """The :class:`RoleContext` of this silo's role in ``spec``."""
         return RoleContext(job_id=spec.job_id, party_id=self.party_id, role=self.role, parties=spec.parties,
                            params=spec.typed_params, seed=spec.seed, checkpoint=checkpoint, namespace=namespace,
-                           extra={"salt": spec.salt, "min_intersection": spec.min_intersection})
+                           extra={"salt": spec.salt, "min_intersection": spec.min_intersection, **self.security})
 
     # --- align --------------------------------------------------------------------------------------
     def align(self, spec: JobSpec, channel: Channel | None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import signal
 import threading
 from typing import Any
 
+from algorithms.secagg.signing import CertificateVerifier, EcSigner
 from federation.certs import TlsConfig
 from federation.grpc_transport import PartyNode
 from silo.config import SiloConfig
@@ -44,7 +45,9 @@ class SiloService:
         self.tls = load_tls(config)
         self.store = SiloStore(config.store)
         self.worker = SiloWorker(config.party_id, config.role, self.table, self.store,
-                                 export_dir=getattr(config, "exports", None))
+                                 export_dir=getattr(config, "exports", None),
+                                 signer=EcSigner.from_pem(config.party_id, self.tls.key_pem, self.tls.cert_pem),
+                                 verifier=CertificateVerifier(self.tls.ca_pem))  # secure aggregation
         self.node = PartyNode(config.party_id, config.listen, self.tls, config.peers)
         self.control: ControlServer | None = None
         self._cancel: dict[str, threading.Event] = {}

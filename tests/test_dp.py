@@ -131,3 +131,20 @@ def test_dp_fedavg_fixed_and_adaptive_clipping() -> None:
     shares = ClientLevelDP(noise_multiplier=2.0, clip_norm=1.0, noise_at="clients")
     total = sum(shares.client_update(np.zeros(20000), rng, min_clients=4)[0] for _ in range(4))
     assert np.std(total) == pytest.approx(2.0, rel=0.03)
+
+
+def test_label_dp_noise_on_the_fore_gradient(keypair) -> None:
+    from algorithms.dp.label import label_dp_epsilon, noisy_fore_gradient
+    from algorithms.paillier import Decryptor, Encryptor
+
+    pub, priv = keypair
+    d = np.linspace(-0.5, 0.5, 200)
+    fore = Encryptor(pub, priv).encrypt(d, 30)
+    assert noisy_fore_gradient(fore, 0.0, np.random.default_rng(0)) is fore
+    noisy = Decryptor(priv).decrypt(noisy_fore_gradient(fore, 2.0, np.random.default_rng(0)))
+    noise = noisy - d
+    assert np.std(noise) == pytest.approx(2.0, rel=0.15) and abs(np.mean(noise)) < 0.5
+    # ε of 5 epochs: one sensitivity-1 Gaussian per epoch, as dp-accounting composes it
+    ref = pld.PLDAccountant(value_discretization_interval=PLD_DISCRETISATION)
+    ref.compose(dp_accounting.SelfComposedDpEvent(dp_accounting.GaussianDpEvent(4.0), 5))
+    assert label_dp_epsilon(4.0, 5) == pytest.approx(ref.get_epsilon(1e-5), abs=1e-12)

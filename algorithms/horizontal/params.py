@@ -62,6 +62,10 @@ class HorizontalParams(AlgorithmParams):
     ``dp_adaptive_clip``, noise added at ``dp_noise_at``); the noise multiplier is ``dp_noise_multiplier`` or
     calibrated for the target ``(dp_epsilon, dp_delta)`` over the job's rounds. ``dp_seed`` fixes the noise
     (tests only; by default it is seeded from OS entropy).
+
+    ``secure_aggregation``: every round's contributions are summed by SecAgg (:mod:`algorithms.secagg.
+    horizontal`): the aggregator learns only their sum and who dropped. Needs at least 3 clients per round and
+    each silo's certificate signer (the silo passes it to the client role).
     """
 
     model: ModelKind = "logistic"
@@ -94,6 +98,7 @@ class HorizontalParams(AlgorithmParams):
     dp_adaptive_clip: bool = False
     dp_noise_at: DPNoiseAt = "aggregator"
     dp_seed: int | None = None
+    secure_aggregation: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
@@ -124,6 +129,8 @@ class HorizontalParams(AlgorithmParams):
         if self.personal_head and self.model != "mlp":
             raise ParamsError("personal_head (FedPer) needs model = 'mlp' (logistic regression has no body)")
         self._check_dp()
+        if self.secure_aggregation and self.min_updates < 3:
+            raise ParamsError("secure_aggregation needs min_updates >= 3 (a sum of two reveals each to the other)")
 
     def _check_dp(self) -> None:
         """Differential privacy options (:mod:`algorithms.dp.strategy`)."""

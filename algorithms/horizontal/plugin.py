@@ -25,6 +25,7 @@ from algorithms.horizontal.model import ClientModel
 from algorithms.horizontal.params import HorizontalParams
 from algorithms.horizontal.pooled import pooled_report
 from algorithms.horizontal.strategy import Strategy
+from algorithms.secagg.horizontal import SECAGG_DISCLOSURES, secure_collector, secure_sender
 from federation.channel import Channel
 
 _CLIENT = "client"
@@ -48,6 +49,7 @@ DISCLOSURES: tuple[Disclosure, ...] = (
     Disclosure(_CLIENT, _AGG, "*ins.*", "aggregate",
                "the global model (an aggregate of the contributing clients' updates) and the strategy's "
                "server extras (SCAFFOLD: the server control variate), or wait / rejoin / finish / abort"),
+    *SECAGG_DISCLOSURES,
 )
 
 
@@ -93,11 +95,14 @@ class HorizontalAlgorithm(Algorithm):
         return with_privacy(self.strategy_class(params))
 
     def trainer(self, ctx: RoleContext, data: PartyData | None) -> Role:
+        secure = bool(getattr(ctx.params, "secure_aggregation", False))
         if ctx.role == _AGG:
-            return HorizontalAggregator(ctx, self.strategy(ctx.params), collector=ctx.extra.get("collector"))
+            collector = ctx.extra.get("collector") or (secure_collector if secure else None)
+            return HorizontalAggregator(ctx, self.strategy(ctx.params), collector=collector)
         if data is None:
             raise ValueError(f"client {ctx.party_id!r} needs its data")
-        return HorizontalClient(ctx, data, self.strategy(ctx.params), sender=ctx.extra.get("sender"))
+        sender = ctx.extra.get("sender") or (secure_sender(ctx) if secure else None)
+        return HorizontalClient(ctx, data, self.strategy(ctx.params), sender=sender)
 
     def predictor(self, ctx: RoleContext, part: Payload, data: PartyData) -> Role:
         if ctx.role == _AGG:

@@ -33,7 +33,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from algorithms.api import RoleContext
+from algorithms.api import Disclosure, RoleContext
 from algorithms.horizontal.collector import Collected, CollectRequest, UpdateCollector
 from algorithms.horizontal.strategy import METRIC_NAMES, RoundSums, Vectors
 from algorithms.secagg.protocol import (
@@ -154,6 +154,36 @@ class SecureCollector:
         self.last_result = result
         vectors, metrics = unflatten(result.total, order)
         return Collected(RoundSums(vectors, metrics, result.survivors), dict(server.rejected), result.dropped)
+
+
+SECAGG_DISCLOSURES: tuple[Disclosure, ...] = (
+    Disclosure("arbiter", "client", "*sa.secagg.*", "masked",
+               "secure aggregation (secure_aggregation = true): the client's fresh public keys, signature and "
+               "certificate; share ciphertexts under client-to-client keys; its contribution masked (uniform in "
+               "Z_2^k); its signature on the survivor set; at unmasking, shares of the surviving clients' "
+               "self-mask seeds and of the dropped clients' mask keys — together only the sum of the surviving "
+               "clients' contributions, and who dropped"),
+    Disclosure("client", "arbiter", "*sa.secagg.*", "public",
+               "its neighbours' signed public keys and certificates, the encrypted shares addressed to it, the "
+               "survivor set and its signatures, or why the round aborted"),
+    Disclosure("client", "arbiter", "*upd.*.secagg.start", "public",
+               "the session id, participants and vector layout of the round's secure sum"),
+)
+
+
+def secure_collector(channel: Channel, ctx: RoleContext) -> UpdateCollector:
+    """The aggregator's collector when a job sets ``secure_aggregation``."""
+    return SecureCollector(channel, ctx.party_id, ctx.job_id, ctx.namespace)
+
+
+def secure_sender(ctx: RoleContext) -> SecureSender:
+    """A client's sender when a job sets ``secure_aggregation``, with the silo's signer and verifier from
+    ``ctx.extra`` (``"signer"``: its certificate key, ``"verifier"``: the federation CA)."""
+    signer, verifier = ctx.extra.get("signer"), ctx.extra.get("verifier")
+    if signer is None or verifier is None:
+        raise SecAggError(f"client {ctx.party_id!r}: secure aggregation needs the silo's certificate signer and "
+                          "CA verifier (RoleContext.extra 'signer' and 'verifier')")
+    return SecureSender(ctx.party_id, ctx.parties.clients, signer, verifier, ctx.job_id, ctx.namespace)
 
 
 def secure_aggregation(signers: Mapping[str, Signer], verifier: Verifier, config: SecAggConfig = HORIZONTAL_CONFIG

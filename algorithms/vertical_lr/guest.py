@@ -36,6 +36,8 @@ from typing import Any
 import numpy as np
 
 from algorithms.base import Checkpoint, Parties
+from algorithms.dp.dpsgd import secure_rng
+from algorithms.dp.label import noisy_fore_gradient
 from algorithms.paillier import CiphertextVector, QuantisedMatrix, mask, shared_executor, unmask
 from algorithms.vertical_lr.approximation import CROSS_FACTOR, SQUARE_FACTOR, expansion
 from algorithms.vertical_lr.common import (
@@ -127,6 +129,7 @@ class VerticalLRGuest:
         approx = expansion(params.approximation)
         penalty = np.r_[np.full(n_features, params.l2), 0.0]
         previous = state
+        label_noise = secure_rng(None)  # label DP noise (if label_dp_noise > 0): OS entropy, never the job seed
         try:
             for epoch in range(setup.start_epoch, params.max_epochs):
                 start_weights = weights.copy()
@@ -141,7 +144,8 @@ class VerticalLRGuest:
                     u_guest = partial_scores(design[rows], weights, me, tag)
                     y_batch = labels[rows]
                     fore = approx.fore_gradient(total, u_guest, y_batch, executor)
-                    channel.broadcast(p.hosts, f"{tag}.fore_gradient", {"d": encryptor.rerandomize(fore)})
+                    channel.broadcast(p.hosts, f"{tag}.fore_gradient", {"d": encryptor.rerandomize(
+                        noisy_fore_gradient(fore, params.label_dp_noise, label_noise))})
 
                     product = encrypted_product(fore, quantised.take(rows), executor)
                     masked, masks = mask(product)

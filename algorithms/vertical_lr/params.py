@@ -64,6 +64,7 @@ class VerticalLRParams(AlgorithmParams):
     fit_intercept: bool = True
     approximation: Approximation = "local"
     lr_decay: float = 0.3
+    label_dp_noise: float = 0.0  # z > 0: Gaussian noise on the fore-gradient to hosts (algorithms.dp.label)
 
     def __post_init__(self) -> None:
         if not (isinstance(self.learning_rate, int | float) and self.learning_rate > 0):
