@@ -143,7 +143,11 @@ class HorizontalClient:
         space_d = welcome.get("space") or state.get("space")
         if welcome.get("space") is None:
             stats = local_stats(self.data.X, self.data.feature_names, p.categorical)
-            self._send(channel, tags.prep(self.ns, inc), stats)
+            send_stats = getattr(self.sender, "send_stats", None)  # secure aggregation sums the statistics too
+            if send_stats is not None:
+                send_stats(channel, self.aggregator, tags.prep(self.ns, inc), stats)
+            else:
+                self._send(channel, tags.prep(self.ns, inc), stats)
             space_d = self._recv(channel, tags.prep_global(self.ns, inc))["space"]
         space = FeatureSpace.from_dict(space_d)
         state["space"] = space.to_dict()

@@ -209,11 +209,17 @@ class SecAggClient:
 
     def aggregate(self, channel: Channel, x: np.ndarray, round_id: int | str) -> ClientOutcome:
         """Contribute ``x`` (clipped to the quantiser's range) to the round's sum."""
+        return self.aggregate_ring(channel, self.session(round_id).quantiser.encode(x), round_id)
+
+    def aggregate_ring(self, channel: Channel, q: np.ndarray, round_id: int | str) -> ClientOutcome:
+        """Contribute ring elements ``q`` (uint64, each below ``2^value_bits`` so the sum cannot wrap)."""
         s = Session(self.clients, self.config, self.job_id, self.namespace, round_id)
         me = self.party_id
         if me not in s.neighbours:
             raise SecAggError(f"{me} is not a client of this job")
-        q = s.quantiser.encode(x)
+        q = np.asarray(q, dtype=np.uint64)
+        if q.size and int(q.max()) >= 1 << s.quantiser.value_bits:
+            raise SecAggError(f"{me}: a ring input is >= 2^{s.quantiser.value_bits}: the sum could wrap")
         t_me, nbrs = s.thresholds[me], s.neighbours[me]
 
         # 1. advertise two fresh key pairs, signed
