@@ -477,7 +477,8 @@ class ArbiterService:
                 "parties": spec.parties.to_dict(), "features_per_party": job.spec.get("features", {}),
                 "parameters": spec.params, "training_time_s": training["training_time_s"], "key_bits": 2048,
                 "privacy_notes": ["Rows, ids, labels and weights never left their silo; the arbiter received "
-                                  "aggregate metrics, schema digests and model-part hashes only."]}
+                                  "aggregate metrics, schema digests and model-part hashes only.",
+                                  *spec.plugin.privacy_notes(spec.typed_params, metrics, training.get("arbiter_part"))]}
         try:
             from arbiter.report import write_report
         except ImportError:  # report module not available: JSON only

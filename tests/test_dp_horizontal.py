@@ -88,3 +88,18 @@ def test_client_level_dp_fedavg_epsilon_per_round(clients) -> None:
         FederatedClassifier("scaffold", dp="client", dp_noise_multiplier=1.0, **BASE).fit(clients)
     with pytest.raises(ParamsError, match="dp needs dp_epsilon"):
         FederatedClassifier("fedavg", dp="record", **BASE).fit(clients)
+
+
+def test_model_card_privacy_notes(clients) -> None:
+    from algorithms import catalogue
+
+    plugin = catalogue.get("fedavg")
+    fc = FederatedClassifier("fedavg", dp="client", dp_noise_multiplier=2.0, **BASE).fit(clients)
+    params = plugin.parse_params({"dp": "client", "dp_noise_multiplier": 2.0, "secure_aggregation": True,
+                                  "min_updates": 3, "min_fit_clients": 3})
+    notes = plugin.privacy_notes(params, {}, fc.summary_.to_dict())
+    assert notes[0].startswith("Secure aggregation") and "Client-level DP" in notes[1]
+    assert f"ε = {fc.history_[-1].metrics['epsilon']:.4f}" in notes[1]
+    record = plugin.parse_params({"dp": "record", "dp_epsilon": 1.0})
+    assert plugin.privacy_notes(record, {"notes": ["bank-0: record-level DP (DP-SGD): ε = 0.9"]}, None) == [
+        "bank-0: record-level DP (DP-SGD): ε = 0.9"]

@@ -113,6 +113,26 @@ class HorizontalAlgorithm(Algorithm):
         """Pooled report of the global model over every client's hold-out, plus the per-client table."""
         return pooled_report(per_party)
 
+    def privacy_notes(self, params: AlgorithmParams, metrics: Payload, arbiter_part: Payload | None) -> list[str]:
+        """Secure aggregation and DP: what the aggregator saw, and the ε spent (client level: from the
+        aggregator's round metrics; record level: each client's own ledger, from its evaluation notes)."""
+        assert isinstance(params, HorizontalParams)
+        notes = []
+        if params.secure_aggregation:
+            notes.append("Secure aggregation: the aggregator received only masked updates and learned the sum of "
+                         "the surviving clients' updates (and preprocessing statistics) and who dropped.")
+        if params.dp == "client":
+            history = (arbiter_part or {}).get("history") or []
+            last = history[-1]["metrics"] if history else {}
+            notes.append(f"Client-level DP (DP-FedAvg): ε = {float(last.get('epsilon', float('nan'))):.4f} at "
+                         f"δ = {params.dp_delta:g} over {len(history)} rounds, noise multiplier "
+                         f"{float(last.get('noise_multiplier', float('nan'))):.4g}, update clip "
+                         f"{'adaptive' if params.dp_adaptive_clip else params.dp_clip}, client sampling "
+                         f"q = {params.fraction_fit:g} (Poisson assumed when < 1); accountant: dp-accounting PLD.")
+        if params.dp == "record":
+            notes += sorted({str(n) for n in metrics.get("notes", []) if "record-level DP" in str(n)})
+        return notes
+
     def load_part(self, role: str, part: Payload) -> object:
         return part if role == _AGG else ClientModel.from_dict(part)
 
