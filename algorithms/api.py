@@ -33,12 +33,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar, Literal, Protocol, Self, TypeVar
+from typing import Any, ClassVar, Literal, Self, TypeVar
 
 import numpy as np
 
-from algorithms.base import Checkpoint, Parties, Payload
-from federation.channel import Channel
+from algorithms.base import Checkpoint, Parties, Payload, Role
 
 Topology = Literal["vertical", "horizontal"]
 ArbiterKind = Literal["key_holder", "aggregator"]
@@ -131,12 +130,6 @@ class RoleContext:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
-class Role(Protocol):
-    """A party's side of a protocol: ``run`` executes it over a channel and returns the party's result."""
-
-    def run(self, channel: Channel) -> Any: ...
-
-
 @dataclass(frozen=True)
 class Disclosure:
     """What ``receiver`` (a role name) may learn from messages whose tag matches ``tag`` (fnmatch pattern).
@@ -196,6 +189,12 @@ class Algorithm(ABC):
     def steps(self, params: AlgorithmParams) -> int:
         """How many checkpointed steps (epochs, trees, rounds) a job runs at most."""
 
+    def key_bits(self, params: AlgorithmParams) -> int | None:
+        """The Paillier key size a job with ``params`` uses (the params' ``key_bits``; ``None``: no
+        homomorphic encryption). The model card reports it."""
+        bits = getattr(params, "key_bits", None)
+        return int(bits) if bits is not None else None
+
     # ---- roles --------------------------------------------------------------------------------------
     @property
     def silo_roles(self) -> tuple[str, ...]:
@@ -209,6 +208,11 @@ class Algorithm(ABC):
     def predictor(self, ctx: RoleContext, part: Payload, data: PartyData) -> Role:
         """The scoring role of ``ctx.role`` for the party's stored ``part``; at metric roles ``run`` returns
         the probabilities of class 1 of ``data``'s rows (other roles return ``None``)."""
+
+    def variant_scores(self, ctx: RoleContext, part: Payload, data: PartyData) -> Mapping[str, np.ndarray]:
+        """Scores of a metric party's other models on ``data`` (e.g. ``"personalised"``), evaluated locally
+        beside the main model; computed without messages. Default: none."""
+        return {}
 
     def aligner(self, ctx: RoleContext, ids: list[str]) -> Role:
         """The ``align`` stage's role (only called when ``"align"`` is in :attr:`stages`): private set
@@ -285,10 +289,11 @@ class Algorithm(ABC):
         """Lines for the model card's privacy notes (secure aggregation, the ε spent, its assumptions)."""
         return []
 
-    def check_preflight(self, params: AlgorithmParams, features: Mapping[str, int], rows: Mapping[str, int]
-                        ) -> list[str]:
+    def check_preflight(self, params: AlgorithmParams, features: Mapping[str, int], rows: Mapping[str, int],
+                        parties: Parties | None = None) -> list[str]:
         """Refuse (raise :class:`ParamsError`) or warn (return messages) before any data moves, from the
-        parties' feature and row counts."""
+        silos' raw feature and row counts (by party id; rows before alignment). The arbiter calls it when a
+        job is submitted."""
         return []
 
 

@@ -147,6 +147,7 @@ class MemoryCheckpoint:
 
 
 class Role(Protocol):
-    """A party's side of a protocol."""
+    """A party's side of a protocol: ``run`` executes it over a channel and returns the party's result
+    (every plug-in's trainer and predictor factories return one, see :mod:`algorithms.api`)."""
 
     def run(self, channel: Channel) -> Any: ...

@@ -10,7 +10,8 @@ Small functions, one per metric:
 * :func:`decile_table` (lift / gain by decile, decile 1 = highest scores),
 * :func:`threshold_metrics` (confusion matrix, precision, recall, F1 at a threshold),
 * :func:`brier`, :func:`calibration_table` (+ expected calibration error),
-* :func:`psi` (population stability index between training and evaluation scores),
+* :func:`population_stability_index` (between training and evaluation scores; "PSI" in credit-risk
+  reports, unrelated to the PSI alignment protocol of :mod:`algorithms.psi`),
 * :func:`roc_curve_points`, :func:`ks_curve_points` (downsampled curve data for plots).
 
 :func:`evaluate_scores` runs all of them and returns a :class:`RiskReport` whose ``to_dict()`` is plain
@@ -45,7 +46,7 @@ __all__ = [
     "gini",
     "ks",
     "ks_curve_points",
-    "psi",
+    "population_stability_index",
     "roc_curve_points",
     "threshold_metrics",
     "validate_finite",
@@ -54,7 +55,8 @@ __all__ = [
 ]
 
 PSI_EPSILON = 1e-4
-"""Floor applied to a bin's population share in :func:`psi` so that empty bins keep the log finite."""
+"""Floor applied to a bin's population share in :func:`population_stability_index` (empty bins keep the
+log finite)."""
 
 
 class MetricsError(ValueError):
@@ -311,7 +313,7 @@ def calibration_table(y_true: Any, scores: Any, n_bins: int = 10) -> tuple[list[
 
 @dataclass(frozen=True)
 class PSIResult:
-    """Population stability index and its per-bin contributions (see :func:`psi`)."""
+    """Population stability index and its per-bin contributions (see :func:`population_stability_index`)."""
 
     value: float
     bins: list[dict[str, Any]]
@@ -330,7 +332,8 @@ def psi_verdict(value: float) -> str:
     return "significant shift"
 
 
-def psi(train_scores: Any, eval_scores: Any, n_bins: int = 10, epsilon: float = PSI_EPSILON) -> PSIResult:
+def population_stability_index(train_scores: Any, eval_scores: Any, n_bins: int = 10,
+                               epsilon: float = PSI_EPSILON) -> PSIResult:
     """Population stability index of the evaluation scores against the training scores.
 
     Bins: the deciles (for ``n_bins=10``) of the TRAINING scores; repeated edges are merged, the first and
@@ -504,7 +507,7 @@ def evaluate_scores(y_true: Any, scores: Any, *, train_scores: Any = None, basel
     else:
         notes.append("scores are not probabilities in [0, 1]: Brier score and calibration not computed")
     if train_scores is not None:
-        p = psi(train_scores, s, n_bins)
+        p = population_stability_index(train_scores, s, n_bins)
         report.psi, report.psi_verdict, report.psi_bins = p.value, p.verdict, p.bins
     else:
         notes.append("no training scores given: population stability index not computed")

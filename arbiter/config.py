@@ -47,9 +47,8 @@ What it reveals to whom: nothing; this is local configuration.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from algorithms import catalogue
 from algorithms.api import Algorithm, ParamsError
@@ -83,7 +82,6 @@ class JobConfig:
     silo_deadline: float = 120.0
     retries: int = 3
     source_file: Path | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def load_arbiter_config(path: str | Path) -> ArbiterConfig:

@@ -138,7 +138,7 @@ def write_configs(workdir: Path, silos: list[tuple[str, Path, bool]], params: di
 
 def fedrisk_command(*args: str) -> list[str]:
     """The ``fedrisk`` console script run by this interpreter (works in a venv and from a checkout)."""
-    return [sys.executable, "-P", "-m", "federation.cli", *args]  # -P: the cwd never shadows a package
+    return [sys.executable, "-P", "-m", "arbiter.cli", *args]  # -P: the cwd never shadows a package
 
 
 class Processes:

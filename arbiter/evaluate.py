@@ -7,108 +7,41 @@ Steps of :func:`evaluate_model`:
 2. ``check`` every silo of that job with the model id: each silo confirms it holds its private part of
    the model and that its table's columns are unchanged since training (a changed silo refuses, naming
    the columns that changed; nothing is scored then).
-3. ``evaluate`` at every silo on a fresh transport key: federated prediction (vertical LR or SecureBoost
-   prediction roles) of the job's training rows (for PSI) and its held-out rows — the same SHA-256 split
-   of the aligned ids that training used, so exactly the rows the model never saw. The guest computes the
-   full metric set (:mod:`silo.evaluation`) at the chosen ``threshold`` and, if asked, writes
-   ``id, score`` to a CSV inside its own export folder.
+3. ``evaluate`` at every silo on a fresh transport key: federated prediction (the algorithm's predictor
+   roles) of the job's training rows (for the population stability index) and its held-out rows — the
+   same SHA-256 split of the ids that training used, so exactly the rows the model never saw. Each metric
+   party (the guest for the vertical algorithms) computes the full metric set (:mod:`silo.evaluation`) at
+   the chosen ``threshold`` and, if asked, writes ``id, score`` to a CSV inside its own export folder;
+   the algorithm's ``combine_metrics`` turns several metric parties' replies into one.
 4. Keep the aggregate metrics as the model's next numbered evaluation in the registry
    (:meth:`arbiter.store.JobStore.record_evaluation`) and write the HTML + JSON report with the model card.
 
 Which rows: only the held-out ids of the model's training job are supported; a separate evaluation data
 source would need its own alignment (PSI) and is not implemented.
 
-What it reveals to whom: the arbiter receives each silo's status (schema digest, counts) and the guest's
-aggregate metrics (see :mod:`silo.evaluation`); per-sample scores, ids and labels stay at the guest (the
-optional score CSV is written on the guest's machine, and the arbiter learns only its file name). Hosts
-reveal to the guest what the prediction roles document (vertical LR: per-row partial scores; SecureBoost:
-left/right outcomes of host splits).
+What it reveals to whom: the arbiter receives each silo's status (schema digest, counts) and the metric
+parties' aggregate metrics (see :mod:`silo.evaluation`); per-sample scores, ids and labels stay at the
+metric party (the optional score CSV is written on its machine, and the arbiter learns only its file
+name). The other silos reveal to it what the algorithm's prediction roles declare in its disclosures.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from arbiter.config import ArbiterConfig, PartyAddress, load_arbiter_config
-from arbiter.runner import ArbiterError, ArbiterService
-from arbiter.store import EvaluationRecord, JobRecord, ModelRecord
-from silo.control import ControlError, SiloUnavailable
-from silo.jobs import VERSION, JobSpec
+from arbiter.card import headline_metrics, model_card
+from arbiter.config import ArbiterConfig, load_arbiter_config
+from arbiter.pool import ArbiterError, SiloPool
+from arbiter.report import write_report
+from arbiter.runner import ArbiterService, job_parties
+from arbiter.store import transport_key
+from silo.control import ControlError
+from silo.jobs import JobSpec
 
-__all__ = ["evaluate_model", "headline_metrics", "model_card"]
-
-KEY_BITS = 2048
-
-
-def headline_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The few numbers shown in ``fedrisk models list/show`` (all from the guest's aggregate dict)."""
-    out: dict[str, Any] = {k: metrics.get(k) for k in ("auc", "gini", "ks", "ks_cutoff", "brier", "ece", "psi",
-                                                       "n", "n_bad")}
-    threshold = metrics.get("threshold") or {}
-    out.update({k: threshold.get(k) for k in ("threshold", "precision", "recall", "f1")})
-    gain = (metrics.get("federation_gain") or {}).get("auc")
-    if gain:
-        out["auc_guest_only"] = gain.get("guest_only")
-        out["auc_gain"] = gain.get("delta")
-    return out
-
-
-def model_card(record: ModelRecord, job: JobRecord, evaluation: EvaluationRecord | None = None
-               ) -> dict[str, Any]:
-    """The report's model card: what was trained, by whom, how, and how it was evaluated."""
-    spec = job.spec.get("spec", {})
-    training = job.training or {}
-    card: dict[str, Any] = {
-        "name": record.name, "algorithm": record.algorithm, "job_id": record.job_id, "model_id": record.id,
-        "trained_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(record.created_at)),
-        "parties": record.model.get("parties", spec.get("parties", {})),
-        "features_per_party": job.spec.get("features", {}), "parameters": record.params,
-        "training_time_s": training.get("training_time_s"), "key_bits": KEY_BITS,
-        "content_hash": record.content_hash,
-    }
-    if evaluation is not None:
-        card["evaluation"] = (f"#{evaluation.seq} at "
-                              f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(evaluation.created_at))}: "
-                              f"{evaluation.rows} held-out rows of job {evaluation.job_id} (hash split, holdout "
-                              f"{spec.get('holdout')}), threshold {evaluation.threshold:g}")
-    card["privacy_notes"] = [
-        "Rows, ids, labels, weights and per-customer scores never left their silo; the arbiter received "
-        "aggregate metrics, schema digests and model-part hashes only.",
-        "During scoring the hosts revealed to the guest only what the prediction protocol needs (vertical LR: "
-        "per-row partial scores; SecureBoost: left/right outcomes of host splits).",
-        f"Paillier keys of {KEY_BITS} bits protected the training messages.",
-    ]
-    return card
-
-
-def _parties(job: JobRecord) -> dict[str, PartyAddress]:
-    return {pid: PartyAddress(pid, p["role"], p["address"], p["control"]) for pid, p in job.spec["parties"].items()}
-
-
-def _check_silos(service: ArbiterService, spec: JobSpec, parties: dict[str, PartyAddress], record: ModelRecord
-                 ) -> dict[str, Any]:
-    """Every silo is up, runs this version, holds its part of the model and has unchanged columns."""
-    expected = record.model.get("schema_digests", {})
-    statuses: dict[str, Any] = {}
-    for pid, party in parties.items():
-        try:
-            status = service._client(party).call("check", timeout=15.0, spec=spec.to_dict(), model_id=record.id)
-        except SiloUnavailable as exc:
-            raise ArbiterError(f"silo {pid!r} is not reachable at {party.control}: {exc}") from exc
-        except ControlError as exc:
-            raise ArbiterError(f"cannot evaluate model {record.id!r}: {exc}") from exc
-        if status.get("version") != VERSION:
-            raise ArbiterError(f"silo {pid!r} runs {status.get('version')!r}, the arbiter {VERSION!r}")
-        if expected.get(pid) and status.get("schema_digest") != expected[pid]:
-            raise ArbiterError(f"cannot evaluate model {record.id!r}: silo {pid!r}'s table's columns changed since "
-                               f"training (schema digest {str(status.get('schema_digest'))[:12]} != "
-                               f"{expected[pid][:12]})")
-        statuses[pid] = status
-    return statuses
+__all__ = ["evaluate_model"]
 
 
 def evaluate_model(config: ArbiterConfig | str | Path, model_id: str, *, threshold: float = 0.5,
@@ -116,14 +49,15 @@ def evaluate_model(config: ArbiterConfig | str | Path, model_id: str, *, thresho
     """Evaluate registered model ``model_id`` over the running silos; returns the result dict.
 
     ``threshold``: score cut-off (score ≥ threshold → bad) of the confusion matrix, precision, recall, F1.
-    ``export_scores``: CSV path (relative to the guest's ``party.exports`` folder) where the GUEST writes
-    the held-out rows' ``id, score``; the scores never reach the arbiter. ``reports_dir``: where the HTML and
-    JSON report go (default: the arbiter's ``reports`` folder).
+    ``export_scores``: CSV path (relative to the metric party's ``party.exports`` folder, the guest's for the
+    vertical algorithms) where THAT party writes the held-out rows' ``id, score``; the scores never reach
+    the arbiter. ``reports_dir``: where the HTML and JSON report go (default: the arbiter's ``reports``).
 
     The result has ``model_id``, ``evaluation`` (its number), ``metrics`` (headline), ``full_metrics``
-    (the guest's aggregate dict), ``evaluation_rows``, ``report`` (HTML and JSON paths) and ``exported``
-    (the guest-side file name, if any). Raises :class:`arbiter.runner.ArbiterError` naming the silo when one
-    is unreachable, lacks the model or has changed columns.
+    (the metric parties' aggregate dict, combined by the algorithm), ``evaluation_rows``, ``report`` (HTML
+    and JSON paths) and ``exported`` (the metric party's file name, if any). Raises
+    :class:`arbiter.runner.ArbiterError` naming the silo when one is unreachable, lacks the model or has
+    changed columns.
     """
     if not 0.0 <= float(threshold) <= 1.0:
         raise ArbiterError(f"threshold must be in [0, 1], not {threshold}")
@@ -134,31 +68,24 @@ def evaluate_model(config: ArbiterConfig | str | Path, model_id: str, *, thresho
         record = service.store.model(model_id)
         job = service.store.job(record.job_id)
         spec = JobSpec.from_dict(job.spec["spec"])
-        parties = _parties(job)
-        statuses = _check_silos(service, spec, parties, record)
-        key = f"{job.id}.eval-{uuid.uuid4().hex[:12]}"
-
+        pool: SiloPool = service.pool(job_parties(job))
+        statuses = pool.check(spec, expected=record.model.get("schema_digests", {}), model_id=record.id,
+                              timeout=15.0, what=f"cannot evaluate model {record.id!r}: ")
+        key = transport_key(job.id, f"eval-{uuid.uuid4().hex[:12]}")
         metric_parties = spec.plugin.metric_parties(spec.parties)
-
-        def call(pid: str) -> dict[str, Any]:
-            fields: dict[str, Any] = {"model_id": record.id, "threshold": float(threshold)}
-            if pid in metric_parties and export_scores:
-                fields["export_scores"] = str(export_scores)
-            return service._client(parties[pid]).call("evaluate", timeout=None, spec=spec.to_dict(), key=key,
-                                                      **fields)
-
-        def close(op: str = "abort") -> None:
-            for party in parties.values():
-                with contextlib.suppress(ControlError):
-                    service._client(party).call(op, timeout=3.0, keys=[key])
+        fields: dict[str, Any] = {"model_id": record.id, "threshold": float(threshold)}
+        export = {"export_scores": str(export_scores)} if export_scores else {}
+        calls = {pid: (lambda pid=pid: pool.call(pid, "evaluate", timeout=None, spec=spec.to_dict(), key=key,
+                                                 **fields, **(export if pid in metric_parties else {})))
+                 for pid in pool.parties}
 
         t0 = time.perf_counter()
         try:
-            out = service._parallel({pid: (lambda p=pid: call(p)) for pid in parties}, close)
+            out = pool.parallel(calls, lambda: pool.abort([key]))
         except ControlError as exc:
             raise ArbiterError(f"evaluation of model {record.id!r} failed: {exc}") from exc
         finally:
-            close("close")
+            pool.abort([key], op="close")
         metrics = spec.plugin.combine_metrics({pid: out[pid]["metrics"] for pid in metric_parties})
         rows = sum(int(out[pid]["evaluation_rows"]) for pid in metric_parties)
         exported = [out[pid]["exported"] for pid in metric_parties if out[pid].get("exported")]
@@ -167,8 +94,6 @@ def evaluate_model(config: ArbiterConfig | str | Path, model_id: str, *, thresho
             record.id, job_id=job.id, threshold=float(threshold), rows=rows,
             headline=headline, metrics=metrics,
             schema_digests={pid: s["schema_digest"] for pid, s in statuses.items()})
-        from arbiter.report import write_report
-
         paths = write_report(Path(reports_dir) if reports_dir is not None else Path(config.reports), metrics,
                              model_card(record, job, evaluation), stem=f"{record.id}-eval{evaluation.seq}")
         reports = [str(p) for p in paths]

@@ -142,7 +142,8 @@ def _kpis(r: dict[str, Any]) -> str:
     ]
     gain = r.get("federation_gain") or {}
     if "auc" in gain:
-        cards.insert(1, ("AUC gain", f"{gain['auc']['delta']:+.3f}", f"vs guest-only {gain['auc']['guest_only']:.3f}"))
+        alone = "own data only" if r.get("per_party") else "guest-only"
+        cards.insert(1, ("AUC gain", f"{gain['auc']['delta']:+.3f}", f"vs {alone} {gain['auc']['guest_only']:.3f}"))
     return '<div class="kpis">' + "".join(
         f'<div class="kpi"><div class="label">{_e(a)}</div><div class="value">{_e(b)}</div>'
         f'<div class="note">{_e(c)}</div></div>' for a, b, c in cards) + "</div>"
@@ -155,10 +156,16 @@ def _gain_section(r: dict[str, Any]) -> str:
     names = {"auc": "AUC", "gini": "Gini", "ks": "KS", "brier": "Brier score"}
     rows = [[names.get(k, k), _num(v["federated"], 4), _num(v["guest_only"], 4),
              _signed(v["delta"], 4, better_if_negative=(k == "brier"))] for k, v in gain.items()]
-    return ("<h2>Federation gain</h2><p>The same metrics for a model trained on the guest's own features only, "
-            "on the same evaluation rows: the difference is what the hosts' data adds (for the Brier score a "
-            "negative difference is an improvement).</p>"
-            + _table(["Metric", "Federated model", "Guest-only model", "Difference"], rows, left=1))
+    if r.get("per_party"):  # several parties, each with its own rows and its own-data model
+        text = ("The same metrics, pooled the same way, for the models each party trains on its own rows only: "
+                "the difference is what the other parties' rows add")
+        alone = "Own data only"
+    else:
+        text = ("The same metrics for a model trained on the guest's own features only, on the same evaluation "
+                "rows: the difference is what the hosts' data adds")
+        alone = "Guest-only model"
+    return (f"<h2>Federation gain</h2><p>{text} (for the Brier score a negative difference is an improvement).</p>"
+            + _table(["Metric", "Federated model", alone, "Difference"], rows, left=1))
 
 
 def _per_party_section(r: dict[str, Any]) -> str:
@@ -166,15 +173,17 @@ def _per_party_section(r: dict[str, Any]) -> str:
     per = r.get("per_party")
     if not isinstance(per, dict) or not per:
         return ""
+    extra = sorted({k for p in per.values() for k in p if k.endswith("_auc")
+                    and k not in ("local_only_auc", "gain_over_local_auc")})
     rows = [[_e(pid), _num(p.get("n")), _num(p.get("n_bad")), _num(p.get("auc"), 4), _num(p.get("ks"), 4),
              _num(p.get("brier"), 4), _num(p.get("local_only_auc"), 4),
              _signed(p["gain_over_local_auc"], 4) if p.get("gain_over_local_auc") is not None else "–",
-             _e("; ".join(p.get("notes") or []))] for pid, p in per.items()]
+             *(_num(p.get(k), 4) for k in extra), _e("; ".join(p.get("notes") or []))] for pid, p in per.items()]
     return ("<h2>Per party</h2><p>Each party evaluated the model on its own held-out rows and sent aggregates only; "
             "the headline metrics above pool these hold-outs. <i>Own data only</i> is a model the party trains on "
             "its own training rows alone: the gain is what the federation adds for that party.</p>"
-            + _table(["Party", "Rows", "Bads", "AUC", "KS", "Brier", "Own data only AUC", "Gain", "Notes"], rows,
-                     left=1))
+            + _table(["Party", "Rows", "Bads", "AUC", "KS", "Brier", "Own data only AUC", "Gain",
+                      *(_e(k[:-4].replace("_", " ").capitalize() + " AUC") for k in extra), "Notes"], rows, left=1))
 
 
 def _plots_section(r: dict[str, Any]) -> str:
@@ -313,8 +322,10 @@ def render_html(report: RiskReport | dict[str, Any], model_card: dict[str, Any] 
     sub = [f"Generated {stamp}", f"{_num(r['n'])} evaluation rows, {_num(r['n_bad'])} bads ({_pct(r['bad_rate'])})"]
     if card.get("job_id"):
         sub.insert(0, f"job {card['job_id']}")
-    privacy = ('<div class="privacy"><b>What this report contains.</b> Only aggregate statistics computed by the '
-               "label holder (guest): counts and rates per group, score quantiles and curves downsampled to at "
+    who = ("each party on its own held-out rows, pooled at the arbiter" if r.get("per_party")
+           else "the label holder (guest)")
+    privacy = ('<div class="privacy"><b>What this report contains.</b> Only aggregate statistics computed by '
+               f"{who}: counts and rates per group, score quantiles and curves downsampled to at "
                f"most {max(len(r['roc_curve']['fpr']), len(r['ks_curve']['population']))} points. No customer "
                "id, label or individual score is included.</div>")
     body = "".join([

@@ -42,38 +42,37 @@ from typing import Any
 
 from tqdm import tqdm
 
-from algorithms.api import Algorithm, RoleContext
+from algorithms.api import Algorithm, ParamsError, RoleContext
+from algorithms.paillier import shared_executor
+from arbiter.card import headline_metrics, model_card
 from arbiter.config import ArbiterConfig, JobConfig, PartyAddress
+from arbiter.pool import ArbiterError, SiloPool
+from arbiter.report import write_report
 from arbiter.store import (
     ALIGNING,
-    CANCELLED,
-    DONE,
     EVALUATING,
     FAILED,
     QUEUED,
     STAGE_STATES,
+    TERMINAL,
     TRAINING,
     VERTICAL_STAGES,
     JobRecord,
     JobStore,
+    ModelRecord,
     content_hash,
 )
 from federation import codec
-from federation.certs import TlsConfig
 from federation.channel import ChannelError
 from federation.grpc_transport import PartyNode
-from silo.control import ControlClient, ControlError, SiloUnavailable
-from silo.jobs import VERSION, CancellableChannel, JobCancelled, JobError, JobSpec
+from silo.control import ControlError, SiloUnavailable
+from silo.jobs import CancellableChannel, JobError, JobSpec
 from silo.logs import job_logger
 from silo.store import SqliteCheckpoint
 
 ALL_STAGES = VERTICAL_STAGES  # every stage state a job can be in
-_STAGE_OF = STAGE_STATES
-ABORT_GRACE_S = 10.0  # after a failure, how long the other calls of the stage get to unwind
-
-
-class ArbiterError(RuntimeError):
-    """The job cannot run or continue; the message says why and what to do."""
+TERMINAL_STATES = tuple(TERMINAL)
+Log = logging.LoggerAdapter  # type: ignore[type-arg]
 
 
 class _StoreCheckpointAdapter:
@@ -93,35 +92,39 @@ class _StoreCheckpointAdapter:
         return None if found is None else (found[0], codec.decode(found[1]))
 
 
+def job_parties(job: JobRecord) -> dict[str, PartyAddress]:
+    """The silos of a stored job with their addresses."""
+    return {pid: PartyAddress(pid, p["role"], p["address"], p["control"]) for pid, p in job.spec["parties"].items()}
+
+
 class ArbiterService:
-    """The coordinator: job store, data-plane node for its protocol role, control clients to the silos."""
+    """The coordinator: the job store, the stage loop, a data-plane node for the arbiter's protocol role and
+    a :class:`~arbiter.pool.SiloPool` per job for the control calls to the silos."""
 
     def __init__(self, config: ArbiterConfig, progress: bool = True) -> None:
         self.config = config
-        self.tls = TlsConfig(config.tls.ca.read_bytes(), config.tls.cert.read_bytes(), config.tls.key.read_bytes())
+        self.tls = config.tls.load()
         self.store = JobStore(config.store)
         self.progress = progress
         self.log = job_logger("fedrisk.arbiter", config.party_id)
         self._node: PartyNode | None = None
-        self._clients: dict[str, ControlClient] = {}
-        self._lock = threading.Lock()
+        self._pools: list[SiloPool] = []
 
     def close(self) -> None:
-        for client in self._clients.values():
-            client.close()
-        self._clients.clear()
+        for pool in self._pools:
+            pool.close()
+        self._pools.clear()
         if self._node is not None:
             self._node.stop(grace=0.5)
             self._node = None
         self.store.close()
 
     # ---------------------------------------------------------------------------------------------- setup
-    def _client(self, party: PartyAddress) -> ControlClient:
-        with self._lock:
-            client = self._clients.get(party.party_id)
-            if client is None or client.address != party.control:
-                client = self._clients[party.party_id] = ControlClient(party.party_id, party.control, self.tls)
-            return client
+    def pool(self, parties: dict[str, PartyAddress]) -> SiloPool:
+        """Control clients to ``parties`` (closed with the service)."""
+        pool = SiloPool(self.tls, parties)
+        self._pools.append(pool)
+        return pool
 
     def _start_node(self, parties: dict[str, PartyAddress]) -> PartyNode:
         if self._node is None:
@@ -129,27 +132,17 @@ class ArbiterService:
                                    {p.party_id: p.address for p in parties.values()}).start()
         return self._node
 
-    def check(self, spec: JobSpec, parties: dict[str, PartyAddress], timeout: float = 10.0) -> dict[str, Any]:
-        """Every silo reachable, same version, expected role; returns ``{party: status}``."""
-        statuses: dict[str, Any] = {}
-        for pid, party in parties.items():
-            try:
-                status = self._client(party).call("check", timeout=timeout, spec=spec.to_dict())
-            except SiloUnavailable as exc:
-                raise ArbiterError(f"silo {pid!r} is not reachable at {party.control}: {exc}") from exc
-            except ControlError as exc:
-                raise ArbiterError(str(exc)) from exc
-            if status.get("version") != VERSION:
-                raise ArbiterError(f"silo {pid!r} runs {status.get('version')!r}, the arbiter {VERSION!r}")
-            if status.get("party") != pid:
-                raise ArbiterError(f"the silo at {party.control} says it is {status.get('party')!r}, not {pid!r}")
-            statuses[pid] = status
-        return statuses
-
     def submit(self, job: JobConfig) -> JobRecord:
         """Check the silos, then create the job (nothing is stored if a check fails)."""
         spec = job.spec
-        statuses = self.check(spec, job.parties)
+        statuses = self.pool(job.parties).check(spec)
+        try:
+            for warning in spec.plugin.check_preflight(spec.typed_params,
+                                                       {pid: s["features"] for pid, s in statuses.items()},
+                                                       {pid: s["rows"] for pid, s in statuses.items()}, spec.parties):
+                self.log.warning("preflight", extra={"job": spec.job_id, "fields": {"warning": warning}})
+        except ParamsError as exc:
+            raise ArbiterError(f"job {spec.job_id!r}: {exc}") from exc
         record = {
             "spec": spec.to_dict(),
             "parties": {p.party_id: {"role": p.role, "address": p.address, "control": p.control}
@@ -158,7 +151,7 @@ class ArbiterService:
             "schema_digests": {pid: s["schema_digest"] for pid, s in statuses.items()},
             "rows": {pid: s["rows"] for pid, s in statuses.items()},
             "features": {pid: s["features"] for pid, s in statuses.items()},
-            "stages": [_STAGE_OF[s] for s in spec.plugin.stages],  # the store's state machine follows them
+            "stages": [STAGE_STATES[s] for s in spec.plugin.stages],  # the store's state machine follows them
         }
         created = self.store.create_job(spec.job_id, spec.algorithm, record)
         self.log.info("job created", extra={"job": spec.job_id, "fields": {"algorithm": spec.algorithm}})
@@ -171,13 +164,13 @@ class ArbiterService:
         if job.state in TERMINAL_STATES:
             raise ArbiterError(f"job {job_id!r} is already {job.state}")
         spec = JobSpec.from_dict(job.spec["spec"])
-        parties = {pid: PartyAddress(pid, p["role"], p["address"], p["control"])
-                   for pid, p in job.spec["parties"].items()}
+        parties = job_parties(job)
+        pool = self.pool(parties)
         log = job_logger("fedrisk.arbiter", self.config.party_id, job_id)
-        stages = tuple(_STAGE_OF[s] for s in spec.plugin.stages)
+        stages = tuple(STAGE_STATES[s] for s in spec.plugin.stages)
         if job.state in ALL_STAGES:  # the arbiter itself stopped mid-job: fail that attempt and abort it at the silos
             job = self.store.transition(job_id, FAILED, error="arbiter restarted while the job was running")
-            self._abort(job, parties)
+            self._abort(job, pool)
         if job.state == FAILED and not resume:
             raise ArbiterError(f"job {job_id!r} failed at {job.stage}: {job.error}; "
                                f"continue it with `fedrisk arbiter resume {job_id}`")
@@ -188,17 +181,17 @@ class ArbiterService:
             job = self.store.job(job_id)
             start = stages.index(job.stage) if job.state == FAILED and job.stage in stages else 0
             if job.state == FAILED:
-                self._wait_for_silos(job, parties, deadline, log)
+                pool.wait(spec, job.spec.get("schema_digests", {}), deadline, log,
+                          resume_hint=f" continue later with `fedrisk arbiter resume {job.id}`")
             try:
-                result = self._run_stages(job, spec, parties, stages[start:], log)
-                return result
+                return self._run_stages(job, spec, pool, stages[start:], log)
             except (SiloUnavailable, ChannelError) as exc:
                 job = self.store.job(job_id)
                 if job.state != FAILED:
                     job = self.store.transition(job_id, FAILED, error=str(exc))
                 log.warning("attempt failed", extra={"fields": {"attempt": job.attempt, "stage": job.stage,
                                                                 "error": str(exc)[:200]}})
-                self._abort(job, parties)
+                self._abort(job, pool)
                 if retries <= 0:
                     raise ArbiterError(f"job {job_id!r} failed at {job.stage}: {exc}; continue it with "
                                        f"`fedrisk arbiter resume {job_id}` once every silo is up") from exc
@@ -209,108 +202,46 @@ class ArbiterService:
                     reason = "interrupted (Ctrl-C or SIGTERM)" if isinstance(exc, KeyboardInterrupt) \
                         else f"{type(exc).__name__}: {exc}"
                     self.store.transition(job_id, FAILED, error=reason)
-                self._abort(self.store.job(job_id), parties)
+                self._abort(self.store.job(job_id), pool)
                 raise
 
-    def _wait_for_silos(self, job: JobRecord, parties: dict[str, PartyAddress], deadline: float,
-                        log: logging.LoggerAdapter) -> None:  # type: ignore[type-arg]
-        """Poll every silo until it answers (same schema digest as at submission) or the deadline passes."""
-        spec = JobSpec.from_dict(job.spec["spec"])
-        expected = job.spec.get("schema_digests", {})
-        until = time.monotonic() + deadline
-        waiting = set(parties)
-        while waiting:
-            for pid in sorted(waiting):
-                try:
-                    status = self._client(parties[pid]).call("check", timeout=3.0, spec=spec.to_dict())
-                except SiloUnavailable:
-                    continue
-                if expected.get(pid) and status["schema_digest"] != expected[pid]:
-                    raise ArbiterError(f"silo {pid!r}: its table's columns changed since the job started "
-                                       f"(schema digest {status['schema_digest'][:12]} != {expected[pid][:12]})")
-                waiting.discard(pid)
-            if not waiting:
-                return
-            if time.monotonic() > until:
-                raise ArbiterError(f"job {job.id!r}: silos {sorted(waiting)} did not come back within {deadline:.0f}s;"
-                                   f" continue later with `fedrisk arbiter resume {job.id}`")
-            log.info("waiting for silos", extra={"fields": {"silos": ",".join(sorted(waiting))}})
-            time.sleep(1.0)
+    def resume(self, job_id: str) -> dict[str, Any]:
+        return self.run(job_id, resume=True)
 
-    def _abort(self, job: JobRecord, parties: dict[str, PartyAddress], op: str = "abort") -> None:
+    def status(self, job_id: str | None = None) -> list[JobRecord]:
+        return [self.store.job(job_id)] if job_id else self.store.jobs()
+
+    # ------------------------------------------------------------------------------------------ stage loop
+    def _abort(self, job: JobRecord, pool: SiloPool, op: str = "abort") -> None:
         """Cancel the attempt's roles and close its transport keys here and at every reachable silo."""
-        keys = [f"{job.id}.{job.attempt}.{stage}" for stage in ALL_STAGES]
+        keys = [job.stage_key(stage) for stage in ALL_STAGES]
         if self._node is not None:
             for key in keys:
                 with contextlib.suppress(Exception):
                     self._node.close_job(key)
-        for party in parties.values():
-            with contextlib.suppress(ControlError):  # a dead silo has nothing left to abort
-                self._client(party).call(op, timeout=3.0, keys=keys)
+        pool.abort(keys, op)
 
-    def _run_stages(self, job: JobRecord, spec: JobSpec, parties: dict[str, PartyAddress], stages: tuple[str, ...],
-                    log: logging.LoggerAdapter) -> dict[str, Any]:  # type: ignore[type-arg]
-        """Run ``stages`` (job states, in the algorithm's order); the last one (evaluation) gives the result."""
+    def _run_stages(self, job: JobRecord, spec: JobSpec, pool: SiloPool, stages: tuple[str, ...], log: Log
+                    ) -> dict[str, Any]:
+        """Run ``stages`` (job states, in the algorithm's order); the evaluation stage gives the result."""
         resumed = job.state == FAILED
         result: dict[str, Any] = {}
         for i, stage in enumerate(stages):
             job = self.store.transition(job.id, stage, new_attempt=resumed and i == 0)
             log.info("stage", extra={"fields": {"state": stage, "attempt": job.attempt}})
             if stage == ALIGNING:
-                self._align(job, spec, parties)
+                self._align(job, spec, pool)
             elif stage == TRAINING:
-                self._train(job, spec, parties, resumed and i == 0, log)
+                self._train(job, spec, pool, resumed and i == 0, log)
             elif stage == EVALUATING:
-                result = self._evaluate(job, spec, parties, log)
+                result = self._evaluate(job, spec, pool, log)
         return result
 
-    # --------------------------------------------------------------------------------------------- stages
-    def _parallel(self, calls: dict[str, Callable[[], Any]], on_error: Callable[[], None]) -> dict[str, Any]:
-        results: dict[str, Any] = {}
-        errors: list[tuple[str, BaseException]] = []
-        lock = threading.Lock()
+    def _align(self, job: JobRecord, spec: JobSpec, pool: SiloPool) -> None:
+        bar = tqdm(total=len(pool.parties), desc="PSI alignment", unit="silo", disable=not self.progress, leave=True)
+        calls = pool.stage_calls("align", spec, job.stage_key(ALIGNING))
 
-        def runner(name: str, fn: Callable[[], Any]) -> None:
-            try:
-                results[name] = fn()
-            except BaseException as exc:
-                with lock:
-                    first = not errors
-                    errors.append((name, exc))
-                if first:
-                    on_error()
-
-        threads = [threading.Thread(target=runner, args=item, daemon=True, name=f"call-{item[0]}")
-                   for item in calls.items()]
-        for t in threads:
-            t.start()
-        grace_until: float | None = None
-        for t in threads:
-            while t.is_alive():
-                t.join(0.2)
-                if errors and grace_until is None:
-                    grace_until = time.monotonic() + ABORT_GRACE_S
-                if grace_until is not None and time.monotonic() > grace_until:
-                    break  # aborted calls still unwinding (e.g. a send retrying a dead peer): do not wait
-        if errors:
-            def rank(e: tuple[str, BaseException]) -> int:
-                exc = e[1]
-                return 0 if isinstance(exc, SiloUnavailable) else 2 if isinstance(exc, JobCancelled | ChannelError) \
-                    else 1
-            raise sorted(errors, key=rank)[0][1]
-        return results
-
-    def _silo_calls(self, op: str, job: JobRecord, spec: JobSpec, parties: dict[str, PartyAddress],
-                    **fields: Any) -> dict[str, Callable[[], Any]]:
-        key = f"{job.id}.{job.attempt}.{_STAGE_OF[op]}"
-        return {pid: (lambda p=p: self._client(p).call(op, timeout=None, spec=spec.to_dict(), key=key, **fields))
-                for pid, p in parties.items()}
-
-    def _align(self, job: JobRecord, spec: JobSpec, parties: dict[str, PartyAddress]) -> None:
-        bar = tqdm(total=len(parties), desc="PSI alignment", unit="silo", disable=not self.progress, leave=True)
-        calls = self._silo_calls("align", job, spec, parties)
-
-        def wrap(fn: Callable[[], Any]) -> Callable[[], Any]:
+        def counted(fn: Callable[[], Any]) -> Callable[[], Any]:
             def inner() -> Any:
                 out = fn()
                 bar.update(1)
@@ -318,7 +249,7 @@ class ArbiterService:
             return inner
 
         try:
-            out = self._parallel({k: wrap(v) for k, v in calls.items()}, lambda: self._abort(job, parties))
+            out = pool.parallel({k: counted(v) for k, v in calls.items()}, lambda: self._abort(job, pool))
         finally:
             bar.close()
         counts = {pid: r["aligned"] for pid, r in out.items()}
@@ -327,45 +258,46 @@ class ArbiterService:
         self.log.info("aligned", extra={"job": job.id, "fields": {
             "rows": next(iter(counts.values())), "evaluation": next(iter(out.values()))["evaluation"]}})
 
-    def _resume_step(self, job: JobRecord, spec: JobSpec, parties: dict[str, PartyAddress]) -> int:
+    def _resume_step(self, job: JobRecord, spec: JobSpec, pool: SiloPool) -> int:
         """Newest checkpoint step that every party (silos and the arbiter's role) holds; -1 if none."""
         common: set[int] | None = {s for _, s, _ in self.store.checkpoints(job.id, self.config.party_id)}
-        for party in parties.values():
-            steps = set(self._client(party).call("checkpoints", timeout=10.0, spec=spec.to_dict())["steps"])
+        for pid in pool.parties:
+            steps = set(pool.call(pid, "checkpoints", timeout=10.0, spec=spec.to_dict())["steps"])
             common = steps if common is None else common & steps
         return max(common) if common else -1
 
-    def _train(self, job: JobRecord, spec: JobSpec, parties: dict[str, PartyAddress], resumed: bool,
-               log: logging.LoggerAdapter) -> None:  # type: ignore[type-arg]
+    def _train(self, job: JobRecord, spec: JobSpec, pool: SiloPool, resumed: bool, log: Log) -> None:
         assert self._node is not None
+        plugin = spec.plugin
         # A fresh run ignores any stale checkpoint (cap -1); a resumed run hands every role its latest
-        # checkpoint and the protocol's setup agrees the restart epoch (parties may be one epoch apart).
-        resume_step = self._resume_step(job, spec, parties) if resumed else -1
+        # checkpoint and the protocol's setup agrees the restart step (parties may be one step apart).
+        resume_step = self._resume_step(job, spec, pool) if resumed else -1
         cap = None if resumed else -1
         log.info("training", extra={"fields": {"attempt": job.attempt, "common_checkpoint": resume_step}})
-        plugin = spec.plugin
-        epochs = plugin.steps(spec.typed_params)
-        bar = tqdm(total=epochs, desc="training epochs", unit="epoch", disable=not self.progress, leave=True,
-                   initial=max(resume_step + 1, 0) if epochs else 0)
-        key = f"{job.id}.{job.attempt}.{TRAINING}"
+        steps = plugin.steps(spec.typed_params)
+        bar = tqdm(total=steps, desc="training steps", unit="step", disable=not self.progress, leave=True,
+                   initial=max(resume_step + 1, 0) if steps else 0)
+        key = job.stage_key(TRAINING)
         cancelled = threading.Event()
         channel = CancellableChannel(self._node.channel(key), cancelled)
 
         def on_save(step: int, digest: str) -> None:
-            bar.n = min(step + 1, epochs or step + 1)
+            bar.n = min(step + 1, steps or step + 1)
             bar.refresh()
-            log.info("epoch", extra={"fields": {"step": step, "sha256": digest[:12]}})
+            log.info("step", extra={"fields": {"step": step, "sha256": digest[:12]}})
 
         checkpoint = SqliteCheckpoint(_StoreCheckpointAdapter(self.store, self.config.party_id),  # type: ignore[arg-type]
                                       job.id, max_step=cap, on_save=on_save)
-        calls = self._silo_calls("train", job, spec, parties, resume_step=cap)
+        calls = pool.stage_calls("train", spec, key, resume_step=cap)
         arbiter_done = threading.Event()
         if plugin.survives_silo_loss:  # a silo that dies is waited for and rejoins; the others go on
-            calls = {pid: self._rejoining(pid, fn, job, spec, parties, key, arbiter_done, cancelled, log)
+            calls = {pid: _rejoining(pool, pid, fn, spec, key, arbiter_done, cancelled, log)
                      for pid, fn in calls.items()}
         if plugin.arbiter is not None:  # the arbiter plays a role (key holder, aggregator)
+            executor = shared_executor()
             ctx = RoleContext(job_id=job.id, party_id=self.config.party_id, role="arbiter", parties=spec.parties,
-                              params=spec.typed_params, seed=spec.seed, checkpoint=checkpoint)
+                              params=spec.typed_params, seed=spec.seed, checkpoint=checkpoint, executor=executor,
+                              workers=executor.workers)
 
             def arbiter_role() -> Any:
                 try:
@@ -378,11 +310,11 @@ class ArbiterService:
 
         def on_error() -> None:
             cancelled.set()
-            self._abort(job, parties)
+            self._abort(job, pool)
 
         t0 = time.perf_counter()
         try:
-            out = self._parallel(calls, on_error)
+            out = pool.parallel(calls, on_error)
         finally:
             bar.close()
         arbiter_part = out.pop("__arbiter__")
@@ -399,43 +331,11 @@ class ArbiterService:
             "training_time_s": round(time.perf_counter() - t0, 2),
             "arbiter_part": arbiter_part})
 
-    def _rejoining(self, pid: str, call: Callable[[], Any], job: JobRecord, spec: JobSpec,
-                   parties: dict[str, PartyAddress], key: str, done: threading.Event, cancelled: threading.Event,
-                   log: logging.LoggerAdapter) -> Callable[[], Any]:  # type: ignore[type-arg]
-        """A silo's training call that survives the silo's death: wait until it answers again, then call it
-        again (its role rejoins from its latest checkpoint); ``None`` if the stage ended first."""
-        def again() -> Any:
-            return self._client(parties[pid]).call("train", timeout=None, spec=spec.to_dict(), key=key,
-                                                   resume_step=None)
-
-        def run() -> Any:
-            attempt = call
-            while True:
-                try:
-                    return attempt()
-                except SiloUnavailable as exc:
-                    log.warning("silo lost during training; the others go on", extra={"fields": {
-                        "silo": pid, "error": str(exc)[:200]}})
-                while not (done.is_set() or cancelled.is_set()):
-                    try:
-                        self._client(parties[pid]).call("check", timeout=3.0, spec=spec.to_dict())
-                        break
-                    except SiloUnavailable:
-                        time.sleep(0.5)
-                else:
-                    return None
-                log.info("silo is back; it rejoins training", extra={"fields": {"silo": pid}})
-                attempt = again
-
-        return run
-
-    def _evaluate(self, job: JobRecord, spec: JobSpec, parties: dict[str, PartyAddress],
-                  log: logging.LoggerAdapter) -> dict[str, Any]:  # type: ignore[type-arg]
+    def _evaluate(self, job: JobRecord, spec: JobSpec, pool: SiloPool, log: Log) -> dict[str, Any]:
         expected = job.spec.get("schema_digests", {})
-        for pid, status in self.check(spec, parties).items():
-            if expected.get(pid) and status["schema_digest"] != expected[pid]:
-                raise ArbiterError(f"silo {pid!r}: its table's columns changed since training; refusing to evaluate")
-        out = self._parallel(self._silo_calls("evaluate", job, spec, parties), lambda: self._abort(job, parties))
+        pool.check(spec, expected=expected)  # refuse a silo whose columns changed since training
+        out = pool.parallel(pool.stage_calls("evaluate", spec, job.stage_key(EVALUATING)),
+                            lambda: self._abort(job, pool))
         plugin = spec.plugin
         metric_parties = plugin.metric_parties(spec.parties)
         metrics = plugin.combine_metrics({pid: out[pid]["metrics"] for pid in metric_parties})
@@ -451,17 +351,15 @@ class ArbiterService:
                   "train_rows": training["train_rows"]}
         record = self.store.register_model(job.id, spec.name, spec.algorithm, spec.params, headline, model,
                                            result=result)
-        self._abort(job, parties, op="close")
-        for party in parties.values():  # silos key their private part by the registry id too (best effort:
-            try:                         # the part stays reachable by job id)
-                self._client(party).call("name_model", timeout=10.0, spec=spec.to_dict(), model_id=record.id)
+        self._abort(job, pool, op="close")
+        for pid in pool.parties:  # silos key their private part by the registry id too (best effort: the
+            try:                  # part stays reachable by job id)
+                pool.call(pid, "name_model", timeout=10.0, spec=spec.to_dict(), model_id=record.id)
             except ControlError as exc:
                 log.warning("could not name the model at a silo", extra={"fields": {"error": str(exc)[:200]}})
         result["model_id"] = record.id
         result["content_hash"] = record.content_hash
-        result["report"] = self._write_report(job, spec, record.id, metrics, training)
-        from arbiter.evaluate import headline_metrics  # (arbiter.evaluate imports this module)
-
+        result["report"] = self._write_report(record, self.store.job(job.id), metrics)
         self.store.record_evaluation(record.id, job_id=job.id, threshold=0.5, rows=result["evaluation_rows"],
                                      headline=headline_metrics(metrics), metrics=metrics,
                                      schema_digests=expected, reports=result["report"])
@@ -470,33 +368,40 @@ class ArbiterService:
         result["full_metrics"] = metrics
         return result
 
-    def _write_report(self, job: JobRecord, spec: JobSpec, model_id: str, metrics: dict[str, Any],
-                      training: dict[str, Any]) -> list[str]:
-        card = {"name": spec.name, "algorithm": spec.algorithm, "job_id": job.id, "model_id": model_id,
-                "trained_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-                "parties": spec.parties.to_dict(), "features_per_party": job.spec.get("features", {}),
-                "parameters": spec.params, "training_time_s": training["training_time_s"], "key_bits": 2048,
-                "privacy_notes": ["Rows, ids, labels and weights never left their silo; the arbiter received "
-                                  "aggregate metrics, schema digests and model-part hashes only.",
-                                  *spec.plugin.privacy_notes(spec.typed_params, metrics, training.get("arbiter_part"))]}
-        try:
-            from arbiter.report import write_report
-        except ImportError:  # report module not available: JSON only
-            import json
-
-            out = Path(self.config.reports)
-            out.mkdir(parents=True, exist_ok=True)
-            path = out / f"{job.id}.json"
-            path.write_text(json.dumps({"model_card": card, "metrics": metrics}, indent=1))
-            return [str(path)]
+    def _write_report(self, record: ModelRecord, job: JobRecord, metrics: dict[str, Any]) -> list[str]:
+        card = model_card(record, job, metrics=metrics)
         html_path, json_path = write_report(Path(self.config.reports), metrics, card, stem=job.id)
         return [str(html_path), str(json_path)]
 
-    def resume(self, job_id: str) -> dict[str, Any]:
-        return self.run(job_id, resume=True)
 
-    def status(self, job_id: str | None = None) -> list[JobRecord]:
-        return [self.store.job(job_id)] if job_id else self.store.jobs()
+def _rejoining(pool: SiloPool, pid: str, call: Callable[[], Any], spec: JobSpec, key: str, done: threading.Event,
+               cancelled: threading.Event, log: Log) -> Callable[[], Any]:
+    """A silo's training call that survives the silo's death (plug-ins with ``survives_silo_loss``): wait until
+    the silo answers again, then call it again (its role rejoins from its latest checkpoint); ``None`` if the
+    stage ended first."""
+    def again() -> Any:
+        return pool.call(pid, "train", timeout=None, spec=spec.to_dict(), key=key, resume_step=None)
+
+    def run() -> Any:
+        attempt = call
+        while True:
+            try:
+                return attempt()
+            except SiloUnavailable as exc:
+                log.warning("silo lost during training; the others go on", extra={"fields": {
+                    "silo": pid, "error": str(exc)[:200]}})
+            while not (done.is_set() or cancelled.is_set()):
+                try:
+                    pool.call(pid, "check", timeout=3.0, spec=spec.to_dict())
+                    break
+                except SiloUnavailable:
+                    time.sleep(0.5)
+            else:
+                return None
+            log.info("silo is back; it rejoins training", extra={"fields": {"silo": pid}})
+            attempt = again
+
+    return run
 
 
 def _rows(plugin: Algorithm, spec: JobSpec, per_party: dict[str, int]) -> int:
@@ -509,5 +414,4 @@ def _rows(plugin: Algorithm, spec: JobSpec, per_party: dict[str, int]) -> int:
     return int(sum(per_party.values()))
 
 
-TERMINAL_STATES = (DONE, CANCELLED)
-__all__ = ["QUEUED", "ArbiterError", "ArbiterService"]
+__all__ = ["QUEUED", "ArbiterError", "ArbiterService", "job_parties"]

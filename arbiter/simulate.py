@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from algorithms.api import RoleContext
 from algorithms.base import MemoryCheckpoint
+from algorithms.paillier import shared_executor
 from algorithms.secagg.signing import EcSigner, KeyVerifier
 from federation.channel import InMemoryNetwork, run_parties
 from silo.data import LocalTable
@@ -36,11 +37,13 @@ def simulate_job(spec: JobSpec, tables: dict[str, LocalTable], workdir: str | Pa
     root.mkdir(parents=True, exist_ok=True)
     stores = {pid: SiloStore(root / f"{pid}-sim.sqlite") for pid in tables}
     plugin = spec.plugin
+    pool = shared_executor()  # the services' roles run on the same kind of pool
     # in-process stand-ins for the silos' certificate keys (secure aggregation signs key advertisements)
     keys = {pid: ec.generate_private_key(ec.SECP256R1()) for pid in tables}
     verifier = KeyVerifier({pid: k.public_key() for pid, k in keys.items()})
-    workers = {pid: SiloWorker(pid, str(spec.parties.role_of(pid)), tables[pid], stores[pid],
-                               signer=EcSigner(pid, keys[pid]), verifier=verifier) for pid in tables}
+    workers = {pid: SiloWorker(pid, str(spec.parties.role_of(pid)), tables[pid], stores[pid], executor=pool,
+                               workers=pool.workers, signer=EcSigner(pid, keys[pid]), verifier=verifier)
+               for pid in tables}
     timings: dict[str, Any] = {}
     try:
         net = InMemoryNetwork()
@@ -58,7 +61,8 @@ def simulate_job(spec: JobSpec, tables: dict[str, LocalTable], workdir: str | Pa
         arbiter_channel = net.channel(spec.parties.arbiter)
 
         ctx = RoleContext(job_id=spec.job_id, party_id=spec.parties.arbiter, role="arbiter", parties=spec.parties,
-                          params=spec.typed_params, seed=spec.seed, checkpoint=arbiter_cp)
+                          params=spec.typed_params, seed=spec.seed, checkpoint=arbiter_cp, executor=pool,
+                          workers=pool.workers)
 
         def arbiter() -> Any:
             return plugin.export_part(plugin.trainer(ctx, None).run(arbiter_channel))

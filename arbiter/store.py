@@ -154,6 +154,12 @@ evaluations_table = Table(
 )
 
 
+def transport_key(job_id: str, *parts: object) -> str:
+    """The transport key (mailbox name) of a job's messages: ``job_id.attempt[.stage]`` for the attempts of
+    a job's stages, ``job_id.eval-<random>`` for an evaluation; stale attempts can never interfere."""
+    return ".".join((job_id, *(str(p) for p in parts)))
+
+
 @dataclass(frozen=True)
 class JobRecord:
     id: str
@@ -171,7 +177,11 @@ class JobRecord:
     @property
     def transport_key(self) -> str:
         """Job key used on the transport for the current attempt (stale attempts cannot interfere)."""
-        return f"{self.id}.{self.attempt}"
+        return transport_key(self.id, self.attempt)
+
+    def stage_key(self, stage: str) -> str:
+        """Transport key of ``stage`` (a job state) in the current attempt."""
+        return transport_key(self.id, self.attempt, stage)
 
 
 @dataclass(frozen=True)

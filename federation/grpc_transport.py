@@ -43,10 +43,6 @@ Usage (one process per party in production; threads work too)::
         reply = channel.recv("insurer", "hello.reply", timeout=30)
         result = SomeGuestRole(...).run(channel)         # roles run unchanged
         node.close_job("job-42")                         # free the mailbox, refuse late messages
-
-    # services layer: learn about jobs it does not know yet, and read control traffic in order
-    node = PartyNode("insurer", ..., on_new_job=lambda job_id, sender: print("new job", job_id, sender))
-    msg = node.channel(CONTROL_JOB).recv_any(timeout=60)   # Message(sender, tag, payload, ...)
 """
 
 from __future__ import annotations
@@ -57,7 +53,6 @@ import random
 import re
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -65,7 +60,6 @@ from typing import Any
 
 import grpc
 
-from algorithms.paillier.vector import CiphertextVector
 from federation import codec
 from federation.certs import CertificateError, TlsConfig, check_party_id
 from federation.channel import DEFAULT_TIMEOUT, Channel, ChannelError, ChannelTimeout
@@ -76,11 +70,8 @@ from federation.proto import transport_pb2_grpc as pb_grpc
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1 << 20
-CONTROL_JOB = "control"
 DEFAULT_MAX_PAYLOAD = 1 << 30
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-
-NewJobCallback = Callable[[str, str], None]
 
 
 class PeerRejected(ChannelError):
@@ -119,18 +110,9 @@ class Message:
 
 
 def key_fingerprints(payload: Any) -> list[str]:
-    """Sorted distinct Paillier key fingerprints of every ciphertext vector inside a payload."""
-    found: set[str] = set()
-    stack = [payload]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, CiphertextVector):
-            found.add(value.public_key.fingerprint)
-        elif isinstance(value, dict):
-            stack.extend(value.values())
-        elif isinstance(value, list | tuple):
-            stack.extend(value)
-    return sorted(found)
+    """Sorted distinct key fingerprints of every encrypted value inside a payload (Paillier ciphertext
+    vectors: the codec extensions registered with a fingerprint)."""
+    return codec.fingerprints(payload)
 
 
 def check_job_id(job_id: str) -> str:
@@ -151,7 +133,6 @@ class _Stored:
 @dataclass
 class _JobBox:
     messages: dict[tuple[str, str], _Stored] = field(default_factory=dict)
-    order: deque[tuple[str, str]] = field(default_factory=deque)
     accepted: dict[tuple[str, str], int] = field(default_factory=dict)  # (sender, tag) -> seq
 
 
@@ -198,25 +179,23 @@ class _Inbox:
             box = self._jobs.get(env.job_id)
             return box is not None and box.accepted.get((env.sender, env.tag)) == env.seq
 
-    def put(self, env: pb.Envelope, data: bytes) -> tuple[bool, bool]:
-        """Store a message; returns ``(duplicate, new_job)``. Raises PeerRejected on conflicts."""
+    def put(self, env: pb.Envelope, data: bytes) -> bool:
+        """Store a message; returns whether it is a duplicate. Raises PeerRejected on conflicts."""
         with self._cond:
             if env.job_id in self._closed_jobs:
                 raise PeerRejected(f"job {env.job_id!r} is closed on {env.receiver!r}")
-            new_job = env.job_id not in self._jobs
             box = self._jobs.setdefault(env.job_id, _JobBox())
             key = (env.sender, env.tag)
             previous = box.accepted.get(key)
             if previous == env.seq:
-                return True, False
+                return True
             if previous is not None:
                 raise _Duplicate(f"tag {env.tag!r} of job {env.job_id!r} from {env.sender!r} was already used "
                                  f"(seq {previous}, now {env.seq})")
             box.accepted[key] = env.seq
             box.messages[key] = _Stored(env, data)
-            box.order.append(key)
             self._cond.notify_all()
-            return False, new_job
+            return False
 
     def _wait(self, job_id: str, ready: Callable[[_JobBox], tuple[str, str] | None], timeout: float,
               what: str) -> _Stored:
@@ -230,7 +209,6 @@ class _Inbox:
                     raise ChannelError(f"job {job_id!r} was closed while waiting for {what}")
                 key = ready(box)
                 if key is not None:
-                    box.order.remove(key)
                     return box.messages.pop(key)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -241,9 +219,6 @@ class _Inbox:
         key = (sender, tag)
         return self._wait(job_id, lambda box: key if key in box.messages else None, timeout,
                           f"{tag!r} from {sender!r}")
-
-    def take_any(self, job_id: str, timeout: float) -> _Stored:
-        return self._wait(job_id, lambda box: box.order[0] if box.order else None, timeout, "any message")
 
 
 # ---------------------------------------------------------------------------------------------- server
@@ -296,16 +271,11 @@ class _InboxServicer(pb_grpc.InboxServicer):
         if len(data) != env.payload_size or hashlib.sha256(data).digest() != env.payload_sha256:
             context.abort(grpc.StatusCode.DATA_LOSS, f"payload of {env.tag!r} is incomplete or corrupted")
         try:
-            duplicate, new_job = node._inbox.put(env, data)
+            duplicate = node._inbox.put(env, data)
         except _Duplicate as exc:
             context.abort(grpc.StatusCode.ALREADY_EXISTS, str(exc))
         except PeerRejected as exc:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
-        if new_job and node.on_new_job is not None:
-            try:
-                node.on_new_job(env.job_id, env.sender)
-            except Exception:  # a faulty callback must not fail the delivery
-                log.exception("on_new_job callback failed for job %r", env.job_id)
         return pb.Ack(duplicate=duplicate)
 
 
@@ -376,13 +346,11 @@ class PartyNode:
     """One party's endpoint: inbox server + links to peers. Start it, then take per-job channels.
 
     ``peers`` maps party id -> ``host:port``. ``listen_address`` may use port 0 (see :attr:`port`).
-    ``on_new_job(job_id, sender)`` is called (from a server thread) when the first message of a job
-    this node has no mailbox for arrives; the message waits in the new mailbox.
     """
 
     def __init__(self, party_id: str, listen_address: str, tls: TlsConfig, peers: dict[str, str] | None = None,
                  *, retry: RetryPolicy | None = None, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD,
-                 on_new_job: NewJobCallback | None = None, max_workers: int = 8) -> None:
+                 max_workers: int = 8) -> None:
         self.party_id = check_party_id(party_id)
         if tls.common_name != party_id:
             raise CertificateError(f"certificate is for {tls.common_name!r}, not for party {party_id!r}")
@@ -391,7 +359,6 @@ class PartyNode:
         self.peers: dict[str, str] = dict(peers or {})
         self.retry = retry or RetryPolicy()
         self.max_payload_bytes = max_payload_bytes
-        self.on_new_job = on_new_job
         self._max_workers = max_workers
         self._inbox = _Inbox()
         self._links: dict[str, _PeerLink] = {}
@@ -502,12 +469,11 @@ class GrpcChannel(Channel):
         self.node._send(self.envelope(receiver, tag, payload, data), data)
 
     def recv(self, sender: str, tag: str, timeout: float | None = None) -> Payload:
-        stored = self.node._inbox.take(self.job_id, sender, tag, DEFAULT_TIMEOUT if timeout is None else timeout)
-        return self._open(stored).payload
+        return self.recv_message(sender, tag, timeout).payload
 
-    def recv_any(self, timeout: float | None = None) -> Message:
-        """The oldest pending message of this job from any sender (for control/service loops)."""
-        stored = self.node._inbox.take_any(self.job_id, DEFAULT_TIMEOUT if timeout is None else timeout)
+    def recv_message(self, sender: str, tag: str, timeout: float | None = None) -> Message:
+        """:meth:`recv` with the envelope data (sequence number, announced key fingerprints)."""
+        stored = self.node._inbox.take(self.job_id, sender, tag, DEFAULT_TIMEOUT if timeout is None else timeout)
         return self._open(stored)
 
     def close(self) -> None:

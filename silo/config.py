@@ -45,6 +45,7 @@ from typing import Any
 
 from algorithms import catalogue
 from algorithms.api import nearest
+from federation.certs import TlsConfig
 
 
 class ConfigError(ValueError):
@@ -62,6 +63,10 @@ class TLSFiles:
             path: Path = getattr(self, name)
             if not path.is_file():
                 raise ConfigError(f"{where}: TLS file tls.{name} = {str(path)!r} does not exist")
+
+    def load(self) -> TlsConfig:
+        """The party's TLS material (CA, certificate, private key) for the transport and control planes."""
+        return TlsConfig(self.ca.read_bytes(), self.cert.read_bytes(), self.key.read_bytes())
 
 
 @dataclass(frozen=True)

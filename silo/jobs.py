@@ -33,6 +33,7 @@ import logging
 import threading
 import time
 import uuid
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -147,14 +148,16 @@ class SiloWorker:
     """One silo's side of every job stage (transport-free: stages take a channel)."""
 
     def __init__(self, party_id: str, role: str, table: LocalTable, store: SiloStore,
-                 export_dir: Path | None = None, signer: Signer | None = None,
-                 verifier: Verifier | None = None) -> None:
+                 export_dir: Path | None = None, executor: Executor | None = None, workers: int = 1,
+                 signer: Signer | None = None, verifier: Verifier | None = None) -> None:
         self.party_id = party_id
         self.security = {"signer": signer, "verifier": verifier} if signer is not None else {}
         self.role = role
         self.table = table
         self.store = store
         self.export_dir = export_dir
+        self.executor = executor  # where every role's heavy loops run (None: inline); reaches them via RoleContext
+        self.workers = workers
 
     # --- status -------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -172,7 +175,8 @@ class SiloWorker:
     def context(self, spec: JobSpec, checkpoint: Checkpoint | None = None, namespace: str = "") -> RoleContext:
         """The :class:`RoleContext` of this silo's role in ``spec``."""
         return RoleContext(job_id=spec.job_id, party_id=self.party_id, role=self.role, parties=spec.parties,
-                           params=spec.typed_params, seed=spec.seed, checkpoint=checkpoint, namespace=namespace,
+                           params=spec.typed_params, seed=spec.seed, checkpoint=checkpoint, executor=self.executor,
+                           workers=self.workers, namespace=namespace,
                            extra={"salt": spec.salt, "min_intersection": spec.min_intersection, **self.security})
 
     # --- align --------------------------------------------------------------------------------------
@@ -281,9 +285,27 @@ class SiloWorker:
         if self.role not in plugin.metric_roles:
             return {"evaluation_rows": len(test_pos)}
         assert train_labels is not None and test_labels is not None and scores is not None
-        _, baseline = guest_only_baseline(X_train, train_labels, X_test)  # what this party could do alone
+        several = len(plugin.metric_parties(spec.parties)) > 1
+        if several and len(np.unique(test_labels)) < 2:  # the others' metrics still pool; say why not here
+            n_bad = int(np.sum(test_labels))
+            return {"metrics": {"n": len(test_pos), "n_bad": n_bad, "notes": [
+                f"{len(test_pos)} held-out rows with one class only: no metrics for this party"]},
+                "evaluation_rows": len(test_pos)}
+        if len(np.unique(train_labels)) < 2:  # no own-data baseline can be trained
+            baseline = None
+        else:  # what this party could do alone (standardised on its own rows when the job pooled statistics)
+            own = Preprocessor(self.table.numeric, ()).fit(train_frame) if plugin.preprocessing == "federated" \
+                else None
+            _, baseline = guest_only_baseline(X_train if own is None else own.transform(train_frame), train_labels,
+                                              X_test if own is None else own.transform(test_frame))
         metrics = evaluate_at_guest(test_labels, scores, train_scores=train_scores, baseline_scores=baseline,
                                     threshold=threshold)
+        variants = plugin.variant_scores(self.context(spec), part["model"], PartyData(
+            np.asarray(test_ids).astype(str), X_test, names))
+        if variants:  # the party's other models on the same rows (e.g. personalised): headline numbers only
+            metrics["variants"] = {name: {k: v for k, v in evaluate_at_guest(test_labels, s, threshold=threshold)
+                                          .items() if k in ("auc", "gini", "ks", "brier")}
+                                   for name, s in variants.items()}
         out: dict[str, Any] = {"metrics": metrics, "evaluation_rows": len(test_pos)}
         if export_path is not None:
             export_scores_csv(export_path, test_ids, scores)

@@ -18,8 +18,8 @@ import signal
 import threading
 from typing import Any
 
+from algorithms.paillier import shared_executor
 from algorithms.secagg.signing import CertificateVerifier, EcSigner
-from federation.certs import TlsConfig
 from federation.grpc_transport import PartyNode
 from silo.config import SiloConfig
 from silo.control import ControlServer
@@ -31,21 +31,17 @@ from silo.store import SiloStore, SqliteCheckpoint
 _log = logging.getLogger("fedrisk.silo")
 
 
-def load_tls(config: SiloConfig | Any) -> TlsConfig:
-    tls = config.tls
-    return TlsConfig(tls.ca.read_bytes(), tls.cert.read_bytes(), tls.key.read_bytes())
-
-
 class SiloService:
     """A silo: validated data, local store, data-plane node and control server."""
 
     def __init__(self, config: SiloConfig) -> None:
         self.config = config
         self.table = load_table(config.data, config.party_id)  # DataError before anything listens
-        self.tls = load_tls(config)
+        self.tls = config.tls.load()
         self.store = SiloStore(config.store)
-        self.worker = SiloWorker(config.party_id, config.role, self.table, self.store,
-                                 export_dir=getattr(config, "exports", None),
+        pool = shared_executor()  # one process pool for every role this silo runs
+        self.worker = SiloWorker(config.party_id, config.role, self.table, self.store, export_dir=config.exports,
+                                 executor=pool, workers=pool.workers,
                                  signer=EcSigner.from_pem(config.party_id, self.tls.key_pem, self.tls.cert_pem),
                                  verifier=CertificateVerifier(self.tls.ca_pem))  # secure aggregation
         self.node = PartyNode(config.party_id, config.listen, self.tls, config.peers)

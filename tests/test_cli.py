@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from arbiter.cli import main
 from arbiter.demo import prepare_workdir
 from arbiter.store import JobStore
-from federation.cli import main
 
 
 @pytest.fixture()

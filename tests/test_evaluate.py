@@ -22,13 +22,13 @@ import pytest
 from algorithms.api import PartyData, RoleContext
 from algorithms.vertical_lr.model import GuestModel, HostModel
 from algorithms.vertical_lr.predict import sigmoid
+from arbiter.cli import main
 from arbiter.config import load_arbiter_config, load_job_config
 from arbiter.demo import Processes, fedrisk_command, prepare_workdir, wait_until_ready
 from arbiter.runner import ArbiterError, ArbiterService
 from arbiter.store import JobStore
 from datasets import load_csv
 from federation.channel import InMemoryNetwork, run_parties
-from federation.cli import main
 from silo.data import LocalTable, validate_table
 from silo.evaluation import evaluate_at_guest, guest_only_baseline
 from silo.export import GuestModelFile, load_guest_model

@@ -16,13 +16,12 @@ import numpy as np
 import pytest
 
 from algorithms.base import Parties
-from algorithms.paillier import Decryptor, Encryptor, PrivateKey, PublicKey
+from algorithms.paillier import Decryptor, Encryptor, PrivateKey, PublicKey, shared_executor
 from algorithms.psi import PsiGuest, PsiHost
 from federation import codec
 from federation.certs import CertificateAuthority, CertificateError, TlsConfig, provision
 from federation.channel import Channel, ChannelError, ChannelTimeout, InMemoryNetwork, run_parties
 from federation.grpc_transport import (
-    CONTROL_JOB,
     PartyNode,
     PeerRejected,
     RetryPolicy,
@@ -131,7 +130,7 @@ def test_envelope_carries_key_fingerprints(keypair: tuple[PublicKey, PrivateKey]
     connect(bank, insurer)
     vec = Encryptor(keypair[0]).encrypt(np.array([1.0, 2.0]), 8)
     bank.channel("j").send("insurer", "v", {"nested": [{"vec": vec}], "n": 2})
-    msg = insurer.channel("j").recv_any(timeout=5)
+    msg = insurer.channel("j").recv_message("bank", "v", timeout=5)
     assert (msg.sender, msg.tag, msg.seq) == ("bank", "v", 1)
     assert msg.key_fingerprints == (keypair[0].fingerprint,)
     assert msg.payload["nested"][0]["vec"].public_key == keypair[0]
@@ -273,19 +272,6 @@ def test_send_gives_up_when_nobody_listens(nodes: Callable[..., PartyNode]) -> N
     assert time.monotonic() - started < FAST.give_up_after + 2
 
 
-def test_new_job_callback_and_control_channel(nodes: Callable[..., PartyNode]) -> None:
-    seen: list[tuple[str, str]] = []
-    arbiter, bank = nodes("arbiter", on_new_job=lambda job, sender: seen.append((job, sender))), nodes("bank")
-    connect(arbiter, bank)
-    control = bank.channel(CONTROL_JOB)
-    control.send("arbiter", "submit.1", {"job": "job-7"})
-    control.send("arbiter", "submit.2", {"job": "job-8"})
-    msg = arbiter.channel(CONTROL_JOB).recv_any(timeout=5)
-    assert (msg.sender, msg.tag, msg.payload) == ("bank", "submit.1", {"job": "job-7"})
-    assert arbiter.channel(CONTROL_JOB).recv_any(timeout=5).tag == "submit.2"
-    assert seen == [(CONTROL_JOB, "bank")]
-
-
 def test_closed_job_refuses_messages_and_wakes_receivers(nodes: Callable[..., PartyNode]) -> None:
     bank, insurer = nodes("bank"), nodes("insurer")
     connect(bank, insurer)
@@ -311,10 +297,11 @@ def test_vertical_lr_over_grpc_matches_in_memory(keypair: tuple[PublicKey, Priva
 
     def roles() -> dict[str, Any]:
         out: dict[str, Any] = {
-            "bank": vlr.VerticalLRGuest(arrays.guest_x, arrays.y, arrays.guest_features, parties, params),
-            "arbiter": vlr.VerticalLRArbiter(parties, None, keypair=keypair)}
+            "bank": vlr.VerticalLRGuest(arrays.guest_x, arrays.y, arrays.guest_features, parties, params,
+                                        executor=shared_executor()),
+            "arbiter": vlr.VerticalLRArbiter(parties, None, executor=shared_executor(), keypair=keypair)}
         for h, x in arrays.hosts_x.items():
-            out[h] = vlr.VerticalLRHost(x, arrays.host_features.get(h), parties)
+            out[h] = vlr.VerticalLRHost(x, arrays.host_features.get(h), parties, executor=shared_executor())
         return out
 
     network = InMemoryNetwork()

@@ -108,7 +108,9 @@ def test_scaffold_control_variates_match_a_hand_computed_two_client_case() -> No
     for k in two:
         client_state = cps[k].latest()
         assert client_state is not None
-        np.testing.assert_allclose(client_state[1]["private"]["c_i"], ci[k], atol=1e-12)
+        # the last round's c_i⁺ waits in "pending" until the aggregator confirms the update was aggregated
+        assert client_state[1]["pending"]["round"] == rounds
+        np.testing.assert_allclose(client_state[1]["pending"]["private"]["c_i"], ci[k], atol=1e-12)
 
 
 def test_fednova_with_equal_step_counts_is_fedavg_and_normalises_unequal_ones() -> None:
@@ -213,3 +215,28 @@ def test_federated_logistic_regression_reaches_the_pooled_auc_on_default_credit(
     ref = LogisticRegression(max_iter=1000).fit(pool.drop(columns=["id", "y"]).to_numpy(float), pool.y)
     gap = roc_auc_score(test.y, ref.predict_proba(Xt)[:, 1]) - roc_auc_score(test.y, fed.predict_proba(Xt)[:, 1])
     assert gap < 0.005
+
+
+def test_pooled_report_from_the_clients_reports_matches_the_pooled_scores() -> None:
+    from algorithms.horizontal.pooled import pooled_report
+    from algorithms.metrics import evaluate_scores
+
+    rng = np.random.default_rng(8)
+    reports, ys, ss = {}, [], []
+    for k, (n, shift) in enumerate([(900, 0.0), (400, 0.7), (1500, -0.4)]):
+        y = (rng.random(n) < 0.25).astype(int)
+        s = 1 / (1 + np.exp(-(rng.normal(shift, 1, n) + 1.2 * y)))
+        base = 1 / (1 + np.exp(-(rng.normal(0, 1, n) + 0.6 * y)))
+        reports[f"s{k}"] = evaluate_scores(y, s, baseline_scores=base).to_dict()
+        ys.append(y)
+        ss.append(s)
+    reports["tiny"] = {"n": 12, "n_bad": 0, "notes": ["12 held-out rows with one class only: no metrics"]}
+    pooled = pooled_report(reports)
+    y, s = np.concatenate(ys), np.concatenate(ss)
+    assert pooled["n"] == len(y) + 12 and pooled["n_bad"] == int(y.sum())
+    assert pooled["auc"] == pytest.approx(roc_auc_score(y, s), abs=0.003)
+    assert pooled["threshold"]["tp"] == int(((s >= 0.5) & (y == 1)).sum())
+    assert sum(d["count"] for d in pooled["deciles"]) == len(y)
+    assert sum(d["bads"] for d in pooled["deciles"]) == int(y.sum())
+    assert pooled["federation_gain"]["auc"]["delta"] > 0
+    assert pooled["per_party"]["tiny"]["auc"] is None and "one class" in pooled["per_party"]["tiny"]["notes"][0]

@@ -75,7 +75,7 @@ def three() -> dict[str, pd.DataFrame]:
 
 
 FAST: dict[str, Any] = dict(batch_size=16, learning_rate=0.1, min_fit_clients=2, min_updates=2, round_timeout=0.3,
-                            join_timeout=5.0)
+                            join_timeout=5.0, rejoin_grace=0.2)
 
 
 def test_a_client_that_dies_mid_round_is_dropped_and_the_round_closes_with_the_others(three: dict) -> None:
@@ -90,8 +90,8 @@ def test_a_client_that_dies_mid_round_is_dropped_and_the_round_closes_with_the_o
 
 
 def test_a_late_update_is_dropped_never_averaged_later_and_the_straggler_rejoins(three: dict) -> None:
-    faults = {"a": slow(0.05), "c": slow(0.6, only=2)}
-    fed = FederatedClassifier("fedavg", rounds=9, faults=faults, **FAST).fit(three)
+    faults = {"a": slow(0.1), "c": slow(0.6, only=2)}  # rounds of >= 0.1 s: the job outlasts the straggler
+    fed = FederatedClassifier("fedavg", rounds=12, faults=faults, **FAST).fit(three)
     h = fed.history_
     assert h[1].missing == ["c"] and h[1].contributors == ["a", "b"]
     assert any("dropped a late update of client 'c' for round 2" in e for e in fed.summary_.events)
@@ -145,7 +145,7 @@ class _Signal(MemoryCheckpoint):
 def test_a_late_joiner_gets_the_current_global_model_at_the_next_round(three: dict) -> None:
     signal = _Signal(at=2)
     fed = FederatedClassifier("fedavg", rounds=8, checkpoints={"arbiter": signal},
-                              start_after={"c": lambda: signal.event.wait(10)}, faults={"a": slow(0.05)},
+                              start_after={"c": lambda: signal.event.wait(10)}, faults={"a": slow(0.1)},
                               **{**FAST, "join_timeout": 0.2}).fit(three)
     h = fed.history_
     assert all("c" not in r.sampled for r in h[:2])

@@ -75,7 +75,9 @@ def test_the_aggregator_learns_only_aggregates_at_evaluation() -> None:
     clients = {"north": _frame(rng, 60, "n"), "south": _frame(rng, 70, "s")}
     fed = FederatedClassifier("fedavg", rounds=2, batch_size=8, record=True).fit(clients)
     report = fed.evaluate({"north": _frame(rng, 53, "x"), "south": _frame(rng, 47, "z")})
+    plugin = catalogue.get("fedavg")
     for d in fed.eval_network_.received_by("arbiter"):
+        assert any(x.receiver == "arbiter" and fnmatch(d.tag, x.tag) for x in plugin.disclosures), d.tag
         assert set(d.payload) == {"rows", "positives", "notes", "models", "hist_pos", "hist_neg"}
         assert len(d.payload["hist_pos"]) == 100
     assert report["rows"] == 100

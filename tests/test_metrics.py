@@ -31,7 +31,7 @@ from algorithms.metrics import (
     gini,
     ks,
     ks_curve_points,
-    psi,
+    population_stability_index,
     roc_curve_points,
     threshold_metrics,
 )
@@ -197,7 +197,7 @@ def test_probability_metrics_refuse_non_probabilities() -> None:
 def test_psi_hand_computed() -> None:
     train = np.arange(100, dtype=float)  # quartile edges 24.75, 49.5, 74.25: 25 rows per bin
     evals = np.array([1, 2, 3, 4, 5, 30, 31, 60, 80, 200], dtype=float)  # 200 lies beyond the training range
-    res = psi(train, evals, n_bins=4)
+    res = population_stability_index(train, evals, n_bins=4)
     e = [0.25] * 4
     a = [0.5, 0.2, 0.1, 0.2]
     expected = sum((ai - ei) * math.log(ai / ei) for ai, ei in zip(a, e, strict=True))
@@ -211,7 +211,7 @@ def test_psi_hand_computed() -> None:
 
 def test_psi_empty_bins_use_epsilon_and_edges_go_low() -> None:
     train = np.arange(100, dtype=float)
-    res = psi(train, np.array([0.0, 24.75, 10.0]), n_bins=4)  # 24.75 is an inner edge: lower bin
+    res = population_stability_index(train, np.array([0.0, 24.75, 10.0]), n_bins=4)  # 24.75 is an inner edge: lower bin
     eps = PSI_EPSILON
     expected = (1 - 0.25) * math.log(1 / 0.25) + 3 * (eps - 0.25) * math.log(eps / 0.25)
     assert res.value == pytest.approx(expected, rel=1e-12)
@@ -220,9 +220,9 @@ def test_psi_empty_bins_use_epsilon_and_edges_go_low() -> None:
 
 def test_psi_same_distribution_is_zero_and_verdicts() -> None:
     x = np.random.default_rng(1).random(1000)
-    assert psi(x, x).value == pytest.approx(0.0, abs=1e-15)
-    assert psi(x, x).verdict == "stable"
-    assert psi(x, x ** 3).verdict == "significant shift"
+    assert population_stability_index(x, x).value == pytest.approx(0.0, abs=1e-15)
+    assert population_stability_index(x, x).verdict == "stable"
+    assert population_stability_index(x, x ** 3).verdict == "significant shift"
 
 
 # ---------------------------------------------------------------------------------------------------------

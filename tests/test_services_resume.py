@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from arbiter.cli import main
 from arbiter.config import load_arbiter_config, load_job_config
 from arbiter.demo import Processes, prepare_workdir
 from arbiter.runner import ArbiterError, ArbiterService
 from arbiter.simulate import simulate_job
 from arbiter.store import JobStore
 from datasets import load_csv
-from federation.cli import main
 from silo.data import validate_table
 from silo.store import SiloStore
 from tests.test_services import start_silos

@@ -21,6 +21,7 @@ from algorithms.paillier import (
     NonFiniteValueError,
     WrongKeyError,
     generate_keypair,
+    shared_executor,
 )
 from algorithms.vertical_lr import (
     ArbiterSummary,
@@ -90,10 +91,13 @@ def run_job(arrays: VerticalArrays, params: VerticalLRParams, keypair: Any, reco
     parties = Parties("bank", tuple(arrays.hosts_x), "arbiter")
     cps = checkpoints or {}
     roles: dict[str, Any] = {
-        "bank": VerticalLRGuest(arrays.guest_x, arrays.y, arrays.guest_features, parties, params, cps.get("bank")),
-        "arbiter": VerticalLRArbiter(parties, None, cps.get("arbiter"), keypair=keypair)}
+        "bank": VerticalLRGuest(arrays.guest_x, arrays.y, arrays.guest_features, parties, params, cps.get("bank"),
+                                executor=shared_executor()),
+        "arbiter": VerticalLRArbiter(parties, None, cps.get("arbiter"), executor=shared_executor(),
+                                     keypair=keypair)}
     for h, x in arrays.hosts_x.items():
-        roles[h] = VerticalLRHost(x, arrays.host_features.get(h), parties, None, cps.get(h))
+        roles[h] = VerticalLRHost(x, arrays.host_features.get(h), parties, None, cps.get(h),
+                                  executor=shared_executor())
     network = InMemoryNetwork(record=record)
     results = run_parties({n: partial(r.run, network.channel(n)) for n, r in roles.items()}, network)
     return results, network, parties
@@ -247,6 +251,20 @@ def test_batch_guard_enforced_by_the_protocol(breast: tuple[VerticalArrays, Vert
     train, _ = breast
     with pytest.raises(ProtocolError, match=r"batch size 20 .* 20 features"):
         run_job(train, VerticalLRParams(**BREAST | {"batch_size": 20}), keypair)
+
+
+def test_batch_guard_checked_before_any_data_moves() -> None:
+    """The plug-in's preflight (run by the arbiter at submission) refuses the same batches from raw counts."""
+    from algorithms.api import ParamsError
+    from algorithms.catalogue import get
+
+    plugin = get("vertical_lr")
+    parties = Parties("bank", ("insurer",))
+    with pytest.raises(ParamsError, match=r"batch size 20 .* host 'insurer''s 20 features"):
+        plugin.check_preflight(plugin.parse_params({"batch_size": 20}), {"bank": 10, "insurer": 20},
+                               {"bank": 455, "insurer": 455}, parties)
+    assert plugin.check_preflight(plugin.parse_params({}), {"bank": 10, "insurer": 20},
+                                  {"bank": 455, "insurer": 455}, parties) == []
 
 
 def test_wrong_key_vector_is_refused(breast: tuple[VerticalArrays, VerticalArrays], keypair: Any) -> None:

@@ -60,6 +60,7 @@ class _Slot:
     rows: int = 0
     notes: tuple[str, ...] = ()
     needs_space: bool = False
+    left: bool = False
 
 
 class _Outbox:
@@ -174,7 +175,7 @@ class HorizontalAggregator:
                     continue
                 try:
                     channel.recv(client, tags.leave(self.ns, slot.incarnation), timeout=0)
-                    slot.live = False
+                    slot.live, slot.left = False, True
                     self._event(f"client {client!r} left the job")
                     continue
                 except ChannelTimeout:
@@ -198,7 +199,7 @@ class HorizontalAggregator:
             self._event(f"refused client {client!r}: {reason}")
             self.outbox.send(client, tags.welcome(self.ns, inc), {"action": "refused", "reason": reason})
             return
-        slot.live = True
+        slot.live, slot.left = True, False
         slot.needs_space = self.space is None
         self._event(f"client {client!r} joined (incarnation {inc}, {slot.rows} rows"
                     + (f"; {'; '.join(slot.notes)}" if slot.notes else "") + f") before round {self.next_round}")
@@ -371,6 +372,10 @@ class HorizontalAggregator:
             self.next_round = rnd + 1
             self._checkpoint(rnd, weights, sstate)
         self._poll_membership(channel, force=True)
+        dropped = {c for c, s in self.slots.items() if s.incarnation > 0 and not s.live and not s.left}
+        if dropped and p.rejoin_grace > 0:  # let clients that dropped out rejoin for the final model
+            self._event(f"waiting up to {p.rejoin_grace:g} s for {', '.join(sorted(dropped))} to rejoin")
+            self._wait_for(channel, dropped | set(self._live()), 0, p.rejoin_grace)
         for c in self._live():
             self._instruct(c, {"action": "finish", "round": p.rounds, "weights": weights})
         assert self.space is not None

@@ -89,7 +89,9 @@ class HorizontalClient:
         self.aggregator = ctx.parties.arbiter
         self.ns = ctx.namespace
         p = self.params
-        self.timeout = p.join_timeout + (p.round_retries + 1) * p.round_timeout + 30.0
+        # the longest the aggregator may legitimately stay silent: waiting for clients, a round with its
+        # retries, the end-of-job grace for dropped clients
+        self.timeout = p.join_timeout + (p.round_retries + 1) * p.round_timeout + p.rejoin_grace + 30.0
         self.rounds_fitted: list[int] = []
 
     # ------------------------------------------------------------------ checkpoint
@@ -140,8 +142,8 @@ class HorizontalClient:
         p = self.params
         state = self._restore()
         inc, welcome = self._join(channel, state)
-        space_d = welcome.get("space") or state.get("space")
-        if welcome.get("space") is None:
+        space_d = welcome.get("space")
+        if space_d is None:  # the starting cohort pools its statistics first
             stats = local_stats(self.data.X, self.data.feature_names, p.categorical)
             send_stats = getattr(self.sender, "send_stats", None)  # secure aggregation sums the statistics too
             if send_stats is not None:
@@ -150,7 +152,6 @@ class HorizontalClient:
                 self._send(channel, tags.prep(self.ns, inc), stats)
             space_d = self._recv(channel, tags.prep_global(self.ns, inc))["space"]
         space = FeatureSpace.from_dict(space_d)
-        state["space"] = space.to_dict()
         self._settle(state, int(welcome.get("last_accepted", 0)))
         X = space.transform(self.data.X)
         y = np.asarray(self.data.y, dtype=np.float64)
@@ -167,7 +168,6 @@ class HorizontalClient:
                 self._save(int(state.get("round", 0)), state)
                 raise FederationError(f"job aborted by the aggregator: {ins['reason']}")
             if action == "rejoin":
-                self._save(int(state.get("round", 0)), state)
                 inc, welcome = self._join(channel, state)
                 self._settle(state, int(welcome.get("last_accepted", 0)))
                 k = 0
@@ -187,7 +187,6 @@ class HorizontalClient:
                     self._send(channel, tags.leave(self.ns, inc), {"round": rnd})
                     return self._result(net, X, y, weights, state, space, [f"left after round {rnd}"])
             k += 1
-        self._save(int(state["round"]), state)
         return self._result(net, X, y, weights, state, space, [])
 
     def _fit(self, channel: Channel, net: Any, X: np.ndarray, y: np.ndarray, weights: np.ndarray,

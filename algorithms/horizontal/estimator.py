@@ -139,9 +139,9 @@ class FederatedClassifier:
             raise RuntimeError("call fit() first")
         if isinstance(X, pd.DataFrame):
             X = party_data(X).X
-        model = ClientModel(self.plugin.parse_params(self.params).model,  # type: ignore[attr-defined]
-                            tuple(self.plugin.parse_params(self.params).hidden),  # type: ignore[attr-defined]
-                            self.summary_.space, self.weights_)
+        params = self.plugin.parse_params(self.params)
+        assert isinstance(params, HorizontalParams)
+        model = ClientModel(params.model, params.hidden, self.summary_.space, self.weights_)
         p = model.predict_proba(np.asarray(X, dtype=np.float64))
         return np.c_[1.0 - p, p]
 

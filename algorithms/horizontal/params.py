@@ -42,7 +42,8 @@ class HorizontalParams(AlgorithmParams):
     ``min_updates`` updates arrived (``close_on_quorum``: as soon as ``min_updates`` arrived). With fewer,
     the round is retried ``round_retries`` times, then the job fails naming the missing clients. Before
     round 1 the aggregator waits up to ``join_timeout`` seconds for every listed client (at least
-    ``min_fit_clients`` must join).
+    ``min_fit_clients`` must join); after the last round it waits up to ``rejoin_grace`` seconds for clients
+    that dropped out (not those that left) to rejoin, so they get the final model too.
 
     Preprocessing (federated, before round 1): ``standardize`` numeric columns with the pooled mean and
     standard deviation; ``categorical`` columns (category codes) are one-hot encoded over the union of
@@ -83,6 +84,7 @@ class HorizontalParams(AlgorithmParams):
     round_timeout: float = 300.0
     round_retries: int = 1
     join_timeout: float = 120.0
+    rejoin_grace: float = 30.0
     standardize: bool = True
     categorical: tuple[str, ...] = ()
     fine_tune_epochs: int = 0
@@ -118,6 +120,8 @@ class HorizontalParams(AlgorithmParams):
         if self.min_updates > self.min_fit_clients:
             raise ParamsError(f"min_updates ({self.min_updates}) cannot exceed min_fit_clients "
                               f"({self.min_fit_clients})")
+        if not (math.isfinite(self.rejoin_grace) and self.rejoin_grace >= 0):
+            raise ParamsError(f"rejoin_grace must be >= 0, not {self.rejoin_grace!r}")
         for name in ("learning_rate", "round_timeout", "join_timeout"):
             value = float(getattr(self, name))
             if not (math.isfinite(value) and value > 0):

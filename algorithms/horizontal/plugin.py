@@ -17,10 +17,11 @@ from typing import ClassVar
 import numpy as np
 
 from algorithms.api import Algorithm, AlgorithmParams, Disclosure, ParamsError, PartyData, Role, RoleContext, RoleSpec
-from algorithms.base import Payload
+from algorithms.base import Parties, Payload
 from algorithms.dp.strategy import with_privacy
-from algorithms.horizontal.aggregator import HorizontalAggregator
+from algorithms.horizontal.aggregator import CollectorFactory, HorizontalAggregator
 from algorithms.horizontal.client import HorizontalClient
+from algorithms.horizontal.collector import UpdateSender
 from algorithms.horizontal.model import ClientModel
 from algorithms.horizontal.params import HorizontalParams
 from algorithms.horizontal.pooled import pooled_report
@@ -42,6 +43,10 @@ DISCLOSURES: tuple[Disclosure, ...] = (
                "aggregate of its rows' gradients), the example count, its summed training loss, plus what the "
                "strategy adds (SCAFFOLD: the change of its control variate; FedNova: its local step count)"),
     Disclosure(_AGG, _CLIENT, "*leave.*", "public", "that the client leaves the job, and after which round"),
+    Disclosure(_AGG, _CLIENT, "*eval", "aggregate",
+               "in-process evaluation (FederatedClassifier.evaluate): the client's hold-out row count, positives, "
+               "AUC / log loss / Brier of its global, personalised and local-only models, and the class-wise "
+               "histogram of its global-model scores on 100 bins"),
     Disclosure(_CLIENT, _AGG, "*welcome.*", "public",
                "the next round, the pooled feature space once fixed, the last round whose update was accepted"),
     Disclosure(_CLIENT, _AGG, "*prep.global.*", "aggregate",
@@ -86,23 +91,39 @@ class HorizontalAlgorithm(Algorithm):
     strategy_class: ClassVar[type[Strategy]] = Strategy
 
     def steps(self, params: AlgorithmParams) -> int:
+        """Checkpointed steps: 0 (joined, pooled preprocessing) and one per round."""
         assert isinstance(params, HorizontalParams)
-        return params.rounds
+        return params.rounds + 1
 
     def strategy(self, params: AlgorithmParams) -> Strategy:
         """The plug-in's strategy, wrapped by the job's differential-privacy option (``dp``)."""
         assert isinstance(params, HorizontalParams)
         return with_privacy(self.strategy_class(params))
 
+    def collector(self, ctx: RoleContext) -> CollectorFactory | None:
+        """How the aggregator sums the round's updates (``None``: in the clear, :class:`PlainCollector`).
+
+        The seam for secure aggregation: a plug-in subclass returns a factory of a collector that delivers the
+        same :class:`~algorithms.horizontal.strategy.RoundSums` from masked inputs (``ctx.extra["collector"]``
+        also works, for simulations). With the job option ``secure_aggregation``: SecAgg
+        (:mod:`algorithms.secagg.horizontal`)."""
+        if ctx.extra.get("collector") is not None:
+            return ctx.extra["collector"]
+        return secure_collector if getattr(ctx.params, "secure_aggregation", False) else None
+
+    def sender(self, ctx: RoleContext) -> UpdateSender | None:
+        """How a client sends its contribution (``None``: in the clear, :class:`PlainSender`; with
+        ``secure_aggregation``: SecAgg, signed with the silo's certificate key from ``ctx.extra``)."""
+        if ctx.extra.get("sender") is not None:
+            return ctx.extra["sender"]
+        return secure_sender(ctx) if getattr(ctx.params, "secure_aggregation", False) else None
+
     def trainer(self, ctx: RoleContext, data: PartyData | None) -> Role:
-        secure = bool(getattr(ctx.params, "secure_aggregation", False))
         if ctx.role == _AGG:
-            collector = ctx.extra.get("collector") or (secure_collector if secure else None)
-            return HorizontalAggregator(ctx, self.strategy(ctx.params), collector=collector)
+            return HorizontalAggregator(ctx, self.strategy(ctx.params), collector=self.collector(ctx))
         if data is None:
             raise ValueError(f"client {ctx.party_id!r} needs its data")
-        sender = ctx.extra.get("sender") or (secure_sender(ctx) if secure else None)
-        return HorizontalClient(ctx, data, self.strategy(ctx.params), sender=sender)
+        return HorizontalClient(ctx, data, self.strategy(ctx.params), sender=self.sender(ctx))
 
     def predictor(self, ctx: RoleContext, part: Payload, data: PartyData) -> Role:
         if ctx.role == _AGG:
@@ -133,6 +154,16 @@ class HorizontalAlgorithm(Algorithm):
             notes += sorted({str(n) for n in metrics.get("notes", []) if "record-level DP" in str(n)})
         return notes
 
+    def variant_scores(self, ctx: RoleContext, part: Payload, data: PartyData) -> Mapping[str, np.ndarray]:
+        """The client's personalised and local-only models (where the job trained them) on ``data``."""
+        model = ClientModel.from_dict(part)
+        out: dict[str, np.ndarray] = {}
+        if model.personalised_weights is not None:
+            out["personalised"] = model.predict_proba(data.X, "personalised")
+        if model.local_weights is not None:
+            out["local"] = model.predict_proba(data.X, "local")
+        return out
+
     def load_part(self, role: str, part: Payload) -> object:
         return part if role == _AGG else ClientModel.from_dict(part)
 
@@ -145,8 +176,8 @@ class HorizontalAlgorithm(Algorithm):
             params["rounds"] = int(steps)
         return params
 
-    def check_preflight(self, params: AlgorithmParams, features: Mapping[str, int], rows: Mapping[str, int]
-                        ) -> list[str]:
+    def check_preflight(self, params: AlgorithmParams, features: Mapping[str, int], rows: Mapping[str, int],
+                        parties: Parties | None = None) -> list[str]:
         assert isinstance(params, HorizontalParams)
         if len(rows) < params.min_fit_clients:
             raise ParamsError(f"{len(rows)} clients but min_fit_clients = {params.min_fit_clients}")

@@ -67,10 +67,11 @@ def pooled_report(reports: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     fpr = np.concatenate([[0.0], fpr, [1.0]])
     cut = np.concatenate([[grid[0]], grid, [grid[-1]]])
     auc = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
-    pop = (tpr * n_bad + fpr * (n - n_bad)) / max(n, 1)
+    n_u, bad_u = sum(int(r["n"]) for r in rs), sum(int(r["n_bad"]) for r in rs)  # rows the curves cover
+    pop = (tpr * bad_u + fpr * (n_u - bad_u)) / n_u
     i_ks = int(np.argmax(tpr - fpr))
     idx = np.union1d(_downsample(len(tpr)), [i_ks])
-    deciles = _deciles(pop, tpr, cut, n, n_bad)
+    deciles = _deciles(pop, tpr, cut, n_u, bad_u)
     th = [r["threshold"] for r in reports.values() if r.get("threshold")]
     counts = {k: sum(int(t[k]) for t in th) for k in ("tn", "fp", "fn", "tp")}
     out: dict[str, Any] = {
@@ -85,6 +86,7 @@ def pooled_report(reports: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         "notes": notes}
     baselines = {pid: r["baseline"] for pid, r in reports.items() if r.get("baseline")}
     if baselines and all(_usable(b) for b in baselines.values()) and len(baselines) == len(rs):
+        # every usable party has its own-data baseline on the same rows: pool it the same way
         base = pooled_report(baselines)
         base["notes"] = []
         out["baseline"] = base
@@ -138,6 +140,8 @@ def _party_row(r: Mapping[str, Any]) -> dict[str, Any]:
     row["local_only_auc"] = base.get("auc")
     row["gain_over_local_auc"] = (None if r.get("auc") is None or base.get("auc") is None
                                   else float(r["auc"]) - float(base["auc"]))
+    for name, v in (r.get("variants") or {}).items():  # e.g. the personalised model on the same rows
+        row[f"{name}_auc"] = v.get("auc")
     row["notes"] = list(r.get("notes", []))
     return row
 

@@ -19,7 +19,7 @@ from algorithms.paillier.keys import (
 )
 from algorithms.paillier.masking import mask, unmask
 from algorithms.paillier.multiexp import QuantisedMatrix, elementwise_product, matmul_transpose
-from algorithms.paillier.parallel import parallel_map, shared_executor
+from algorithms.paillier.parallel import WorkerPool, parallel_map, shared_executor
 from algorithms.paillier.vector import CiphertextVector, InvalidCiphertextError
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "PrivateKey",
     "PublicKey",
     "QuantisedMatrix",
+    "WorkerPool",
     "WrongKeyError",
     "elementwise_product",
     "generate_keypair",

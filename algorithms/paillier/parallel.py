@@ -2,7 +2,10 @@
 
 :func:`parallel_map` splits work into chunks and maps a module-level function over them with any
 ``concurrent.futures.Executor``. ``None`` runs inline. :func:`shared_executor` is a lazily created
-process pool (``forkserver`` start, so it is safe next to gRPC and role threads) sized to the cores.
+:class:`WorkerPool` (a process pool, ``forkserver`` start, so it is safe next to gRPC and role threads)
+sized to the cores; its size is the explicit attribute :attr:`WorkerPool.workers`. Roles never create a
+pool themselves: they run on the executor their :class:`~algorithms.api.RoleContext` (or their caller)
+hands them.
 Only our own worker processes are involved: nothing from a peer is ever unpickled.
 
 What it reveals: nothing; this is local computation.
@@ -16,12 +19,23 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
+from multiprocessing.context import BaseContext
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 _lock = threading.Lock()
-_pool: ProcessPoolExecutor | None = None
+
+
+class WorkerPool(ProcessPoolExecutor):
+    """A process pool that says how many tasks it runs at once (:attr:`workers`)."""
+
+    def __init__(self, workers: int, mp_context: BaseContext | None = None) -> None:
+        super().__init__(max_workers=workers, mp_context=mp_context)
+        self.workers = int(workers)
+
+
+_pool: WorkerPool | None = None
 
 
 def cpu_count() -> int:
@@ -31,13 +45,13 @@ def cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def shared_executor() -> Executor:
+def shared_executor() -> WorkerPool:
     """The process pool shared by every role in this process (created on first use)."""
     global _pool
     with _lock:
         if _pool is None:
             context = multiprocessing.get_context("forkserver")
-            _pool = ProcessPoolExecutor(max_workers=cpu_count(), mp_context=context)
+            _pool = WorkerPool(cpu_count(), mp_context=context)
             atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
         return _pool
 
@@ -63,7 +77,8 @@ def parallel_map(fn: Callable[..., T], calls: Sequence[tuple[Any, ...]], executo
 
 
 def workers(executor: Executor | None) -> int:
-    """How many chunks to cut work into for ``executor``."""
+    """How many chunks to cut work into for ``executor``: 1 inline, a :class:`WorkerPool`'s ``workers``,
+    the core count for any other executor."""
     if executor is None:
         return 1
-    return getattr(executor, "_max_workers", None) or cpu_count()
+    return executor.workers if isinstance(executor, WorkerPool) else cpu_count()

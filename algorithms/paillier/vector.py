@@ -30,6 +30,7 @@ from gmpy2 import mpz
 
 from algorithms.paillier.encoding import EncodingOverflowError, check_bound
 from algorithms.paillier.keys import PublicKey
+from federation import codec
 
 _MAGIC = b"FRCV"
 _VERSION = 1
@@ -214,3 +215,8 @@ def validate_ciphertexts(key: PublicKey, ciphertexts: Sequence[mpz]) -> None:
         product = product * c % n
     if gmpy2.gcd(product, n) != 1:
         raise InvalidCiphertextError("a ciphertext is not coprime with n")
+
+
+# The transport carries ciphertext vectors as codec extension 3 and announces their key in the envelope.
+codec.register_extension(3, CiphertextVector, CiphertextVector.to_bytes, CiphertextVector.from_bytes,
+                         fingerprint=lambda v: v.public_key.fingerprint)

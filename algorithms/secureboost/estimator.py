@@ -11,12 +11,13 @@ see :mod:`algorithms.secureboost.guest`, ``host`` and ``prediction`` for what ea
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from typing import Any
 
 import numpy as np
 
 from algorithms.base import Checkpoint, Parties
-from algorithms.paillier import PrivateKey, PublicKey
+from algorithms.paillier import PrivateKey, PublicKey, shared_executor
 from algorithms.secureboost.guest import SecureBoostGuest
 from algorithms.secureboost.host import SecureBoostHost
 from algorithms.secureboost.model import GuestModel, HostModel
@@ -76,9 +77,12 @@ class VerticalSecureBoost:
 
     def fit(self, data: VerticalDataset, keypair: tuple[PublicKey, PrivateKey] | None = None,
             network: InMemoryNetwork | None = None, checkpoints: dict[str, Checkpoint] | None = None,
-            executor: Any = "shared") -> VerticalSecureBoost:
-        """Run the encrypted training protocol; ``checkpoints`` maps party id -> Checkpoint."""
+            executor: Executor | None = None) -> VerticalSecureBoost:
+        """Run the encrypted training protocol; ``checkpoints`` maps party id -> Checkpoint; ``executor``:
+        where the roles run their heavy loops (default: the process-wide pool
+        :func:`~algorithms.paillier.shared_executor`)."""
         params, parties = self.params, self.parties(data)
+        executor = executor if executor is not None else shared_executor()
         checkpoints = checkpoints or {}
         network = network or InMemoryNetwork()
         roles: dict[str, Any] = {parties.guest: SecureBoostGuest(data.guest, params, parties, keypair,

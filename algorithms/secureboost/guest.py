@@ -27,13 +27,12 @@ it in clear.
 from __future__ import annotations
 
 from concurrent.futures import Executor
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from algorithms.base import Checkpoint, Parties
 from algorithms.paillier import CiphertextVector, Decryptor, Encryptor, PrivateKey, PublicKey, generate_keypair
-from algorithms.paillier import shared_executor as _shared_executor
 from algorithms.secureboost.data import Table, ids_digest, party_features, party_labels
 from algorithms.secureboost.guest_trainer import GuestTrainer, HostProxy, stratified_validation
 from algorithms.secureboost.model import GuestModel
@@ -102,22 +101,18 @@ class ChannelHostProxy(HostProxy):
         self.channel.send(self.party, f"t{next_tree}.start", payload)
 
 
-def resolve_executor(executor: Executor | Literal["shared"] | None) -> Executor | None:
-    return _shared_executor() if executor == "shared" else executor  # type: ignore[return-value]
-
-
 class SecureBoostGuest:
     """The guest role: ``SecureBoostGuest(data, params, parties).run(channel) -> GuestModel``.
 
     ``data``: the guest's table (``id``, ``y`` in {0,1}, numeric features; NaN = missing) or its
     ``PartyData``, rows aligned with every host's. ``keypair``: the guest's own Paillier key pair
-    (>= 2048 bits; generated when omitted). ``checkpoint``: saved after each tree; a rerun resumes after
-    the last saved tree.
+    (``params.key_bits``; generated when omitted). ``checkpoint``: saved after each tree; a rerun resumes
+    after the last saved tree. ``executor``: where the heavy Paillier loops run (``None``: inline).
     """
 
     def __init__(self, data: Table, params: BoostParams, parties: Parties,
                  keypair: tuple[PublicKey, PrivateKey] | None = None, checkpoint: Checkpoint | None = None,
-                 executor: Executor | Literal["shared"] | None = "shared") -> None:
+                 executor: Executor | None = None) -> None:
         self.party = parties.guest
         self.ids, self.X, self.feature_names = party_features(data, self.party)
         self.y = party_labels(data, self.party)
@@ -129,10 +124,10 @@ class SecureBoostGuest:
 
     def run(self, channel: Channel) -> GuestModel:
         p = self.params
-        public_key, private_key = self.keypair if self.keypair is not None else generate_keypair(2048)
+        public_key, private_key = self.keypair if self.keypair is not None else generate_keypair(p.key_bits)
         train_rows, valid_rows = stratified_validation(self.y, p.validation_fraction, p.seed)
         layout = PackingLayout.plan(len(train_rows), p.precision_bits, public_key.bits)
-        executor = resolve_executor(self.executor)
+        executor = self.executor
         encryptor = Encryptor(public_key, private_key, executor=executor)
         decryptor = Decryptor(private_key, executor=executor)
         proxies = [ChannelHostProxy(channel, h, decryptor, layout, public_key) for h in self.parties.hosts]

@@ -22,14 +22,12 @@ from __future__ import annotations
 
 import random
 from concurrent.futures import Executor
-from typing import Literal
 
 import numpy as np
 
 from algorithms.base import Checkpoint, Parties
 from algorithms.paillier import PublicKey
 from algorithms.secureboost.data import Table, host_checks, ids_digest, party_features
-from algorithms.secureboost.guest import resolve_executor
 from algorithms.secureboost.host_trainer import EncryptedBackend, HostTrainer
 from algorithms.secureboost.model import HostModel
 from algorithms.secureboost.packing import PackingLayout
@@ -41,7 +39,7 @@ class SecureBoostHost:
     """The host role: ``SecureBoostHost(data, params, parties, party_id).run(channel) -> HostModel``."""
 
     def __init__(self, data: Table, params: BoostParams, parties: Parties, party_id: str,
-                 checkpoint: Checkpoint | None = None, executor: Executor | Literal["shared"] | None = "shared",
+                 checkpoint: Checkpoint | None = None, executor: Executor | None = None,
                  rng: random.Random | None = None) -> None:
         if party_id not in parties.hosts:
             raise ValueError(f"{party_id!r} is not a host of this job (hosts: {list(parties.hosts)})")
@@ -67,7 +65,7 @@ class SecureBoostHost:
         layout = PackingLayout.plan(len(train_rows), self.params.precision_bits, public_key.bits)
         if layout.to_dict() != setup["layout"]:
             raise ValueError(f"{self.party}: the guest's packing layout differs from ours")
-        executor = resolve_executor(self.executor)
+        executor = self.executor
         trainer = HostTrainer(self.party, self.X, self.feature_names, self.params.max_bin, train_rows,
                               lambda b, nb: EncryptedBackend(b, nb, public_key, layout, executor), rng=self.rng)
         t = int(setup["resume_after"])

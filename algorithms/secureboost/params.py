@@ -15,6 +15,7 @@ from typing import Any
 
 from algorithms.api import AlgorithmParams
 from algorithms.base import params_from_dict
+from algorithms.paillier.keys import MIN_KEY_BITS
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class BoostParams(AlgorithmParams):
     seed: int = 0
     precision_bits: int = 52
     share_host_gains: bool = False
+    key_bits: int = MIN_KEY_BITS  # the guest's Paillier modulus
 
     def __post_init__(self) -> None:
         checks = [
@@ -58,6 +60,8 @@ class BoostParams(AlgorithmParams):
             (0.0 <= self.validation_fraction < 1.0, "validation_fraction must be in [0, 1)"),
             (self.n_iter_no_change is None or self.n_iter_no_change >= 1, "n_iter_no_change must be >= 1 or None"),
             (16 <= self.precision_bits <= 52, "precision_bits must be in [16, 52]"),
+            (isinstance(self.key_bits, int) and self.key_bits >= MIN_KEY_BITS,
+             f"key_bits must be an integer >= {MIN_KEY_BITS}"),
         ]
         for ok, message in checks:
             if not ok:

@@ -73,12 +73,11 @@ class SecureBoost(Algorithm):
     def trainer(self, ctx: RoleContext, data: PartyData | None) -> Role:
         params = ctx.params
         assert isinstance(params, BoostParams) and data is not None
-        executor = ctx.executor if ctx.executor is not None else "shared"
         if ctx.role == "guest":
-            return SecureBoostGuest(data, params, ctx.parties, checkpoint=ctx.checkpoint, executor=executor)
+            return SecureBoostGuest(data, params, ctx.parties, checkpoint=ctx.checkpoint, executor=ctx.executor)
         if ctx.role == "host":
             return SecureBoostHost(data, params, ctx.parties, ctx.party_id, checkpoint=ctx.checkpoint,
-                                   executor=executor)
+                                   executor=ctx.executor)
         raise ValueError(f"{self.name} has no {ctx.role!r} role")
 
     def predictor(self, ctx: RoleContext, part: Payload, data: PartyData) -> Role:

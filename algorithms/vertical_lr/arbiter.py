@@ -24,7 +24,7 @@ import time
 from concurrent.futures import Executor, ThreadPoolExecutor
 
 from algorithms.base import Checkpoint, Parties
-from algorithms.paillier import CiphertextVector, Decryptor, PrivateKey, PublicKey, generate_keypair, shared_executor
+from algorithms.paillier import CiphertextVector, Decryptor, PrivateKey, PublicKey, generate_keypair
 from algorithms.vertical_lr.common import DEFAULT_PARTIES, PREFIX, batch_tag, epoch_tag, expect_vector, saved_epoch
 from algorithms.vertical_lr.model import ArbiterSummary
 from algorithms.vertical_lr.params import ProtocolError, VerticalLRParams, batch_schedule, check_batch_guard
@@ -41,13 +41,12 @@ class VerticalLRArbiter:
 
     def __init__(self, parties: Parties = DEFAULT_PARTIES, params: VerticalLRParams | None = None,
                  checkpoint: Checkpoint | None = None, executor: Executor | None = None,
-                 keypair: tuple[PublicKey, PrivateKey] | None = None, key_bits: int = 2048) -> None:
+                 keypair: tuple[PublicKey, PrivateKey] | None = None) -> None:
         self.parties = parties
         self.params = params
         self.checkpoint = checkpoint
         self.executor = executor
         self.keypair = keypair
-        self.key_bits = key_bits
         self.epoch_seconds: list[float] = []
         self._gradient_lengths: dict[str, int] = {}
         self._converged = False
@@ -84,12 +83,12 @@ class VerticalLRArbiter:
         history = [float(v) for v in guest.get("history", [])][: resume + 1]
         finished = resume >= params.max_epochs - 1 or (epochs[p.guest] == resume and bool(guest.get("stopped")))
         converged = epochs[p.guest] == resume and bool(guest.get("converged"))
-        public_key, private_key = self.keypair if self.keypair is not None else generate_keypair(self.key_bits)
+        public_key, private_key = self.keypair if self.keypair is not None else generate_keypair(params.key_bits)
         common = {"public_key": public_key.to_bytes(), "params": params.to_dict(), "n_rows": n_rows,
                   "start_epoch": resume + 1, "finished": finished, "error": None}
         channel.send(p.guest, f"{PREFIX}.setup", {**common, "host_features": host_features})
         channel.broadcast(p.hosts, f"{PREFIX}.setup", common)
-        decryptor = Decryptor(private_key, executor=self.executor or shared_executor())
+        decryptor = Decryptor(private_key, executor=self.executor)
         self._gradient_lengths = {silo: int(h["n_features"]) + (1 if silo == p.guest else 0)
                                   for silo, h in hellos.items()}
         return params, n_rows, resume + 1, finished, converged, history, public_key, decryptor

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from algorithms.base import Checkpoint, Parties
-from algorithms.paillier import PrivateKey, PublicKey
+from algorithms.paillier import PrivateKey, PublicKey, shared_executor
 from algorithms.vertical_lr.arbiter import VerticalLRArbiter
 from algorithms.vertical_lr.guest import VerticalLRGuest
 from algorithms.vertical_lr.host import VerticalLRHost
@@ -84,7 +84,8 @@ class VerticalLogisticRegression:
     """Vertical (hetero) logistic regression with a guest, one or more hosts and an arbiter.
 
     Parameters are those of :class:`~algorithms.vertical_lr.params.VerticalLRParams`, plus the party ids
-    (``guest``/``arbiter``; host ids come from the data), an optional executor, an optional key pair for
+    (``guest``/``arbiter``; host ids come from the data), the executor the roles run their heavy loops on
+(default: the process-wide pool :func:`~algorithms.paillier.shared_executor`), an optional key pair for
     the arbiter (default: a fresh 2048-bit key per fit) and optional per-party checkpoints (by party id).
     After ``fit``: ``guest_model_``, ``host_models_``, ``summary_``, ``losses_``, ``epoch_seconds_``,
     ``coef_`` (guest features, then each host's), ``intercept_``, ``network_`` (bytes sent).
@@ -131,12 +132,13 @@ class VerticalLogisticRegression:
         check_batch_guard(len(arrays.guest_x), params.batch_size,
                           {h: np.asarray(x).shape[1] if np.ndim(x) == 2 else 0 for h, x in arrays.hosts_x.items()})
         cps = self.checkpoints or {}
+        executor = self.executor if self.executor is not None else shared_executor()
         roles = {parties.guest: VerticalLRGuest(arrays.guest_x, arrays.y, arrays.guest_features, parties, params,
-                                                cps.get(parties.guest), self.executor),
-                 parties.arbiter: VerticalLRArbiter(parties, params, cps.get(parties.arbiter), self.executor,
+                                                cps.get(parties.guest), executor),
+                 parties.arbiter: VerticalLRArbiter(parties, params, cps.get(parties.arbiter), executor,
                                                     self.keypair)}
         for h, x in arrays.hosts_x.items():
-            roles[h] = VerticalLRHost(x, arrays.host_features.get(h), parties, params, cps.get(h), self.executor)
+            roles[h] = VerticalLRHost(x, arrays.host_features.get(h), parties, params, cps.get(h), executor)
         self.network_ = InMemoryNetwork()
         results = run_parties({name: partial(role.run, self.network_.channel(name)) for name, role in roles.items()},
                               self.network_)

@@ -38,7 +38,7 @@ import numpy as np
 from algorithms.base import Checkpoint, Parties
 from algorithms.dp.dpsgd import secure_rng
 from algorithms.dp.label import noisy_fore_gradient
-from algorithms.paillier import CiphertextVector, QuantisedMatrix, mask, shared_executor, unmask
+from algorithms.paillier import CiphertextVector, QuantisedMatrix, mask, unmask
 from algorithms.vertical_lr.approximation import CROSS_FACTOR, SQUARE_FACTOR, expansion
 from algorithms.vertical_lr.common import (
     DEFAULT_PARTIES,
@@ -119,7 +119,7 @@ class VerticalLRGuest:
         if setup.finished:
             return self._model(weights, losses, converged)
 
-        executor = self.executor or shared_executor()
+        executor = self.executor  # None: inline
         capacity = 2 * (n_rows // n_batches(n_rows, params.batch_size) + 2)
         encryptor = PooledEncryptor(key, executor, n_rows * (params.max_epochs - setup.start_epoch), capacity,
                                     party=me)

@@ -27,7 +27,7 @@ from concurrent.futures import Executor
 import numpy as np
 
 from algorithms.base import Checkpoint, Parties
-from algorithms.paillier import CiphertextVector, QuantisedMatrix, mask, shared_executor
+from algorithms.paillier import CiphertextVector, QuantisedMatrix, mask
 from algorithms.vertical_lr.common import (
     DEFAULT_PARTIES,
     batch_tag,
@@ -93,7 +93,7 @@ class VerticalLRHost:
 
         index = p.hosts.index(me)
         earlier, later = p.hosts[:index], p.hosts[index + 1:]
-        executor = self.executor or shared_executor()
+        executor = self.executor  # None: inline
         per_epoch = n_rows + n_batches(n_rows, params.batch_size) * (1 + (1 if later else 0))
         epochs_left = params.max_epochs - setup.start_epoch
         capacity = 2 * (n_rows // n_batches(n_rows, params.batch_size) + 2)
@@ -140,7 +140,7 @@ class VerticalLRHost:
         return HostModel(weights, self.feature_names)
 
     def _cross_term(self, channel: Channel, encryptor: PooledEncryptor, tag: str, u: np.ndarray,
-                    later: Sequence[str], executor: Executor) -> CiphertextVector:
+                    later: Sequence[str], executor: Executor | None) -> CiphertextVector:
         """``[[Σ_B u_k·u_l]]`` summed over the hosts l listed after this one, re-randomised for the guest."""
         key = encryptor.public_key
         weights_q = QuantisedMatrix.from_float(u, LOSS_BITS)

@@ -18,6 +18,7 @@ import numpy as np
 
 from algorithms.api import AlgorithmParams
 from algorithms.base import params_from_dict
+from algorithms.paillier.keys import MIN_KEY_BITS
 
 Optimizer = Literal["sgd", "adam"]
 EarlyStopping = Literal["loss", "weight_diff"]
@@ -64,6 +65,7 @@ class VerticalLRParams(AlgorithmParams):
     fit_intercept: bool = True
     approximation: Approximation = "local"
     lr_decay: float = 0.3
+    key_bits: int = MIN_KEY_BITS  # the arbiter's Paillier modulus
     label_dp_noise: float = 0.0  # z > 0: Gaussian noise on the fore-gradient to hosts (algorithms.dp.label)
 
     def __post_init__(self) -> None:
@@ -87,6 +89,8 @@ class VerticalLRParams(AlgorithmParams):
             raise ValueError(f"approximation must be 'taylor' or 'local', got {self.approximation!r}")
         if not (isinstance(self.lr_decay, int | float) and not isinstance(self.lr_decay, bool) and self.lr_decay >= 0):
             raise ValueError(f"lr_decay must be >= 0, got {self.lr_decay!r}")
+        if not (isinstance(self.key_bits, int) and self.key_bits >= MIN_KEY_BITS):
+            raise ValueError(f"key_bits must be an integer >= {MIN_KEY_BITS}, got {self.key_bits!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -13,15 +13,25 @@ gradient per batch and the loss during training, and each host's per-row partial
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from algorithms.api import Algorithm, AlgorithmParams, Disclosure, PartyData, Role, RoleContext, RoleSpec
-from algorithms.base import Payload
+from algorithms.api import (
+    Algorithm,
+    AlgorithmParams,
+    Disclosure,
+    ParamsError,
+    PartyData,
+    Role,
+    RoleContext,
+    RoleSpec,
+)
+from algorithms.base import Parties, Payload
 from algorithms.vertical_lr.arbiter import VerticalLRArbiter
 from algorithms.vertical_lr.guest import VerticalLRGuest
 from algorithms.vertical_lr.host import VerticalLRHost
 from algorithms.vertical_lr.model import ArbiterSummary, GuestModel, HostModel
-from algorithms.vertical_lr.params import VerticalLRParams
+from algorithms.vertical_lr.params import ProtocolError, VerticalLRParams, check_batch_guard
 from algorithms.vertical_lr.predict import VerticalLRGuestPredictor, VerticalLRHostPredictor
 
 _DEMO = {"default_credit": {"max_epochs": 2},  # package defaults: Adam 0.2, lr_decay 0.3, batches of 1024
@@ -89,6 +99,19 @@ class VerticalLR(Algorithm):
         if ctx.role == "guest":
             return VerticalLRGuestPredictor(GuestModel.from_dict(part), data.X, parties=ctx.parties, name=name)
         return VerticalLRHostPredictor(HostModel.from_dict(part), data.X, parties=ctx.parties, name=name)
+
+    def check_preflight(self, params: AlgorithmParams, features: Mapping[str, int], rows: Mapping[str, int],
+                        parties: Parties | None = None) -> list[str]:
+        """The batch-size guard on the silos' raw counts (the arbiter checks it again on aligned rows): with
+        batches no larger than a host's feature count, that host could solve its gradient for the labels."""
+        assert isinstance(params, VerticalLRParams)
+        if parties is None or not rows:
+            return []
+        try:
+            check_batch_guard(min(rows.values()), params.batch_size, {h: features.get(h, 0) for h in parties.hosts})
+        except ProtocolError as exc:
+            raise ParamsError(str(exc)) from exc
+        return []
 
     def load_part(self, role: str, part: Payload) -> Any:
         cls = {"guest": GuestModel, "host": HostModel, "arbiter": ArbiterSummary}[role]

@@ -1,4 +1,4 @@
-"""The ``fedrisk`` command line.
+"""The ``fedrisk`` command line (the top layer: it imports the silo and the arbiter; nothing imports it).
 
     fedrisk certs --out certs [--parties bank insurer arbiter] [--hosts localhost 127.0.0.1]
     fedrisk silo serve --config bank.toml
@@ -9,7 +9,7 @@
     fedrisk models show ID [--config arbiter.toml]
     fedrisk models export ID --config bank.toml --out guest_model.json     (at the guest, on its own store)
     fedrisk evaluate ID [--config arbiter.toml] [--threshold 0.5] [--export-scores scores.csv] [--reports DIR]
-    fedrisk demo [--workdir DIR] [--epochs N] [--dataset breast] [--algorithm secureboost]
+    fedrisk demo [--workdir DIR] [--epochs N] [--dataset breast] [--algorithm NAME]  (a catalogued name)
 
 Expected errors (bad configs, bad data, unreachable silos, invalid transitions) print one clear line
 ``fedrisk: error: ...`` and exit with status 2; nothing is left half-written.
@@ -83,12 +83,9 @@ def _print_result(result: dict[str, Any]) -> None:
     metrics = result.get("metrics", {})
     full = result.get("full_metrics")
     if full:
-        try:
-            from arbiter.report import summary_table
+        from arbiter.report import summary_table
 
-            print(summary_table(full))
-        except ImportError:
-            pass
+        print(summary_table(full))
     print(f"job {result.get('job_id', '')} done: model {result.get('model_id')} "
           f"(sha256 {str(result.get('content_hash', ''))[:16]})")
     print(f"AUC = {metrics.get('auc', float('nan')):.4f}")
