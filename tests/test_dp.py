@@ -148,3 +148,13 @@ def test_label_dp_noise_on_the_fore_gradient(keypair) -> None:
     ref = pld.PLDAccountant(value_discretization_interval=PLD_DISCRETISATION)
     ref.compose(dp_accounting.SelfComposedDpEvent(dp_accounting.GaussianDpEvent(4.0), 5))
     assert label_dp_epsilon(4.0, 5) == pytest.approx(ref.get_epsilon(1e-5), abs=1e-12)
+
+
+def test_vertical_lr_model_card_states_the_label_dp_epsilon() -> None:
+    from algorithms import catalogue
+    from algorithms.dp.label import label_dp_epsilon
+
+    plugin = catalogue.get("vertical_lr")
+    assert plugin.privacy_notes(plugin.parse_params({}), {}, None) == []
+    notes = plugin.privacy_notes(plugin.parse_params({"label_dp_noise": 3.0, "max_epochs": 4}), {}, None)
+    assert f"ε = {label_dp_epsilon(3.0, 4):.4f}" in notes[0]
