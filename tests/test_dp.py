@@ -158,3 +158,25 @@ def test_vertical_lr_model_card_states_the_label_dp_epsilon() -> None:
     assert plugin.privacy_notes(plugin.parse_params({}), {}, None) == []
     notes = plugin.privacy_notes(plugin.parse_params({"label_dp_noise": 3.0, "max_epochs": 4}), {}, None)
     assert f"ε = {label_dp_epsilon(3.0, 4):.4f}" in notes[0]
+
+
+@pytest.mark.slow
+def test_vertical_lr_with_label_dp_noise_trains_and_noises_the_hosts(keypair) -> None:
+    from dataclasses import replace
+
+    from algorithms.vertical_lr import VerticalLogisticRegression
+    from algorithms.vertical_lr.estimator import as_arrays
+    from datasets import load_breast_vertical
+
+    class WithLabelDP(VerticalLogisticRegression):  # the estimator has no label-DP argument: set the param
+        @property
+        def params(self):
+            return replace(super().params, label_dp_noise=0.05)
+
+    arrays = as_arrays(load_breast_vertical())
+    schedule = {"learning_rate": 0.1, "optimizer": "adam", "batch_size": None, "tol": 0.0, "max_epochs": 3}
+    plain = VerticalLogisticRegression(keypair=keypair, **schedule).fit(arrays)
+    noisy = WithLabelDP(keypair=keypair, **schedule).fit(arrays)
+    host_plain, host_noisy = plain.host_models_["insurer"].weights, noisy.host_models_["insurer"].weights
+    assert not np.allclose(host_plain, host_noisy)  # the hosts trained on noised fore-gradients
+    assert roc_auc_score(arrays.y, noisy.predict_proba(arrays)[:, 1]) > 0.9
