@@ -14,7 +14,11 @@ A plug-in declares
 * the number of **steps** (epochs / trees / rounds) a job runs, for progress and checkpoints,
 * factories for the **trainer** and **predictor** role of each party, and how a party's private **model
   part** is turned into JSON types and back,
-* which roles **report evaluation metrics**, and
+* which roles **report evaluation metrics** and how several metric parties' replies combine
+  (:meth:`Algorithm.combine_metrics`),
+* optional hooks with defaults: the ``align`` stage's role (:meth:`Algorithm.aligner`, PSI), a
+  :meth:`~Algorithm.check_preflight` before any data moves, the job's Paillier :meth:`~Algorithm.key_bits`,
+  and the demo's parameters, and
 * the **disclosures**: for every message a role may receive, what it is allowed to learn from it (the
   privacy ledger and the transcript tests check every received message against these).
 

@@ -108,10 +108,10 @@ class ArbiterService:
         self.progress = progress
         self.log = job_logger("fedrisk.arbiter", config.party_id)
         self._node: PartyNode | None = None
-        self._pools: list[SiloPool] = []
+        self._pools: dict[tuple[tuple[str, str], ...], SiloPool] = {}
 
     def close(self) -> None:
-        for pool in self._pools:
+        for pool in self._pools.values():
             pool.close()
         self._pools.clear()
         if self._node is not None:
@@ -121,9 +121,12 @@ class ArbiterService:
 
     # ---------------------------------------------------------------------------------------------- setup
     def pool(self, parties: dict[str, PartyAddress]) -> SiloPool:
-        """Control clients to ``parties`` (closed with the service)."""
-        pool = SiloPool(self.tls, parties)
-        self._pools.append(pool)
+        """Control clients to ``parties``: one pool per set of silos, reused by submit, run and evaluate
+        (an idle duplicate channel would only collect keepalive GOAWAYs), closed with the service."""
+        key = tuple(sorted((pid, p.control) for pid, p in parties.items()))
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = SiloPool(self.tls, parties)
         return pool
 
     def _start_node(self, parties: dict[str, PartyAddress]) -> PartyNode:

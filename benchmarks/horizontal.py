@@ -5,18 +5,18 @@ split) dealt into 10 silos; logistic regression, 20 rounds, 1 local epoch, mini-
 0.05; evaluated on the bundled test split (6,000 rows). The same partitions, model, local training,
 rounds and seed run through
 
-* fedrisk: the aggregator and client roles over the services when ``--services`` (silos already serving,
-  gRPC + mutual TLS, timed from job submission to the trained model) or in-process over the in-memory
-  network (every message through the codec);
+* fedrisk: the aggregator and client roles over the services (default: one ``fedrisk silo serve`` process
+  per silo, already serving, gRPC + mutual TLS, timed from job submission to the trained model), or with
+  ``--in-process`` over the in-memory network (every message through the codec);
 * Flower 1.42 (``flwr[simulation]``, in its own venv at ``.bench/flower-venv`` which this script makes if it
   is missing): a SuperLink in simulation mode on loopback and ``flwr run`` of :mod:`benchmarks.flower_app`,
   timed from starting the SuperLink to the final metrics;
 * pooled scikit-learn ``LogisticRegression`` on all training rows.
 
 ``--noniid``: 20 silos with Dirichlet(0.1) label skew; FedAvg vs FedProx vs SCAFFOLD vs FedNova (the
-distribution-aware strategy) vs FedAdam / FedYogi vs pooled (fedrisk only).
+distribution-aware strategy) vs FedAdam / FedYogi vs pooled (fedrisk only, in-process: model quality).
 
-    python -m benchmarks.horizontal [--noniid] [--rounds 20] [--skip-flower]
+    python -m benchmarks.horizontal [--noniid] [--in-process] [--rounds 20] [--skip-flower]
 
 Last lines (IID): ``fedavg_vs_flower_time=<fedrisk wall / Flower wall>`` (goal <= 0.33),
 ``fedavg_auc_gap_vs_pooled=<pooled AUC - fedrisk AUC>`` (goal <= 0.005). Non-IID:
@@ -164,7 +164,7 @@ def iid(args: argparse.Namespace) -> None:
     parts = horizontal_iid_split(train, args.silos, seed=0)
     silos = {f"bank{i:02d}": p for i, p in enumerate(parts)}
     pooled = pooled_auc(train, test)
-    if args.services:
+    if not args.in_process:
         from benchmarks.horizontal_services import fedrisk_over_services
 
         auc, wall, cpu = fedrisk_over_services(silos, test, args.rounds, IID)
@@ -227,7 +227,8 @@ def main() -> None:
     parser.add_argument("--noniid", action="store_true", help="20 silos, Dirichlet(0.1) label skew")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--silos", type=int, default=10)
-    parser.add_argument("--services", action="store_true", help="run fedrisk's side over the services")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run fedrisk's side in-process (default: over the services)")
     parser.add_argument("--skip-flower", action="store_true")
     args = parser.parse_args()
     (noniid if args.noniid else iid)(args)

@@ -1,4 +1,4 @@
-"""fedrisk's side of ``python -m benchmarks.horizontal --services``: the FedAvg job over the real services.
+"""fedrisk's side of ``python -m benchmarks.horizontal`` (default): the FedAvg job over the real services.
 
 Each silo's partition is written to a CSV and served by its own ``fedrisk silo serve`` process (gRPC +
 mutual TLS on loopback, private CA); once every silo answers, the arbiter runs the job's training stage

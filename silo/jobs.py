@@ -164,7 +164,8 @@ class SiloWorker:
         return {"party": self.party_id, "role": self.role, "schema_digest": self.table.schema_digest,
                 "version": VERSION, "rows": len(self.table.ids), "features": len(self.table.features.columns)}
 
-    def _check_role(self, spec: JobSpec) -> None:
+    def check_role(self, spec: JobSpec) -> None:
+        """Refuse a job that does not list this silo, or lists it under another role than its config's."""
         expected = spec.parties.role_of(self.party_id)
         if expected is None or expected == "arbiter":
             raise JobError(f"party {self.party_id!r} is not in job {spec.job_id!r} ({spec.parties.to_dict()})")
@@ -183,7 +184,7 @@ class SiloWorker:
     def align(self, spec: JobSpec, channel: Channel | None) -> dict[str, Any]:
         """PSI with the peers (when the algorithm has an ``align`` stage), then the hash split; returns counts
         only."""
-        self._check_role(spec)
+        self.check_role(spec)
         existing = self.store.alignment(spec.job_id)
         if existing is not None:
             return {"aligned": len(existing["ids"]), "evaluation": int(np.sum(existing["holdout"])),
@@ -217,7 +218,7 @@ class SiloWorker:
 
     # --- train --------------------------------------------------------------------------------------
     def train(self, spec: JobSpec, channel: Channel, checkpoint: Checkpoint | None) -> dict[str, Any]:
-        self._check_role(spec)
+        self.check_role(spec)
         train_pos, _, train_ids, _ = self._split(spec)
         frame, labels = self.table.at(train_pos)
         plugin = spec.plugin
@@ -261,7 +262,7 @@ class SiloWorker:
         ``export_scores`` (guest only): a CSV path inside the silo's export folder where the guest writes the
         evaluation rows' ``id, score``; the reply names the file, the scores stay at the guest.
         """
-        self._check_role(spec)
+        self.check_role(spec)
         train_pos, test_pos, train_ids, test_ids = self._split(spec)
         part = self.model_part(model_id or spec.job_id)
         if part["algorithm"] != spec.algorithm:

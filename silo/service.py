@@ -99,7 +99,7 @@ class SiloService:
         if op == "check":
             status = self.worker.status()
             if "spec" in request:
-                self.worker._check_role(JobSpec.from_dict(request["spec"]))
+                self.worker.check_role(JobSpec.from_dict(request["spec"]))
             if request.get("model_id"):  # evaluation ahead: the part exists and the columns are unchanged
                 self.worker.model_part(str(request["model_id"]))
             return status
