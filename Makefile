@@ -33,6 +33,8 @@ bench: install
 	$(BIN)/python -m benchmarks.secureboost
 	$(BIN)/python -m benchmarks.binning
 	$(BIN)/python -m benchmarks.services
+	$(BIN)/python -m benchmarks.secagg
+	$(BIN)/python -m benchmarks.dp
 
 # Regenerate the committed gRPC stubs after editing federation/proto/transport.proto.
 proto:

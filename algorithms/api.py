@@ -305,6 +305,10 @@ class Algorithm(ABC):
         """Parameters the demo uses on a bundled ``dataset`` (``steps`` overrides :meth:`steps`)."""
         return {}
 
+    def privacy_notes(self, params: AlgorithmParams, metrics: Payload, arbiter_part: Payload | None) -> list[str]:
+        """Lines for the model card's privacy notes (secure aggregation, the ε spent, its assumptions)."""
+        return []
+
     def check_preflight(self, params: AlgorithmParams, features: Mapping[str, int], rows: Mapping[str, int],
                         parties: Parties | None = None) -> list[str]:
         """Refuse (raise :class:`ParamsError`) or warn (return messages) before any data moves, from the

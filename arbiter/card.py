@@ -46,8 +46,8 @@ def _privacy_notes(spec: JobSpec, key_bits: int | None) -> list[str]:
     return notes
 
 
-def model_card(record: ModelRecord, job: JobRecord, evaluation: EvaluationRecord | None = None
-               ) -> dict[str, Any]:
+def model_card(record: ModelRecord, job: JobRecord, evaluation: EvaluationRecord | None = None,
+               metrics: dict[str, Any] | None = None) -> dict[str, Any]:
     """The report's model card: what was trained, by whom, how, and how it was evaluated."""
     spec = JobSpec.from_dict(job.spec["spec"])
     training = job.training or {}
@@ -65,5 +65,7 @@ def model_card(record: ModelRecord, job: JobRecord, evaluation: EvaluationRecord
                               f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(evaluation.created_at))}: "
                               f"{evaluation.rows} held-out rows of job {evaluation.job_id} (hash split, holdout "
                               f"{spec.holdout}), threshold {evaluation.threshold:g}")
-    card["privacy_notes"] = _privacy_notes(spec, key_bits)
+    card["privacy_notes"] = _privacy_notes(spec, key_bits) + spec.plugin.privacy_notes(  # SecAgg, DP, ε spent
+        spec.typed_params, metrics if metrics is not None else (evaluation.metrics if evaluation else {}),
+        record.model.get("arbiter_part"))
     return card

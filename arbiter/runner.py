@@ -409,7 +409,8 @@ class ArbiterService:
 
     def _write_report(self, record: ModelRecord, job: JobRecord, metrics: dict[str, Any],
                       ledgers: dict[str, Any] | None = None) -> list[str]:
-        html_path, json_path = write_report(Path(self.config.reports), metrics, model_card(record, job), stem=job.id,
+        card = model_card(record, job, metrics=metrics)
+        html_path, json_path = write_report(Path(self.config.reports), metrics, card, stem=job.id,
                                             ledgers=ledgers,
                                             sections=evaluation_sections(metrics) + _plugin_sections(job))
         return [str(html_path), str(json_path)]

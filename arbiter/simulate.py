@@ -18,10 +18,13 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from algorithms.api import RoleContext
 from algorithms.base import MemoryCheckpoint
 from algorithms.ledger import Ledger, declared, merge_summaries
 from algorithms.paillier import shared_executor
+from algorithms.secagg.signing import EcSigner, KeyVerifier
 from federation.channel import InMemoryNetwork, run_parties
 from silo.data import LocalTable
 from silo.jobs import JobSpec, SiloWorker
@@ -43,8 +46,12 @@ def simulate_job(spec: JobSpec, tables: dict[str, LocalTable], workdir: str | Pa
     plugin = spec.plugin
     pool = executor if executor is not None else shared_executor()  # the services' roles run on the same kind
     size = workers if executor is not None else pool.workers  # type: ignore[attr-defined]
+    # in-process stand-ins for the silos' certificate keys (secure aggregation signs key advertisements)
+    keys = {pid: ec.generate_private_key(ec.SECP256R1()) for pid in tables}
+    verifier = KeyVerifier({pid: k.public_key() for pid, k in keys.items()})
     silos = {pid: SiloWorker(pid, str(spec.parties.role_of(pid)), tables[pid], stores[pid], executor=pool,
-                             workers=size, consent=(consent or {}).get(pid)) for pid in tables}
+                             workers=size, consent=(consent or {}).get(pid), signer=EcSigner(pid, keys[pid]),
+                             verifier=verifier) for pid in tables}
     timings: dict[str, Any] = {}
     try:
         net = InMemoryNetwork()

@@ -53,6 +53,7 @@ from algorithms import catalogue
 from algorithms.api import Algorithm, AlgorithmParams, PartyData, RoleContext
 from algorithms.base import Checkpoint, Parties
 from algorithms.ledger import Ledger, declared
+from algorithms.secagg.signing import Signer, Verifier
 from algorithms.stability import bootstrap_intervals, characteristic_stability
 from federation.channel import Channel, ChannelError, ChannelTimeout, PrefixedChannel
 from silo.data import DataError, LocalTable, schema_changes
@@ -159,11 +160,13 @@ class SiloWorker:
     def __init__(self, party_id: str, role: str, table: LocalTable, store: SiloStore,
                  export_dir: Path | None = None, executor: Executor | None = None, workers: int = 1,
                  psi_floor: int = 100, consent: dict[str, bool] | None = None,
-                 sources: Mapping[str, Callable[[], LocalTable]] | None = None) -> None:
+                 sources: Mapping[str, Callable[[], LocalTable]] | None = None,
+                 signer: Signer | None = None, verifier: Verifier | None = None) -> None:
         self.party_id = party_id
         self.psi_floor = psi_floor  # this silo's own PSI minimum (config [psi]); a job spec cannot lower it
         self.consent = dict(consent or {})
         self.sources = dict(sources or {})  # named data sources (e.g. an out-of-time sample), loaded on use
+        self.security = {"signer": signer, "verifier": verifier} if signer is not None else {}
         self.role = role
         self.table = table
         self.store = store
@@ -192,7 +195,7 @@ class SiloWorker:
                            params=spec.typed_params, seed=spec.seed, checkpoint=checkpoint, executor=self.executor,
                            workers=self.workers, namespace=namespace,
                            extra={"salt": spec.salt, "min_intersection": spec.min_intersection,
-                                  "psi_floor": self.psi_floor, **self.consent, **(extra or {})})
+                                  "psi_floor": self.psi_floor, **self.consent, **self.security, **(extra or {})})
 
     # --- privacy ledger -------------------------------------------------------------------------------
     def ledger(self, spec: JobSpec) -> Ledger:

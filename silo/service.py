@@ -19,6 +19,7 @@ import signal
 import threading
 from typing import Any
 
+from algorithms.secagg.signing import CertificateVerifier, EcSigner
 from federation.grpc_transport import PartyNode
 from silo.compute import open_compute
 from silo.config import SiloConfig
@@ -44,7 +45,9 @@ class SiloService:
                                  executor=self.compute.executor, workers=self.compute.workers,
                                  psi_floor=config.psi_floor, consent=config.consent,
                                  sources={name: functools.partial(load_table, ds, config.party_id)
-                                          for name, ds in config.sources.items()})
+                                          for name, ds in config.sources.items()},
+                                 signer=EcSigner.from_pem(config.party_id, self.tls.key_pem, self.tls.cert_pem),
+                                 verifier=CertificateVerifier(self.tls.ca_pem))  # secure aggregation
         self.node = PartyNode(config.party_id, config.listen, self.tls, config.peers)
         self.control: ControlServer | None = None
         self._cancel: dict[str, threading.Event] = {}

@@ -262,7 +262,13 @@ class HorizontalAggregator:
         if len(stats) < p.min_fit_clients:
             raise FederationError(f"only {len(stats)} clients sent feature statistics (need {p.min_fit_clients}); "
                                   f"missing: {', '.join(sorted(set(cohort) - set(stats)))}")
-        self.space = combine([stats[c] for c in sorted(stats)], self._reference, p.categorical, p.standardize)
+        pooled = [stats[c] for c in sorted(stats)]
+        pool = getattr(self.collector_factory(channel, self.ctx), "pool_stats", None)  # secure aggregation
+        if pool is not None:
+            pooled = pool({c: stats[c] for c in sorted(stats)},
+                          {c: tags.prep(self.ns, self.slots[c].incarnation) for c in stats},
+                          time.monotonic() + p.round_timeout)
+        self.space = combine(pooled, self._reference, p.categorical, p.standardize)
         self._event(f"pooled feature statistics of {len(stats)} clients ({self.space.count} rows)")
         for c, slot in self.slots.items():
             if slot.live and slot.needs_space:

@@ -145,7 +145,11 @@ class HorizontalClient:
         space_d = welcome.get("space")
         if space_d is None:  # the starting cohort pools its statistics first
             stats = local_stats(self.data.X, self.data.feature_names, p.categorical)
-            self._send(channel, tags.prep(self.ns, inc), stats)
+            send_stats = getattr(self.sender, "send_stats", None)  # secure aggregation sums the statistics too
+            if send_stats is not None:
+                send_stats(channel, self.aggregator, tags.prep(self.ns, inc), stats)
+            else:
+                self._send(channel, tags.prep(self.ns, inc), stats)
             space_d = self._recv(channel, tags.prep_global(self.ns, inc))["space"]
         space = FeatureSpace.from_dict(space_d)
         self._settle(state, int(welcome.get("last_accepted", 0)))
@@ -200,9 +204,7 @@ class HorizontalClient:
         if len(y) < p.min_client_rows:  # nothing (safe) to contribute: a zero-weight update
             run = LocalRun(start.copy(), 0, 0.0, 0)
         else:
-            run = train_local(net, start, X, y, epochs=p.local_epochs, batch_size=p.batch_size,
-                              learning_rate=p.learning_rate, optimizer=p.optimizer, l2=p.l2, rng=rng,
-                              extra_grad=extra)
+            run = self.strategy.local_training(net, start, X, y, rng, extra)
         contribution = self.strategy.contribution(ClientFit(weights, start, run, extras, strat_state,
                                                             p.learning_rate))
         new_private = dict(contribution.state)
@@ -239,7 +241,7 @@ class HorizontalClient:
                                     learning_rate=p.learning_rate, optimizer=p.optimizer, l2=p.l2,
                                     rng=np.random.default_rng([p.seed, 1 << 21, seed])).weights
         return ClientModel(p.model, p.hidden, space, weights, personalised, local, int(state.get("round", 0)),
-                           data_notes(self.data, p.min_client_rows) + notes)
+                           data_notes(self.data, p.min_client_rows) + notes + self.strategy.report_notes())
 
 
 __all__ = ["HorizontalClient", "check_client_data", "client_seed", "data_notes"]

@@ -29,6 +29,7 @@ from algorithms.api import PartyData, RoleContext
 from algorithms.base import Checkpoint, Parties
 from algorithms.horizontal.aggregator import CollectorFactory, HorizontalAggregator
 from algorithms.horizontal.client import HorizontalClient
+from algorithms.horizontal.collector import UpdateSender
 from algorithms.horizontal.evaluation import EvaluationAggregator, EvaluationClient
 from algorithms.horizontal.model import AggregatorSummary, ClientModel
 from algorithms.horizontal.params import HorizontalParams
@@ -81,7 +82,9 @@ class FederatedClassifier:
                  checkpoints: Mapping[str, Checkpoint] | None = None,
                  start_after: Mapping[str, Callable[[], None]] | None = None,
                  leave_after: Mapping[str, int] | None = None, faults: Mapping[str, ChannelWrapper] | None = None,
-                 collector: CollectorFactory | None = None, record: bool = False, **params: Any) -> None:
+                 collector: CollectorFactory | None = None,
+                 sender: Callable[[RoleContext], UpdateSender] | None = None, record: bool = False,
+                 **params: Any) -> None:
         self.algorithm = algorithm
         self.arbiter = arbiter
         self.job_id = job_id
@@ -90,6 +93,7 @@ class FederatedClassifier:
         self.leave_after = leave_after
         self.faults = faults
         self.collector = collector
+        self.sender = sender
         self.record = record
         self.params = params
 
@@ -117,8 +121,9 @@ class FederatedClassifier:
         leave, before, faults = self.leave_after or {}, self.start_after or {}, self.faults or {}
         roles[self.arbiter] = _runner(aggregator, network, self.arbiter, faults.get(self.arbiter))
         for name, d in data.items():
-            client = HorizontalClient(self._context(name, "client", parties, params), d, plugin.strategy(params),
-                                      leave_after=leave.get(name))
+            ctx = self._context(name, "client", parties, params)
+            client = HorizontalClient(ctx, d, plugin.strategy(params), leave_after=leave.get(name),
+                                      sender=self.sender(ctx) if self.sender is not None else None)
             roles[name] = _runner(client, network, name, faults.get(name), before.get(name))
         self.network_ = network
         results = run_parties(roles, network)

@@ -18,6 +18,8 @@ from typing import Literal
 from algorithms.api import AlgorithmParams, ParamsError
 
 ModelKind = Literal["logistic", "mlp"]
+DPMode = Literal["none", "record", "client"]
+DPNoiseAt = Literal["aggregator", "clients"]
 LocalOptimizer = Literal["sgd", "adam"]
 
 
@@ -55,6 +57,16 @@ class HorizontalParams(AlgorithmParams):
     Guard: a client with fewer than ``min_client_rows`` rows (but some) contributes a zero-weight update —
     one local step on a handful of rows lets the aggregator reconstruct them (for one row of logistic
     regression, ``x = Δcoef / Δintercept``; see the attack test).
+
+    Differential privacy (:mod:`algorithms.dp.strategy`): ``dp = "record"`` trains locally with DP-SGD
+    (per-example clip ``dp_clip``), ``dp = "client"`` is DP-FedAvg (update clip ``dp_clip``, adaptive with
+    ``dp_adaptive_clip``, noise added at ``dp_noise_at``); the noise multiplier is ``dp_noise_multiplier`` or
+    calibrated for the target ``(dp_epsilon, dp_delta)`` over the job's rounds. ``dp_seed`` fixes the noise
+    (tests only; by default it is seeded from OS entropy).
+
+    ``secure_aggregation``: every round's contributions are summed by SecAgg (:mod:`algorithms.secagg.
+    horizontal`): the aggregator learns only their sum and who dropped. Needs at least 3 clients per round and
+    each silo's certificate signer (the silo passes it to the client role).
     """
 
     model: ModelKind = "logistic"
@@ -80,6 +92,15 @@ class HorizontalParams(AlgorithmParams):
     baseline_epochs: int = 0
     min_client_rows: int = 10
     seed: int = 42
+    dp: DPMode = "none"
+    dp_epsilon: float = 0.0
+    dp_delta: float = 1e-5
+    dp_clip: float = 1.0
+    dp_noise_multiplier: float = 0.0
+    dp_adaptive_clip: bool = False
+    dp_noise_at: DPNoiseAt = "aggregator"
+    dp_seed: int | None = None
+    secure_aggregation: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
@@ -111,6 +132,22 @@ class HorizontalParams(AlgorithmParams):
             raise ParamsError(f"hidden must list positive layer widths, not {self.hidden!r}")
         if self.personal_head and self.model != "mlp":
             raise ParamsError("personal_head (FedPer) needs model = 'mlp' (logistic regression has no body)")
+        self._check_dp()
+        if self.secure_aggregation and self.min_updates < 3:
+            raise ParamsError("secure_aggregation needs min_updates >= 3 (a sum of two reveals each to the other)")
+
+    def _check_dp(self) -> None:
+        """Differential privacy options (:mod:`algorithms.dp.strategy`)."""
+        if self.dp not in ("none", "record", "client"):
+            raise ParamsError(f"dp must be 'none', 'record' or 'client', not {self.dp!r}")
+        if self.dp_noise_at not in ("aggregator", "clients"):
+            raise ParamsError(f"dp_noise_at must be 'aggregator' or 'clients', not {self.dp_noise_at!r}")
+        if self.dp == "none":
+            return
+        if not (self.dp_epsilon > 0 or self.dp_noise_multiplier > 0):
+            raise ParamsError("dp needs dp_epsilon > 0 (calibrates the noise) or dp_noise_multiplier > 0")
+        if not 0 < self.dp_delta < 1 or not self.dp_clip > 0:
+            raise ParamsError(f"dp needs 0 < dp_delta < 1 and dp_clip > 0, not {self.dp_delta!r}, {self.dp_clip!r}")
 
     def sample_size(self, available: int) -> int:
         """How many of ``available`` live clients a round samples."""

@@ -18,6 +18,7 @@ import numpy as np
 
 from algorithms.api import Algorithm, AlgorithmParams, Disclosure, ParamsError, PartyData, Role, RoleContext, RoleSpec
 from algorithms.base import Parties, Payload
+from algorithms.dp.strategy import with_privacy
 from algorithms.horizontal.aggregator import CollectorFactory, HorizontalAggregator
 from algorithms.horizontal.client import HorizontalClient
 from algorithms.horizontal.collector import UpdateSender
@@ -25,6 +26,7 @@ from algorithms.horizontal.model import ClientModel
 from algorithms.horizontal.params import HorizontalParams
 from algorithms.horizontal.pooled import pooled_report
 from algorithms.horizontal.strategy import Strategy
+from algorithms.secagg.horizontal import SECAGG_DISCLOSURES, secure_collector, secure_sender
 from federation.channel import Channel
 
 _CLIENT = "client"
@@ -52,6 +54,7 @@ DISCLOSURES: tuple[Disclosure, ...] = (
     Disclosure(_CLIENT, _AGG, "*ins.*", "aggregate",
                "the global model (an aggregate of the contributing clients' updates) and the strategy's "
                "server extras (SCAFFOLD: the server control variate), or wait / rejoin / finish / abort"),
+    *SECAGG_DISCLOSURES,
 )
 
 
@@ -93,20 +96,27 @@ class HorizontalAlgorithm(Algorithm):
         return params.rounds + 1
 
     def strategy(self, params: AlgorithmParams) -> Strategy:
+        """The plug-in's strategy, wrapped by the job's differential-privacy option (``dp``)."""
         assert isinstance(params, HorizontalParams)
-        return self.strategy_class(params)
+        return with_privacy(self.strategy_class(params))
 
     def collector(self, ctx: RoleContext) -> CollectorFactory | None:
         """How the aggregator sums the round's updates (``None``: in the clear, :class:`PlainCollector`).
 
         The seam for secure aggregation: a plug-in subclass returns a factory of a collector that delivers the
         same :class:`~algorithms.horizontal.strategy.RoundSums` from masked inputs (``ctx.extra["collector"]``
-        also works, for simulations)."""
-        return ctx.extra.get("collector")
+        also works, for simulations). With the job option ``secure_aggregation``: SecAgg
+        (:mod:`algorithms.secagg.horizontal`)."""
+        if ctx.extra.get("collector") is not None:
+            return ctx.extra["collector"]
+        return secure_collector if getattr(ctx.params, "secure_aggregation", False) else None
 
     def sender(self, ctx: RoleContext) -> UpdateSender | None:
-        """How a client sends its contribution (``None``: in the clear, :class:`PlainSender`)."""
-        return ctx.extra.get("sender")
+        """How a client sends its contribution (``None``: in the clear, :class:`PlainSender`; with
+        ``secure_aggregation``: SecAgg, signed with the silo's certificate key from ``ctx.extra``)."""
+        if ctx.extra.get("sender") is not None:
+            return ctx.extra["sender"]
+        return secure_sender(ctx) if getattr(ctx.params, "secure_aggregation", False) else None
 
     def trainer(self, ctx: RoleContext, data: PartyData | None) -> Role:
         if ctx.role == _AGG:
@@ -123,6 +133,26 @@ class HorizontalAlgorithm(Algorithm):
     def combine_metrics(self, per_party: Mapping[str, Payload]) -> Payload:
         """Pooled report of the global model over every client's hold-out, plus the per-client table."""
         return pooled_report(per_party)
+
+    def privacy_notes(self, params: AlgorithmParams, metrics: Payload, arbiter_part: Payload | None) -> list[str]:
+        """Secure aggregation and DP: what the aggregator saw, and the ε spent (client level: from the
+        aggregator's round metrics; record level: each client's own ledger, from its evaluation notes)."""
+        assert isinstance(params, HorizontalParams)
+        notes = []
+        if params.secure_aggregation:
+            notes.append("Secure aggregation: the aggregator received only masked updates and learned the sum of "
+                         "the surviving clients' updates (and preprocessing statistics) and who dropped.")
+        if params.dp == "client":
+            history = (arbiter_part or {}).get("history") or []
+            last = history[-1]["metrics"] if history else {}
+            notes.append(f"Client-level DP (DP-FedAvg): ε = {float(last.get('epsilon', float('nan'))):.4f} at "
+                         f"δ = {params.dp_delta:g} over {len(history)} rounds, noise multiplier "
+                         f"{float(last.get('noise_multiplier', float('nan'))):.4g}, update clip "
+                         f"{'adaptive' if params.dp_adaptive_clip else params.dp_clip}, client sampling "
+                         f"q = {params.fraction_fit:g} (Poisson assumed when < 1); accountant: dp-accounting PLD.")
+        if params.dp == "record":
+            notes += sorted({str(n) for n in metrics.get("notes", []) if "record-level DP" in str(n)})
+        return notes
 
     def variant_scores(self, ctx: RoleContext, part: Payload, data: PartyData) -> Mapping[str, np.ndarray]:
         """The client's personalised and local-only models (where the job trained them) on ``data``."""

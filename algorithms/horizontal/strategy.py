@@ -33,7 +33,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from algorithms.horizontal.local import ExtraGradient, LocalRun
+from algorithms.horizontal.local import ExtraGradient, LocalRun, train_local
+from algorithms.horizontal.nets import Net
 from algorithms.horizontal.params import HorizontalParams
 
 Vectors = dict[str, np.ndarray]
@@ -128,6 +129,18 @@ class Strategy:
     def local_gradient_term(self, global_weights: np.ndarray, extras: Mapping[str, np.ndarray],
                             state: Mapping[str, np.ndarray]) -> ExtraGradient | None:
         return None
+
+    def local_training(self, net: Net, start: np.ndarray, X: np.ndarray, y: np.ndarray, rng: np.random.Generator,
+                       extra_grad: ExtraGradient | None) -> LocalRun:
+        """The client's local training of one round (record-level DP overrides it with DP-SGD)."""
+        p = self.params
+        return train_local(net, start, X, y, epochs=p.local_epochs, batch_size=p.batch_size,
+                           learning_rate=p.learning_rate, optimizer=p.optimizer, l2=p.l2, rng=rng,
+                           extra_grad=extra_grad)
+
+    def report_notes(self) -> list[str]:
+        """Lines for the client's model notes and the report (DP: the ε spent and its assumptions)."""
+        return []
 
     def contribution(self, fit: ClientFit) -> Contribution:
         n = float(fit.run.examples)

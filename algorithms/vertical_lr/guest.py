@@ -42,6 +42,8 @@ from typing import Any
 import numpy as np
 
 from algorithms.base import Checkpoint, Parties
+from algorithms.dp.dpsgd import secure_rng
+from algorithms.dp.label import label_noise_allowance, noisy_fore_gradient
 from algorithms.paillier import CiphertextVector, QuantisedMatrix, unmask
 from algorithms.vertical_lr.approximation import CROSS_FACTOR, SQUARE_FACTOR, expansion
 from algorithms.vertical_lr.common import (
@@ -143,6 +145,7 @@ class VerticalLRGuest:
         approx = expansion(params.approximation)
         penalty = np.r_[np.full(n_features, params.l2), 0.0]
         previous = state
+        label_noise = secure_rng(None)  # label DP noise (if label_dp_noise > 0): OS entropy, never the job seed
         try:
             for epoch in range(setup.start_epoch, params.max_epochs):
                 start_weights = weights.copy()
@@ -161,7 +164,8 @@ class VerticalLRGuest:
                     # the header's bound from public parameters (in Taylor mode the analytic one is max|u_G − 2y'|)
                     d_frac, d_bound = approx.fore_gradient_header(total.bound or 0, total.frac_bits)
                     assert fore.frac_bits == d_frac
-                    fore = publish(fore, d_bound)
+                    fore = noisy_fore_gradient(fore, params.label_dp_noise, label_noise)  # label DP (optional)
+                    fore = publish(fore, d_bound + label_noise_allowance(params.label_dp_noise, d_frac))
                     channel.broadcast(p.hosts, f"{tag}.fore_gradient", {"d": encryptor.rerandomize(fore)})
 
                     product = encrypted_product(fore, quantised.take(rows), executor)

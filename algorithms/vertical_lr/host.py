@@ -30,6 +30,7 @@ from concurrent.futures import Executor
 import numpy as np
 
 from algorithms.base import Checkpoint, Parties
+from algorithms.dp.label import label_noise_allowance
 from algorithms.paillier import CiphertextVector, QuantisedMatrix
 from algorithms.vertical_lr.approximation import expansion
 from algorithms.vertical_lr.common import (
@@ -109,8 +110,9 @@ class VerticalLRHost:
         capacity = 2 * (n_rows // n_batches(n_rows, params.batch_size) + 2)
         encryptor = PooledEncryptor(key, executor, per_epoch * epochs_left, capacity, party=me)
         quantised = QuantisedMatrix.from_float(self.x, FEATURE_BITS)
-        d_header = expansion(params.approximation).fore_gradient_header(len(p.hosts) * score_bound(),
-                                                                         FORWARD_FRAC_BITS)
+        d_frac, d_bound = expansion(params.approximation).fore_gradient_header(len(p.hosts) * score_bound(),
+                                                                                FORWARD_FRAC_BITS)
+        d_header = d_frac, d_bound + label_noise_allowance(params.label_dp_noise, d_frac)  # public, as the guest's
         previous = state
         try:
             for epoch in range(setup.start_epoch, params.max_epochs):

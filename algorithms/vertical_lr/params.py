@@ -89,6 +89,7 @@ features plus intercept).
     approximation: Approximation = "local"
     lr_decay: float = 0.3
     key_bits: int = MIN_KEY_BITS  # the arbiter's Paillier modulus
+    label_dp_noise: float = 0.0  # z > 0: Gaussian noise on the fore-gradient to hosts (algorithms.dp.label)
 
     def __post_init__(self) -> None:
         if not (isinstance(self.learning_rate, int | float) and self.learning_rate > 0):

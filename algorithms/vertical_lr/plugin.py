@@ -27,6 +27,7 @@ from algorithms.api import (
     RoleSpec,
 )
 from algorithms.base import Parties, Payload
+from algorithms.dp.label import label_dp_epsilon
 from algorithms.vertical_lr.arbiter import VerticalLRArbiter
 from algorithms.vertical_lr.guest import VerticalLRGuest
 from algorithms.vertical_lr.host import VerticalLRHost
@@ -120,6 +121,16 @@ class VerticalLR(Algorithm):
         except ProtocolError as exc:
             raise ParamsError(str(exc)) from exc
         return []
+
+    def privacy_notes(self, params: AlgorithmParams, metrics: Payload, arbiter_part: Payload | None) -> list[str]:
+        """Label DP on the fore-gradient (``label_dp_noise``): ε for the planned epochs (an upper bound)."""
+        assert isinstance(params, VerticalLRParams)
+        if params.label_dp_noise <= 0:
+            return []
+        eps = label_dp_epsilon(params.label_dp_noise, params.max_epochs)
+        return [f"Label DP against the hosts: Gaussian noise (multiplier {params.label_dp_noise:g}, sensitivity 1) "
+                f"on every fore-gradient; ε = {eps:.4f} at δ = 1e-05 for {params.max_epochs} epochs (dp-accounting "
+                "PLD), with the guest's own scores treated as given."]
 
     def load_part(self, role: str, part: Payload) -> Any:
         cls = {"guest": GuestModel, "host": HostModel, "arbiter": ArbiterSummary}[role]
