@@ -187,7 +187,9 @@ def party_sans(parties: Sequence[str], hosts: Sequence[str] = (),
     """Each party's host names / addresses: its own ``party_hosts[party]`` followed by the shared ``hosts``.
 
     A client pins the server it calls by the party id (a DNS SAN only that party's certificate has), so a
-    name equal to ANOTHER party's id in a certificate is refused: that party could then answer for it.
+    name equal to ANOTHER party's id never enters a certificate: in the shared ``hosts`` (e.g. compose or
+    Kubernetes service names, which equal the party ids) each party keeps only its own id; given explicitly
+    for a party in ``party_hosts`` it is refused, since that party could then answer for the other.
     """
     party_hosts = dict(party_hosts or {})
     unknown = sorted(set(party_hosts) - set(parties))
@@ -195,7 +197,8 @@ def party_sans(parties: Sequence[str], hosts: Sequence[str] = (),
         raise CertificateError(f"host names given for {unknown}, which are not among the parties {list(parties)}")
     out: dict[str, list[str]] = {}
     for party in parties:
-        names = list(dict.fromkeys([*party_hosts.get(party, ()), *hosts]))
+        shared = [h for h in hosts if h == party or h not in parties]  # never another party's id
+        names = list(dict.fromkeys([*party_hosts.get(party, ()), *shared]))
         for name in names:
             if name in parties and name != party:
                 raise CertificateError(f"host name {name!r} in {party}'s certificate is another party's id: "

@@ -60,8 +60,9 @@ def test_each_party_gets_its_own_san_list(tmp_path: Path) -> None:
     """`--hosts` used to put every name into every certificate: with host names equal to party ids, the insurer's
     certificate then also said "bank" and the bank's pinned server name no longer told them apart."""
     parties = ["bank", "insurer", "arbiter"]
-    with pytest.raises(CertificateError, match=r"host name 'insurer' in bank's certificate is another party's id"):
-        provision(tmp_path / "shared", parties, hosts=parties)  # the old --hosts bank insurer arbiter
+    shared = provision(tmp_path / "shared", parties, hosts=parties)  # the old --hosts bank insurer arbiter
+    for party in parties:  # a shared name equal to a party id goes into that party's certificate only
+        assert _sans(shared[party]) & set(parties) == {party}
     paths = provision(tmp_path, parties, hosts=[], party_hosts={"bank": ["bank.internal", "10.0.0.5"],
                                                                  "insurer": ["insurer.internal"]})
     assert _sans(paths["bank"]) == {"bank", "bank.internal", "10.0.0.5"}

@@ -84,11 +84,16 @@ def test_two_worker_dask_cluster_gives_the_process_pool_model(tmp_path: Path, al
 
 def test_psi_blinding_on_the_executor_matches_threads() -> None:
     from algorithms.paillier import shared_executor
-    from algorithms.psi import blind, hash_to_curve, new_scalar
+    from algorithms.psi.blinding import Blinder, hash_and_blind, new_scalar
 
     ids = [f"customer-{i}" for i in range(5000)]
     pool = shared_executor()
-    points = hash_to_curve(ids, "ctx")
-    assert hash_to_curve(ids, "ctx", executor=pool) == points
     scalar = new_scalar()
-    assert blind(scalar, points, executor=pool) == blind(scalar, points)
+    inline = b"".join(hash_and_blind(scalar, ids, "ctx", None, chunk=1000))
+    assert b"".join(hash_and_blind(scalar, ids, "ctx", pool, chunk=1000)) == inline
+    other = new_scalar()
+    here, there = Blinder(other, "peer", None), Blinder(other, "peer", pool)
+    for start in range(0, len(inline), 32 * 1000):
+        here.add(inline[start:start + 32 * 1000])
+        there.add(inline[start:start + 32 * 1000])
+    assert (here.result() == there.result()).all()

@@ -12,7 +12,7 @@ What it reveals to whom: see :attr:`Distillation.disclosures` (and the role modu
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -96,11 +96,11 @@ class Distillation(Algorithm):
     def predictor(self, ctx: RoleContext, part: Payload, data: PartyData) -> Role:
         return _ScoreLocally(part, data)
 
-    def load_part(self, role: str, part: Payload) -> Any:
-        return part if role == "arbiter" else ModelFamily.from_dict(part["model"])
-
     def demo_params(self, dataset: str, steps: int | None = None) -> Payload:
         params: Payload = {"rounds": 2 if steps is None else int(steps),
-                           "reference_path": "bundled:default_credit_homo_test",
                            "families": {"bank-a": "gbt", "bank-b": "scorecard", "bank-c": "mlp"}}
+        if dataset == "default_credit":  # unlabelled rows of the bundled test split (never an evaluation row)
+            params["reference_path"] = "bundled:default_credit_homo_test"
+        else:  # no public rows for this data: synthetic ones from the silos' pooled feature statistics
+            params.update(reference="synthetic", n_synthetic=500)
         return params

@@ -76,4 +76,5 @@ class ScorecardParams(AlgorithmParams):
         return BinningParams(**{k: getattr(self, k) for k in _BINNING}, seed=self.seed)
 
     def logistic(self) -> VerticalLRParams:
-        return VerticalLRParams(**{k: getattr(self, k) for k in _LR}, seed=self.seed)  # type: ignore[arg-type]
+        own = {f.name for f in fields(self)}  # the LR options a scorecard exposes; the rest keep their defaults
+        return VerticalLRParams(**{k: getattr(self, k) for k in _LR & own}, seed=self.seed)  # type: ignore[arg-type]

@@ -136,7 +136,9 @@ class Scorecard(Algorithm):
         width = (params.max_bins if params.optimal else params.n_bins) + 1
         try:
             hosts = parties.hosts if parties is not None else tuple(features)
-            check_batch_guard(n, params.batch_size, {h: features[h] * width for h in hosts if h in features})
+            guest = parties.guest if parties is not None else None
+            check_batch_guard(n, params.batch_size, {h: features[h] * width for h in hosts if h in features},
+                              features.get(guest, 0) if guest else 0)  # the bank's WOE columns: one each
         except ProtocolError as exc:
             return [f"{exc} (bound: up to {width} indicator columns per host characteristic; the regression "
                     "checks the actual columns)"]
