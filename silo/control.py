@@ -65,7 +65,10 @@ class ControlServer:
                                             ("grpc.max_send_message_length", 64 << 20),
                                             # the arbiter pings during long stage calls (see ControlClient)
                                             ("grpc.http2.min_recv_ping_interval_without_data_ms", 20_000),
-                                            ("grpc.keepalive_permit_without_calls", 1)])
+                                            ("grpc.keepalive_permit_without_calls", 1),
+                                            # never answer the arbiter's pings with GOAWAY "too_many_pings": under
+                                            # load, transport pings bunch up and that killed in-flight stage calls
+                                            ("grpc.http2.max_ping_strikes", 0)])
         rpc = grpc.unary_unary_rpc_method_handler(self._call, request_deserializer=_identity,
                                                   response_serializer=_identity)
         self._server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {"Call": rpc}),))
