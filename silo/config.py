@@ -50,6 +50,7 @@ from algorithms import catalogue
 from algorithms.api import nearest
 from federation.certs import TlsConfig
 from silo.compute import ComputeConfig, ComputeConfigError, parse_compute
+from silo.config_keys import strict_keys, tracked
 
 
 class ConfigError(ValueError):
@@ -119,7 +120,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {str(path)!r} does not exist")
     try:
         with path.open("rb") as f:
-            return tomllib.load(f)
+            return tracked(tomllib.load(f))  # loaders refuse keys they never ask for (refuse_unknown_keys)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
 
@@ -138,53 +139,55 @@ def load_silo_config(path: str | Path) -> SiloConfig:
     path = Path(path).resolve()
     raw = load_toml(path)
     where = str(path)
-    base = path.parent
-    party = raw.get("party")
-    if not isinstance(party, dict):
-        raise ConfigError(f"{where}: missing [party] section")
-    party_id = str(_require(party, "id", where, "party"))
-    role = str(party.get("role", "guest"))
-    known = catalogue.silo_roles()
-    if role not in known:
-        raise ConfigError(f"{where}: party.role must be {' or '.join(repr(r) for r in known)}, not {role!r}"
-                          f"{nearest(role, known)}")
-    data = raw.get("data")
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: missing [data] section")
-    source = str(data.get("source", "csv")).lower()
-    if source not in ("csv", "parquet", "sql"):
-        raise ConfigError(f"{where}: data.source must be csv, parquet or sql, not {source!r}")
-    ds_path = url = table = None
-    if source in ("csv", "parquet"):
-        ds_path = resolve(base, _require(data, "path", where, "data"))
-        if not (ds_path.is_file() or (source == "parquet" and ds_path.is_dir())):  # a Parquet dataset: a folder
-            raise ConfigError(f"{where}: data.path = {str(ds_path)!r} does not exist")
-    else:
-        url = str(_require(data, "url", where, "data"))
-        if "://" not in url:  # a bare path means an embedded SQLite file
-            url = f"sqlite:///{resolve(base, url)}"
-        table = str(_require(data, "table", where, "data"))
-    label = data.get("label_column")
-    if known[role] and not label:
-        raise ConfigError(f"{where}: the {role} needs data.label_column")
-    if not known[role] and label:
-        raise ConfigError(f"{where}: a {role} holds no labels; remove data.label_column")
-    features = data.get("features")
-    categorical = data.get("categorical")
-    try:
-        compute = parse_compute(raw, base, where)
-    except ComputeConfigError as exc:
-        raise ConfigError(str(exc)) from exc
-    return SiloConfig(
-        party_id=party_id, role=role, listen=str(_require(party, "listen", where, "party")),
-        control=str(_require(party, "control", where, "party")), arbiter=str(party.get("arbiter", "arbiter")),
-        store=resolve(base, party.get("store", f"{party_id}-store.sqlite")),
-        exports=resolve(base, party.get("exports", "exports")),
-        tls=parse_tls(raw, base, where),
-        peers={str(k): str(v) for k, v in raw.get("peers", {}).items()},
-        data=DataSource(source=source, path=ds_path, url=url, table=table,
-                        id_column=str(data.get("id_column", "id")), label_column=label,
-                        features=tuple(features) if features is not None else None,
-                        categorical=tuple(categorical) if categorical is not None else None),
-        source_file=path, compute=compute,
-    )
+    with strict_keys(raw, where, ConfigError):
+        base = path.parent
+        party = raw.get("party")
+        if not isinstance(party, dict):
+            raise ConfigError(f"{where}: missing [party] section")
+        party_id = str(_require(party, "id", where, "party"))
+        role = str(party.get("role", "guest"))
+        known = catalogue.silo_roles()
+        if role not in known:
+            raise ConfigError(f"{where}: party.role must be {' or '.join(repr(r) for r in known)}, not {role!r}"
+                              f"{nearest(role, known)}")
+        data = raw.get("data")
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: missing [data] section")
+        source = str(data.get("source", "csv")).lower()
+        if source not in ("csv", "parquet", "sql"):
+            raise ConfigError(f"{where}: data.source must be csv, parquet or sql, not {source!r}")
+        ds_path = url = table = None
+        if source in ("csv", "parquet"):
+            ds_path = resolve(base, _require(data, "path", where, "data"))
+            if not (ds_path.is_file() or (source == "parquet" and ds_path.is_dir())):  # a Parquet dataset: a folder
+                raise ConfigError(f"{where}: data.path = {str(ds_path)!r} does not exist")
+        else:
+            url = str(_require(data, "url", where, "data"))
+            if "://" not in url:  # a bare path means an embedded SQLite file
+                url = f"sqlite:///{resolve(base, url)}"
+            table = str(_require(data, "table", where, "data"))
+        label = data.get("label_column")
+        if known[role] and not label:
+            raise ConfigError(f"{where}: the {role} needs data.label_column")
+        if not known[role] and label:
+            raise ConfigError(f"{where}: a {role} holds no labels; remove data.label_column")
+        features = data.get("features")
+        categorical = data.get("categorical")
+        try:
+            compute = parse_compute(raw, base, where)
+        except ComputeConfigError as exc:
+            raise ConfigError(str(exc)) from exc
+        config = SiloConfig(
+            party_id=party_id, role=role, listen=str(_require(party, "listen", where, "party")),
+            control=str(_require(party, "control", where, "party")), arbiter=str(party.get("arbiter", "arbiter")),
+            store=resolve(base, party.get("store", f"{party_id}-store.sqlite")),
+            exports=resolve(base, party.get("exports", "exports")),
+            tls=parse_tls(raw, base, where),
+            peers={str(k): str(v) for k, v in raw.get("peers", {}).items()},
+            data=DataSource(source=source, path=ds_path, url=url, table=table,
+                            id_column=str(data.get("id_column", "id")), label_column=label,
+                            features=tuple(features) if features is not None else None,
+                            categorical=tuple(categorical) if categorical is not None else None),
+            source_file=path, compute=compute,
+        )
+        return config

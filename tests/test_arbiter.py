@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -57,3 +58,22 @@ def test_job_config_errors(tmp_path: Path, edit, message: str) -> None:
     path.write_text(edit((DEPLOY / "job.toml").read_text()))
     with pytest.raises(ConfigError, match=message):
         load_job_config(path)
+
+
+@pytest.mark.parametrize(("name", "edit", "message"), [
+    ("job.toml", lambda t: t.replace("holdout = ", "holdot = "), "unknown key job.holdot (did you mean 'holdout'?)"),
+    ("bank.toml", lambda t: t.replace("label_column = ", "label_colum = "),
+     "unknown key data.label_colum (did you mean 'label_column'?)"),
+    ("bank.toml", lambda t: t + "\n[dta]\nx = 1\n", "unknown key [dta] (did you mean 'data'?)"),
+    ("arbiter.toml", lambda t: t.replace("[party]\n", "[party]\nreport = 'r'\n"),
+     "unknown key party.report (did you mean 'reports'?)"),
+    ("job.toml", lambda t: t.replace('role = "host"', 'role = "host"\ncontrl = "x:1"', 1),
+     "unknown key parties.insurer.contrl (did you mean 'control'?)"),
+])
+def test_every_config_section_refuses_unknown_keys_naming_the_nearest(deploy_copy: Path, name: str, edit,  # type: ignore[no-untyped-def]
+                                                                      message: str) -> None:
+    path = deploy_copy / name
+    path.write_text(edit(path.read_text()))
+    load = {"job.toml": load_job_config, "bank.toml": load_silo_config, "arbiter.toml": load_arbiter_config}[name]
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load(path)
