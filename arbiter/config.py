@@ -24,7 +24,7 @@
     holdout = 0.2                    # evaluation fraction of the aligned ids (hash split)
     seed = 42
     # id = "credit-lr-001"           # default: name + timestamp
-    # salt = "..."                   # default: random per job
+    # salt = "..."                   # default: stable per federation (same silos → same evaluation rows)
     silo_deadline = 120              # seconds to wait for a silo that went down before failing the job
     retries = 3                      # automatic resumes after a silo comes back
     min_intersection = 100           # PSI refuses smaller intersections (membership-oracle guard)

@@ -353,6 +353,8 @@ def render_html(report: RiskReport | dict[str, Any], model_card: dict[str, Any] 
     sub = [f"Generated {stamp}", f"{_num(r['n'])} evaluation rows, {_num(r['n_bad'])} bads ({_pct(r['bad_rate'])})"]
     if card.get("job_id"):
         sub.insert(0, f"job {card['job_id']}")
+    if r.get("evaluation_set_sha256"):
+        sub.append(f"evaluation set {str(r['evaluation_set_sha256'])[:16]}")
     who = ("each party on its own held-out rows, pooled at the arbiter" if r.get("per_party")
            else "the label holder (guest)")
     privacy = ('<div class="privacy"><b>What this report contains.</b> Only aggregate statistics computed by '

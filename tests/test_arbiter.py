@@ -38,7 +38,7 @@ def test_deploy_examples_parse(deploy_copy: Path) -> None:
     job = load_job_config(deploy_copy / "job.toml")
     assert job.spec.parties.guest == "bank" and job.spec.parties.hosts == ("insurer",)
     assert job.spec.params["max_epochs"] == 5 and job.parties["bank"].control.endswith(":50071")
-    assert job.spec.salt  # random per job when not given
+    assert job.spec.salt  # stable per federation when not given
 
 
 def test_spec_roundtrip() -> None:
@@ -77,3 +77,13 @@ def test_every_config_section_refuses_unknown_keys_naming_the_nearest(deploy_cop
     load = {"job.toml": load_job_config, "bank.toml": load_silo_config, "arbiter.toml": load_arbiter_config}[name]
     with pytest.raises(ConfigError, match=re.escape(message)):
         load(path)
+
+
+def test_default_holdout_is_stable_per_federation_so_reports_compare(deploy_copy: Path) -> None:
+    from silo.jobs import evaluation_set_digest, holdout_mask
+
+    first, second = load_job_config(deploy_copy / "job.toml"), load_job_config(deploy_copy / "job.toml")
+    assert first.spec.salt == second.spec.salt  # two jobs of the same federation
+    ids = [f"C{i:06d}" for i in range(2000)]
+    assert (holdout_mask(ids, first.spec.salt, 0.2) == holdout_mask(ids, second.spec.salt, 0.2)).all()
+    assert evaluation_set_digest(ids[:5]) == evaluation_set_digest(list(reversed(ids[:5])))
