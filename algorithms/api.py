@@ -269,6 +269,14 @@ class Algorithm(ABC):
         out["per_party"] = {pid: dict(m) for pid, m in per_party.items()}
         return out
 
+    # ---- evaluation ---------------------------------------------------------------------------------
+    def baseline_scores(self, params: AlgorithmParams, X_train: np.ndarray, y_train: np.ndarray,
+                        X_eval: np.ndarray) -> tuple[np.ndarray, str] | None:
+        """What the metric party could do alone: the same algorithm and parameters trained in clear on its own
+        features only, scored on the evaluation rows, with a one-line description for the report (the
+        federation gain compares against it). ``None``: the silo uses a plain logistic regression."""
+        return None
+
     # ---- model parts --------------------------------------------------------------------------------
     def export_part(self, result: Any) -> Payload:
         """A role's training result as JSON types (the party's private model part)."""

@@ -161,8 +161,9 @@ def _gain_section(r: dict[str, Any]) -> str:
                 "the difference is what the other parties' rows add")
         alone = "Own data only"
     else:
-        text = ("The same metrics for a model trained on the guest's own features only, on the same evaluation "
-                "rows: the difference is what the hosts' data adds")
+        model = r.get("baseline_model") or "a model trained on the guest's own features only"
+        text = (f"The same metrics for {model[0].lower() + model[1:]}, on the same evaluation rows: the "
+                "difference is what the hosts' data adds")
         alone = "Guest-only model"
     return (f"<h2>Federation gain</h2><p>{text} (for the Brier score a negative difference is an improvement).</p>"
             + _table(["Metric", "Federated model", alone, "Difference"], rows, left=1))

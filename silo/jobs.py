@@ -324,15 +324,21 @@ class SiloWorker:
                 f"{len(test_pos)} held-out rows with one class only: no metrics for this party"]},
                 "evaluation_rows": len(test_pos), "ledger": ledger.summary()}
         if len(np.unique(train_labels)) < 2:  # no own-data baseline can be trained
-            baseline = None
+            baseline, baseline_model = None, ""
         else:  # what this party could do alone (standardised on its own rows when the job pooled statistics)
             own = Preprocessor(self.table.numeric, ()).fit(train_frame) if plugin.preprocessing == "federated" \
                 else None
-            _, baseline = guest_only_baseline(X_train if own is None else own.transform(train_frame), train_labels,
-                                              X_test if own is None else own.transform(test_frame))
+            X_own, X_own_test = (X_train, X_test) if own is None else (own.transform(train_frame),
+                                                                       own.transform(test_frame))
+            alone = plugin.baseline_scores(spec.typed_params, X_own, train_labels, X_own_test)
+            baseline, baseline_model = alone if alone is not None else (
+                guest_only_baseline(X_own, train_labels, X_own_test)[1],
+                "logistic regression on this party's own features only")
         metrics = evaluate_at_guest(test_labels, scores, train_scores=train_scores, baseline_scores=baseline,
                                     threshold=threshold)
         metrics["evaluation_set_sha256"] = evaluation_set_digest(test_ids)
+        if baseline is not None and metrics.get("federation_gain"):
+            metrics["baseline_model"] = baseline_model
         variants = plugin.variant_scores(self.context(spec), part["model"], PartyData(
             np.asarray(test_ids).astype(str), X_test, names))
         if variants:  # the party's other models on the same rows (e.g. personalised): headline numbers only
