@@ -102,6 +102,8 @@ def _print_result(result: dict[str, Any]) -> None:
     print(f"KS  = {metrics.get('ks', float('nan')):.4f}")
     for path in result.get("report", []):
         print(f"report: {path}")
+    for warning in result.get("warnings", []):
+        print(f"WARNING: {warning}", file=sys.stderr)
 
 
 def _sigterm_as_interrupt() -> None:

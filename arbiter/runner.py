@@ -337,7 +337,11 @@ class ArbiterService:
         for pid, reply in out.items():
             for step, digest in reply.get("checkpoints", []):
                 self.store.record_checkpoint(job.id, pid, int(step), str(digest))
+        diagnostics = plugin.training_diagnostics(spec.typed_params, arbiter_part)
+        for warning in diagnostics.get("warnings", []):  # loud: the job record, the CLI and the report carry it
+            log.warning("model check", extra={"fields": {"warning": warning}})
         self.store.record_training(job.id, {
+            "diagnostics": diagnostics,
             "part_hashes": {pid: r["part_sha256"] for pid, r in out.items()},
             "train_rows": _rows(plugin, spec, {pid: r["train_rows"] for pid, r in out.items()}),
             "training_time_s": round(time.perf_counter() - t0, 2),
@@ -359,6 +363,7 @@ class ArbiterService:
                  "part_hashes": training["part_hashes"], "arbiter_part": training["arbiter_part"]}
         headline = {k: metrics.get(k) for k in ("auc", "ks", "gini", "n", "n_bad")}
         result = {"metrics": headline, "training_time_s": training["training_time_s"],
+                  "warnings": list((training.get("diagnostics") or {}).get("warnings", [])),
                   "evaluation_rows": _rows(plugin, spec, {pid: r["evaluation_rows"] for pid, r in out.items()}),
                   "train_rows": training["train_rows"]}
         record = self.store.register_model(job.id, spec.name, spec.algorithm, spec.params, headline, model,

@@ -44,6 +44,7 @@ from algorithms.vertical_lr.approximation import (
     plaintext_loss,
     slope_factors,
 )
+from algorithms.vertical_lr.guest import initial_intercept
 from algorithms.vertical_lr.optimizer import PartyOptimizer
 from datasets import load_breast_vertical, train_test_split_ids
 from federation.channel import InMemoryNetwork, run_parties
@@ -73,6 +74,7 @@ def replica(arrays: VerticalArrays, params: VerticalLRParams) -> tuple[np.ndarra
     approx = expansion(params.approximation)
     penalty = np.r_[np.full(n_guest - 1, params.l2), 0.0, np.full(x.shape[1] - n_guest, params.l2)]
     w, losses = np.zeros(x.shape[1]), []
+    w[n_guest - 1] = initial_intercept(y)  # where the guest starts its intercept (base rate when imbalanced)
     opt = PartyOptimizer(params.optimizer, params.learning_rate, x.shape[1], params.lr_decay)
     for epoch in range(params.max_epochs):
         total = 0.0
