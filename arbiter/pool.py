@@ -97,6 +97,32 @@ class SiloPool:
                 raise ArbiterError(f"{what}silo {pid!r} is not reachable at {party.control}: {exc}") from exc
         return statuses
 
+    def check_peers(self, spec: JobSpec, timeout: float = 5.0, what: str = "") -> None:
+        """Ask every silo to try the data-plane link to each other silo of the job at the address of its own
+        ``[peers]`` table (what it will really use), so a wrong address fails the job here, within a bounded
+        time, naming the silo, the peer and the address, instead of hanging in ``aligning``."""
+        problems: list[str] = []
+        for pid in self.parties:
+            others = [p for p in self.parties if p != pid]
+            if not others:
+                continue
+            try:
+                reply = self.call(pid, "check", timeout=timeout + 10.0, spec=spec.to_dict(), probe=others,
+                                  probe_timeout=timeout)
+            except ControlError as exc:
+                raise ArbiterError(f"{what}{exc}") from exc
+            links = reply.get("peers") or {}
+            for peer in others:
+                link = links.get(peer) or {}
+                if not link.get("error"):  # works, or not in that silo's [peers] (see SiloService._probe)
+                    continue
+                used, named = link.get("address"), self.parties[peer].address
+                differs = f"; the job file names {peer!r} at {named}" if used != named else ""
+                problems.append(f"silo {pid!r} cannot reach {peer!r} at {used} (its [peers] entry{differs}): "
+                                f"{link['error']}")
+        if problems:
+            raise ArbiterError(f"{what}job {spec.job_id!r}: data-plane links do not work: " + "; ".join(problems))
+
     def wait(self, spec: JobSpec, expected: Mapping[str, str], deadline: float, log: logging.LoggerAdapter,  # type: ignore[type-arg]
              resume_hint: str = "") -> None:
         """Poll every silo until it answers (same schema digests as ``expected``) or ``deadline`` seconds pass."""

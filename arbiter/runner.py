@@ -21,7 +21,8 @@ Steps of :meth:`ArbiterService.run`:
    metrics are kept as the model's evaluation #1 (``fedrisk evaluate`` adds #2, #3, ...: see
    :mod:`arbiter.evaluate`).
 
-If a silo dies, the attempt is aborted everywhere; the arbiter waits up to ``silo_deadline`` seconds
+If a silo dies, or stops gracefully (SIGTERM: its in-flight calls answer "stopping",
+:class:`silo.control.SiloStopping`), the attempt is aborted everywhere; the arbiter waits up to ``silo_deadline`` seconds
 for it to come back and then resumes automatically (at most ``retries`` times) with a fresh attempt
 number in the transport key (``f"{job_id}.{attempt}.{stage}"``) from the newest checkpoint step every
 party holds. Otherwise the job is ``failed`` and ``fedrisk arbiter resume JOB`` continues it later.
@@ -142,7 +143,9 @@ class ArbiterService:
     def submit(self, job: JobConfig) -> JobRecord:
         """Check the silos, then create the job (nothing is stored if a check fails)."""
         spec = job.spec
-        statuses = self.pool(job.parties).check(spec)
+        pool = self.pool(job.parties)
+        statuses = pool.check(spec)
+        pool.check_peers(spec)  # the data-plane addresses the silos will use (their [peers]) work, checked now
         try:
             for warning in spec.plugin.check_preflight(spec.typed_params,
                                                        {pid: s["features"] for pid, s in statuses.items()},
