@@ -266,8 +266,12 @@ def test_batch_guard_checked_before_any_data_moves() -> None:
     with pytest.raises(ParamsError, match=r"batch size 20 .* host 'insurer''s 20 features"):
         plugin.check_preflight(plugin.parse_params({"batch_size": 20}), {"bank": 10, "insurer": 20},
                                {"bank": 455, "insurer": 455}, parties)
-    assert plugin.check_preflight(plugin.parse_params({}), {"bank": 10, "insurer": 20},
+    assert plugin.check_preflight(plugin.parse_params({"batch_size": 128}), {"bank": 10, "insurer": 20},
                                   {"bank": 455, "insurer": 455}, parties) == []
+    # the default batch (1024) on a 455-row table: one full-batch step per epoch, said before any data moves
+    (warning,) = plugin.check_preflight(plugin.parse_params({}), {"bank": 10, "insurer": 20},
+                                        {"bank": 455, "insurer": 455}, parties)
+    assert "batch_size = 1024" in warning and "455 rows" in warning and "single full-batch step" in warning
 
 
 def test_wrong_key_vector_is_refused(breast: tuple[VerticalArrays, VerticalArrays], keypair: Any) -> None:

@@ -119,6 +119,11 @@ class VerticalLR(Algorithm):
                               features.get(parties.guest, 0))
         except ProtocolError as exc:
             raise ParamsError(str(exc)) from exc
+        smallest = min(rows.values())
+        if params.batch_size is not None and params.batch_size >= smallest:
+            return [f"batch_size = {params.batch_size} is at least the {smallest} rows of the smallest silo (the "
+                    "training rows after alignment and hold-out are fewer): every epoch is a single full-batch "
+                    "step, so training needs many more epochs; lower batch_size for mini-batch steps"]
         return []
 
     def load_part(self, role: str, part: Payload) -> Any:
