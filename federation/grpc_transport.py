@@ -424,7 +424,8 @@ class _PeerLink:
                 code, details = exc.code(), exc.details()
                 what = f"{env.tag!r} from {env.sender!r} to {self.peer_id!r} at {self.address}"
                 if code in _RETRYABLE and _TLS_FAILURE.search(details or ""):  # misconfiguration: do not retry
-                    raise TlsVerificationError(f"cannot verify {self.peer_id!r}, sending {what}: {details}") from exc
+                    cause = describe_failure(self.peer_id, self.address, code, details or "", plane="data")
+                    raise TlsVerificationError(f"cannot verify {self.peer_id!r}, sending {what}: {cause}") from exc
                 if code in _RETRYABLE:
                     if time.monotonic() + backoff > give_up:
                         raise ChannelError(f"gave up sending {what} after {attempt} attempts: {details}") from exc
@@ -434,6 +435,9 @@ class _PeerLink:
                     continue
                 if code == grpc.StatusCode.DEADLINE_EXCEEDED:
                     raise ChannelTimeout(f"sending {what} exceeded its deadline") from exc
+                if code == grpc.StatusCode.UNIMPLEMENTED:  # swapped ports: not an inbox at that address
+                    cause = describe_failure(self.peer_id, self.address, code, details or "", plane="data")
+                    raise PeerRejected(f"sending {what}: {cause}") from exc
                 raise PeerRejected(f"{self.peer_id!r} refused {what}: {code.name} {details}") from exc
 
     def probe(self, sender: str, timeout: float) -> str | None:
@@ -454,6 +458,12 @@ class _PeerLink:
         self._channel.close()
 
 
+# TLS failures that are configuration errors (never transient): our CA did not sign the peer's certificate, the
+# peer's CA did not sign ours, or the certificate at that address is another party's
+MISCONFIGURED_TLS = re.compile(r"CERTIFICATE_VERIFY_FAILED|unknown ca|Hostname Verification|verification check failed"
+                               r"|bad certificate|certificate verify", re.I)
+
+
 def describe_failure(peer_id: str, address: str, code: grpc.StatusCode | None, details: str, *, plane: str,
                      ca: str = "") -> str:
     """A failed call to ``peer_id`` at ``address`` in words that name the likely cause (wrong CA, a service of
@@ -467,9 +477,12 @@ def describe_failure(peer_id: str, address: str, code: grpc.StatusCode | None, d
     if re.search(r"Hostname Verification|verification check failed|subject alt|does not match", text, re.I):
         return (f"TLS handshake with {where} failed: the certificate presented there is not {peer_id!r}'s (another "
                 f"party's service at that address?): {text}")
-    if re.search(r"CERTIFICATE_VERIFY_FAILED|unknown ca|certificate verify|self.signed|unable to get", text, re.I):
+    if re.search(r"unknown ca|bad certificate", text, re.I):
+        return (f"TLS handshake with {where} failed: it does not accept our certificate (not signed by the CA it "
+                f"trusts: are both sides using the federation's ca.pem?): {text}")
+    if re.search(r"CERTIFICATE_VERIFY_FAILED|certificate verify|self.signed|unable to get", text, re.I):
         return (f"TLS handshake with {where} failed: its certificate is not signed by our CA{f' ({ca})' if ca else ''}"
-                f" (or ours is not signed by its CA): {text}")
+                f" (are both sides using the federation's ca.pem?): {text}")
     if re.search(r"handshake|ssl|tls|alert", text, re.I):
         return f"TLS handshake with {where} failed: {text}"
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:

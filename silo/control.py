@@ -34,6 +34,7 @@ import grpc
 
 from federation import codec
 from federation.certs import TlsConfig, address_mismatch, peer_common_name
+from federation.grpc_transport import MISCONFIGURED_TLS, describe_failure
 
 SERVICE = "fedrisk.control.Control"
 METHOD = f"/{SERVICE}/Call"
@@ -150,6 +151,11 @@ class ControlClient:
         except grpc.RpcError as exc:
             code = exc.code() if hasattr(exc, "code") else None
             detail = exc.details() if hasattr(exc, "details") else str(exc)
+            if code == grpc.StatusCode.UNIMPLEMENTED or (code == grpc.StatusCode.UNAVAILABLE
+                                                         and MISCONFIGURED_TLS.search(detail or "")):
+                # a configuration error (swapped ports, wrong CA, another party's service): no point waiting
+                cause = describe_failure(self.party_id, self.address, code, detail or "", plane="control")
+                raise ControlError(f"{op!r} failed: {cause}") from exc
             if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
                 raise SiloUnavailable(f"silo {self.party_id!r} at {self.address} unavailable during {op!r}: "
                                       f"{detail}") from exc
