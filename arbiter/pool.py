@@ -27,6 +27,7 @@ from silo.control import ControlClient, ControlError, SiloUnavailable
 from silo.jobs import VERSION, JobCancelled, JobSpec
 
 ABORT_GRACE_S = 10.0  # after a failure, how long the other calls of the stage get to unwind
+WAIT_LOG_MAX_GAP_S = 30.0  # "waiting for silos" is logged with backoff up to this gap
 
 
 class ArbiterError(RuntimeError):
@@ -128,6 +129,8 @@ class SiloPool:
         """Poll every silo until it answers (same schema digests as ``expected``) or ``deadline`` seconds pass."""
         until = time.monotonic() + deadline
         waiting = set(self.parties)
+        pause, next_log = 1.0, 0.0  # poll every second, but log with backoff (1, 2, 4, ... 30 s apart)
+        log_gap = 1.0
         while waiting:
             for pid in sorted(waiting):
                 try:
@@ -140,8 +143,12 @@ class SiloPool:
             if time.monotonic() > until:
                 raise ArbiterError(f"job {spec.job_id!r}: silos {sorted(waiting)} did not come back within "
                                    f"{deadline:.0f}s;{resume_hint}")
-            log.info("waiting for silos", extra={"fields": {"silos": ",".join(sorted(waiting))}})
-            time.sleep(1.0)
+            now = time.monotonic()
+            if now >= next_log:
+                log.info("waiting for silos", extra={"fields": {"silos": ",".join(sorted(waiting)),
+                                                                "left_s": int(until - now)}})
+                next_log, log_gap = now + log_gap, min(log_gap * 2, WAIT_LOG_MAX_GAP_S)
+            time.sleep(pause)
 
     # ------------------------------------------------------------------------------------------- calls
     def stage_calls(self, op: str, spec: JobSpec, key: str, **fields: Any) -> dict[str, Callable[[], Any]]:

@@ -60,7 +60,9 @@ class SiloService:
             raise
         self.log.info("serving", extra={"fields": {
             "listen": self.node.address, "control": f"{self.config.control.rsplit(':', 1)[0]}:{self.control.port}",
-            "rows": len(self.table.ids), "schema": self.table.schema_digest[:12], "role": self.config.role}})
+            "rows": len(self.table.ids), "schema": self.table.schema_digest[:12], "role": self.config.role,
+            "numeric": len(self.table.numeric),  # which columns are one-hot encoded (strings, or [data] categorical)
+            "categorical": ",".join(self.table.categorical) or "none"}})
         return self
 
     def stop(self) -> None:
@@ -155,7 +157,10 @@ class SiloService:
             out = self.worker.evaluate(spec, self._channel(key, spec), model_id=str(model_id) if model_id else None,
                                        threshold=float(request.get("threshold", 0.5)),
                                        export_scores=request.get("export_scores") or None)
-            log.info("evaluate done", extra={"fields": {"rows": out["evaluation_rows"]}})
+            done: dict[str, Any] = {"rows": out["evaluation_rows"]}
+            if out.get("exported") and self.config.exports is not None:  # where the scores are, in full
+                done["exported"] = str((self.config.exports / out["exported"]).resolve())
+            log.info("evaluate done", extra={"fields": done})
             return out
         raise JobError(f"unknown control operation {op!r}")
 

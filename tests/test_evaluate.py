@@ -134,6 +134,7 @@ def test_evaluate_over_services_equals_in_process(trained: tuple[Path, dict[str,
     assert main(["evaluate", LR_MODEL, *cfg, "--threshold", "0.4", "--export-scores", "eval/scores.csv"]) == 0
     out = capsys.readouterr().out
     assert "AUC" in out and "decile" in out and f"model {LR_MODEL}" in out and "evaluation #2" in out
+    assert "scores: bank wrote id,score of the" in out and "to eval/scores.csv inside its export folder" in out
     html = root / "reports" / f"{LR_MODEL}-eval2.html"
     report = json.loads((root / "reports" / f"{LR_MODEL}-eval2.json").read_text())
     assert html.exists() and "Model card" in html.read_text()
