@@ -45,7 +45,7 @@ def misconfigured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pa
 @pytest.mark.slow
 def test_wrong_peer_address_refused_at_submission(misconfigured: tuple[Path, dict[str, Path], str, str]) -> None:
     root, paths, dead, bank_control = misconfigured
-    assert '"categorical"' in (root / "logs" / "bank.log").read_text()  # silos say which columns they one-hot encode
+    assert "categorical=none" in (root / "logs" / "bank.log").read_text()  # silos name the columns they one-hot encode
     service = ArbiterService(load_arbiter_config(paths["arbiter"]), progress=False)
     t0 = time.monotonic()
     try:
