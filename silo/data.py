@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import create_engine, inspect, make_url
 
+from datasets.frames import is_categorical
 from silo.config import DataSource
 
 
@@ -200,7 +201,7 @@ def validate_table(frame: pd.DataFrame, party_id: str, id_column: str = "id", la
     feats = frame[feature_cols]  # copy-on-write (pandas >= 3): columns are copied only where replaced
     for col in feature_cols:
         series = feats[col]
-        if col in cat_given or not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
+        if col in cat_given or is_categorical(series):  # the same rule as the estimators' (datasets.frames)
             if series.isna().any():
                 row = int(np.flatnonzero(series.isna().to_numpy())[0])
                 raise DataError(f"{who}: missing value in categorical column {col!r} at row {row + 1} "
