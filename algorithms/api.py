@@ -273,6 +273,21 @@ class Algorithm(ABC):
         out["per_party"] = {pid: dict(m) for pid, m in per_party.items()}
         return out
 
+    # ---- training diagnostics -----------------------------------------------------------------------
+    def training_diagnostics(self, params: AlgorithmParams, arbiter_part: Payload | None) -> Payload:
+        """What model risk must see about how training went, from the arbiter's part: ``{"curve": {"name",
+        "values"}}`` (e.g. the loss per epoch, plotted in the report) and ``{"warnings": [...]}`` (did not
+        converge, loss rose: printed by the CLI, kept in the job record, shown first in the report)."""
+        return {}
+
+    # ---- evaluation ---------------------------------------------------------------------------------
+    def baseline_scores(self, params: AlgorithmParams, X_train: np.ndarray, y_train: np.ndarray,
+                        X_eval: np.ndarray) -> tuple[np.ndarray, str] | None:
+        """What the metric party could do alone: the same algorithm and parameters trained in clear on its own
+        features only, scored on the evaluation rows, with a one-line description for the report (the
+        federation gain compares against it). ``None``: the silo uses a plain logistic regression."""
+        return None
+
     # ---- model parts --------------------------------------------------------------------------------
     def export_part(self, result: Any) -> Payload:
         """A role's training result as JSON types (the party's private model part)."""

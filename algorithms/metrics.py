@@ -204,10 +204,12 @@ def ks(y_true: Any, scores: Any) -> KSResult:
 def decile_table(y_true: Any, scores: Any, n_bins: int = 10, min_rows: int = 1) -> list[dict[str, Any]]:
     """Lift and gain table: population sorted by score, highest first, cut into ``n_bins`` equal-count groups.
 
-    Group 1 holds the highest scores. Rows are sorted by descending score with a stable sort (ties keep
-    their input order) and split as evenly as possible (``numpy.array_split``: the first ``n % n_bins``
-    groups get one row more); tied scores on a group boundary may therefore fall into two groups.
-    With fewer than ``n_bins·min_rows`` rows there are only ``max(1, n // min_rows)`` groups, so every
+    Group 1 holds the highest scores. Rows are sorted by descending score and split as evenly as possible
+    (``numpy.array_split``: the first ``n % n_bins`` groups get one row more), then every boundary that
+    would split equal scores moves down to the end of that tie, so tied rows always share a group (the
+    table does not depend on the input order; under heavy ties there are fewer, unequal groups).
+    With fewer than ``n_bins·min_rows`` rows there are only ``max(1, n // min_rows)`` groups, and a group
+    left with fewer than ``min_rows`` rows by a moved boundary is merged into its neighbour, so every
     group holds at least ``min_rows`` rows.
 
     Each row: ``decile, count, bads, goods, bad_rate, min_score, max_score, cum_count, cum_bads,
@@ -220,7 +222,7 @@ def decile_table(y_true: Any, scores: Any, n_bins: int = 10, min_rows: int = 1) 
     y, s = validate_scores(y_true, scores)
     n = y.shape[0]
     order = np.argsort(-s, kind="stable")
-    groups = np.array_split(order, max(1, min(n_bins, n // max(min_rows, 1))))
+    groups = _tie_aware_groups(order, s[order], max(1, min(n_bins, n // max(min_rows, 1))), max(min_rows, 1))
     total_bads = int(y.sum())
     overall = total_bads / n
     rows: list[dict[str, Any]] = []
@@ -241,6 +243,31 @@ def decile_table(y_true: Any, scores: Any, n_bins: int = 10, min_rows: int = 1) 
             "lift": bad_rate / overall, "cum_lift": cum_bad_rate / overall,
         })
     return rows
+
+
+def _tie_aware_groups(order: np.ndarray, sorted_scores: np.ndarray, n_groups: int, min_rows: int
+                      ) -> list[np.ndarray]:
+    """``order`` (rows by descending score) in ``n_groups`` near-equal groups whose boundaries never split
+    equal scores; groups under ``min_rows`` rows are merged into the previous one (the first into the next)."""
+    n = order.shape[0]
+    cuts = np.cumsum([a.size for a in np.array_split(np.arange(n), n_groups)])[:-1]
+    moved: list[int] = []
+    for c in cuts:
+        c = int(c)
+        while 0 < c < n and sorted_scores[c] == sorted_scores[c - 1]:
+            c += 1
+        if moved and c <= moved[-1]:
+            continue
+        if c < n:
+            moved.append(c)
+    groups = [g for g in np.split(order, moved) if g.size]
+    merged: list[np.ndarray] = []
+    for g in groups:
+        if merged and (g.size < min_rows or merged[-1].size < min_rows):
+            merged[-1] = np.concatenate([merged[-1], g])
+        else:
+            merged.append(g)
+    return merged
 
 
 # ---------------------------------------------------------------------------------------------------------

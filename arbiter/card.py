@@ -65,6 +65,11 @@ def model_card(record: ModelRecord, job: JobRecord, evaluation: EvaluationRecord
                               f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(evaluation.created_at))}: "
                               f"{evaluation.rows} held-out rows of job {evaluation.job_id} (hash split, holdout "
                               f"{spec.holdout}), threshold {evaluation.threshold:g}")
+    diagnostics = training.get("diagnostics") or {}
+    if diagnostics.get("warnings"):
+        card["training_warnings"] = list(diagnostics["warnings"])
+    if diagnostics.get("curve"):
+        card["training_curve"] = diagnostics["curve"]
     card["privacy_notes"] = _privacy_notes(spec, key_bits) + spec.plugin.privacy_notes(  # SecAgg, DP, ε spent
         spec.typed_params, metrics if metrics is not None else (evaluation.metrics if evaluation else {}),
         record.model.get("arbiter_part"))

@@ -106,6 +106,8 @@ def _print_result(result: dict[str, Any]) -> None:
         print(f"KS  = {metrics.get('ks', float('nan')):.4f}")
     for path in result.get("report", []):
         print(f"report: {path}")
+    for warning in result.get("warnings", []):
+        print(f"WARNING: {warning}", file=sys.stderr)
 
 
 def _sigterm_as_interrupt() -> None:
@@ -309,7 +311,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"model {result['model_id']} (sha256 {result['content_hash'][:16]}): evaluation #{result['evaluation']} "
           f"on {result['evaluation_rows']} held-out rows of job {result['job_id']}")
     if result.get("exported"):
-        print(f"scores: written by the guest to {result['exported']} in its export folder")
+        paths = result["exported"] if isinstance(result["exported"], list) else [result["exported"]]
+        for party, path in zip(result.get("exported_by") or ["the guest"] * len(paths), paths, strict=False):
+            print(f"scores: {party} wrote id,score of the {result.get('evaluation_rows')} held-out rows to {path} "
+                  f"inside its export folder (party.exports in its config; its log names the full path)")
     oot = result["full_metrics"].get("out_of_time")
     if oot:
         m = oot["metrics"]

@@ -104,6 +104,7 @@ def evaluate_model(config: ArbiterConfig | str | Path, model_id: str, *, thresho
                 "stability": {pid: out[pid].get("stability", {}) for pid in pool.parties}}
         rows = sum(int(out[pid]["evaluation_rows"]) for pid in metric_parties)
         exported = [out[pid]["exported"] for pid in metric_parties if out[pid].get("exported")]
+        exported_by = [pid for pid in metric_parties if out[pid].get("exported")]
         headline = headline_metrics(metrics)
         evaluation = service.store.record_evaluation(
             record.id, job_id=job.id, threshold=float(threshold), rows=rows,
@@ -120,7 +121,7 @@ def evaluate_model(config: ArbiterConfig | str | Path, model_id: str, *, thresho
             "seconds": f"{time.perf_counter() - t0:.1f}"}})
         return {"model_id": record.id, "job_id": job.id, "evaluation": evaluation.seq, "metrics": headline,
                 "full_metrics": metrics, "evaluation_rows": rows, "report": reports,
-                "exported": exported[0] if len(exported) == 1 else exported or None,
+                "exported": exported[0] if len(exported) == 1 else exported or None, "exported_by": exported_by,
                 "content_hash": record.content_hash}
     finally:
         service.close()

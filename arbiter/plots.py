@@ -166,6 +166,25 @@ def psi_png(report: dict[str, Any]) -> bytes | None:
     return _png(fig)
 
 
+def training_curve_png(curve: dict[str, Any]) -> bytes | None:
+    """The training curve a plug-in reported (e.g. the loss per epoch); ``None`` without one."""
+    values = [float(v) for v in curve.get("values") or []]
+    if not values:
+        return None
+    fig = _figure()
+    ax = fig.add_subplot()
+    steps = list(range(1, len(values) + 1))
+    ax.plot(steps, values, marker="o", color=FEDERATED)
+    rising = [i for i in range(1, len(values)) if values[i] > values[i - 1]]
+    if rising:
+        ax.plot([steps[i] for i in rising], [values[i] for i in rising], "o", color="#c0392b", label="loss rose")
+        ax.legend(fontsize=9, frameon=False)
+    ax.set(xlabel="Epoch", ylabel=str(curve.get("name", "loss")), title="Training curve")
+    ax.set_xticks(steps)
+    _style(ax)
+    return _png(fig)
+
+
 def render_plots(report: dict[str, Any]) -> dict[str, bytes]:
     """PNG bytes of every plot: ``roc``, ``ks``, ``gain_lift``, and ``calibration`` / ``psi`` when available."""
     out = {"roc": roc_png(report), "ks": ks_png(report), "gain_lift": gain_lift_png(report)}

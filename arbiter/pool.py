@@ -27,6 +27,7 @@ from silo.control import ControlClient, ControlError, SiloUnavailable
 from silo.jobs import VERSION, JobCancelled, JobSpec
 
 ABORT_GRACE_S = 10.0  # after a failure, how long the other calls of the stage get to unwind
+WAIT_LOG_MAX_GAP_S = 30.0  # "waiting for silos" is logged with backoff up to this gap
 
 
 class ArbiterError(RuntimeError):
@@ -97,11 +98,39 @@ class SiloPool:
                 raise ArbiterError(f"{what}silo {pid!r} is not reachable at {party.control}: {exc}") from exc
         return statuses
 
+    def check_peers(self, spec: JobSpec, timeout: float = 5.0, what: str = "") -> None:
+        """Ask every silo to try the data-plane link to each other silo of the job at the address of its own
+        ``[peers]`` table (what it will really use), so a wrong address fails the job here, within a bounded
+        time, naming the silo, the peer and the address, instead of hanging in ``aligning``."""
+        problems: list[str] = []
+        for pid in self.parties:
+            others = [p for p in self.parties if p != pid]
+            if not others:
+                continue
+            try:
+                reply = self.call(pid, "check", timeout=timeout + 10.0, spec=spec.to_dict(), probe=others,
+                                  probe_timeout=timeout)
+            except ControlError as exc:
+                raise ArbiterError(f"{what}{exc}") from exc
+            links = reply.get("peers") or {}
+            for peer in others:
+                link = links.get(peer) or {}
+                if not link.get("error"):  # works, or not in that silo's [peers] (see SiloService._probe)
+                    continue
+                used, named = link.get("address"), self.parties[peer].address
+                differs = f"; the job file names {peer!r} at {named}" if used != named else ""
+                problems.append(f"silo {pid!r} cannot reach {peer!r} at {used} (its [peers] entry{differs}): "
+                                f"{link['error']}")
+        if problems:
+            raise ArbiterError(f"{what}job {spec.job_id!r}: data-plane links do not work: " + "; ".join(problems))
+
     def wait(self, spec: JobSpec, expected: Mapping[str, str], deadline: float, log: logging.LoggerAdapter,  # type: ignore[type-arg]
              resume_hint: str = "") -> None:
         """Poll every silo until it answers (same schema digests as ``expected``) or ``deadline`` seconds pass."""
         until = time.monotonic() + deadline
         waiting = set(self.parties)
+        pause, next_log = 1.0, 0.0  # poll every second, but log with backoff (1, 2, 4, ... 30 s apart)
+        log_gap = 1.0
         while waiting:
             for pid in sorted(waiting):
                 try:
@@ -114,8 +143,12 @@ class SiloPool:
             if time.monotonic() > until:
                 raise ArbiterError(f"job {spec.job_id!r}: silos {sorted(waiting)} did not come back within "
                                    f"{deadline:.0f}s;{resume_hint}")
-            log.info("waiting for silos", extra={"fields": {"silos": ",".join(sorted(waiting))}})
-            time.sleep(1.0)
+            now = time.monotonic()
+            if now >= next_log:
+                log.info("waiting for silos", extra={"fields": {"silos": ",".join(sorted(waiting)),
+                                                                "left_s": int(until - now)}})
+                next_log, log_gap = now + log_gap, min(log_gap * 2, WAIT_LOG_MAX_GAP_S)
+            time.sleep(pause)
 
     # ------------------------------------------------------------------------------------------- calls
     def stage_calls(self, op: str, spec: JobSpec, key: str, **fields: Any) -> dict[str, Callable[[], Any]]:

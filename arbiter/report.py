@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from algorithms.metrics import RiskReport
-from arbiter.plots import render_plots
+from arbiter.plots import render_plots, training_curve_png
 from arbiter.sections import CSS as SECTIONS_CSS
 from arbiter.sections import Section, render_sections
 
@@ -163,8 +163,9 @@ def _gain_section(r: dict[str, Any]) -> str:
                 "the difference is what the other parties' rows add")
         alone = "Own data only"
     else:
-        text = ("The same metrics for a model trained on the guest's own features only, on the same evaluation "
-                "rows: the difference is what the hosts' data adds")
+        model = r.get("baseline_model") or "a model trained on the guest's own features only"
+        text = (f"The same metrics for {model[0].lower() + model[1:]}, on the same evaluation rows: the "
+                "difference is what the hosts' data adds")
         alone = "Guest-only model"
     return (f"<h2>Federation gain</h2><p>{text} (for the Brier score a negative difference is an improvement).</p>"
             + _table(["Metric", "Federated model", alone, "Difference"], rows, left=1))
@@ -188,19 +189,23 @@ def _per_party_section(r: dict[str, Any]) -> str:
                       *(_e(k[:-4].replace("_", " ").capitalize() + " AUC") for k in extra), "Notes"], rows, left=1))
 
 
-def _plots_section(r: dict[str, Any]) -> str:
+def _plots_section(r: dict[str, Any], card: dict[str, Any] | None = None) -> str:
     pngs = render_plots(r)
+    curve = training_curve_png((card or {}).get("training_curve") or {})
+    if curve is not None:
+        pngs["training"] = curve
     captions = {
         "roc": "ROC curve: share of bads vs share of goods flagged as the cut-off is lowered.",
         "ks": "KS chart: the largest gap between the cumulative shares of bads and goods.",
         "gain_lift": "Gain and lift by decile of the score (decile 1 = highest scores).",
         "calibration": "Calibration: mean predicted probability vs observed bad rate in quantile bins.",
         "psi": "Stability: share of training and evaluation scores in each decile bin of the training scores.",
+        "training": "Training curve as the arbiter saw it (red: an epoch whose loss rose).",
     }
     alts = {"roc": "ROC curve", "ks": "KS chart", "gain_lift": "Gain and lift chart", "calibration": "Calibration plot",
-            "psi": "Score stability chart"}
+            "psi": "Score stability chart", "training": "Training curve"}
     figs = []
-    for key in ("roc", "ks", "gain_lift", "calibration", "psi"):
+    for key in ("roc", "ks", "gain_lift", "calibration", "psi", "training"):
         if key not in pngs:
             continue
         data = base64.b64encode(pngs[key]).decode("ascii")
@@ -304,7 +309,8 @@ def _fmt_plain(v: Any) -> str:
 def _card_section(card: dict[str, Any]) -> str:
     if not card:
         return "<h2>Model card</h2><p>No model card given.</p>"
-    keys = [k for k in _CARD_LABELS if k in card] + [k for k in card if k not in _CARD_LABELS]
+    keys = [k for k in _CARD_LABELS if k in card] + [k for k in card if k not in _CARD_LABELS
+                                                      and k != "training_curve"]  # plotted in the charts
     rows = [[f"<b>{_e(_CARD_LABELS.get(k, k.replace('_', ' ').capitalize()))}</b>", _card_value(k, card[k])]
             for k in keys]
     return '<h2>Model card</h2><div class="card">' + _table(["Field", "Value"], rows, left=2) + "</div>"
@@ -341,6 +347,15 @@ def _bytes(n: int) -> str:
     return f"{n} B"
 
 
+def _warnings_html(warnings: list[str] | None) -> str:
+    """Training problems model risk must read first (did not converge, the loss rose)."""
+    if not warnings:
+        return ""
+    return ('<div class="warning" style="border:2px solid #c0392b;background:#fdecea;padding:0.6em 1em;'
+            'margin:1em 0"><b>Warning: check this model before use.</b><ul>'
+            + "".join(f"<li>{_e(w)}</li>" for w in warnings) + "</ul></div>")
+
+
 def render_html(report: RiskReport | dict[str, Any], model_card: dict[str, Any] | None = None,
                 title: str | None = None, ledgers: dict[str, Any] | None = None,
                 sections: list[Section] | None = None) -> str:
@@ -362,6 +377,8 @@ def render_html(report: RiskReport | dict[str, Any], model_card: dict[str, Any] 
     sub = [f"Generated {stamp}", f"{_num(r['n'])} evaluation rows, {_num(r['n_bad'])} bads ({_pct(r['bad_rate'])})"]
     if card.get("job_id"):
         sub.insert(0, f"job {card['job_id']}")
+    if r.get("evaluation_set_sha256"):
+        sub.append(f"evaluation set {str(r['evaluation_set_sha256'])[:16]}")
     who = ("each party on its own held-out rows, pooled at the arbiter" if r.get("per_party")
            else "the label holder (guest)")
     privacy = ('<div class="privacy"><b>What this report contains.</b> Only aggregate statistics computed by '
@@ -370,8 +387,9 @@ def render_html(report: RiskReport | dict[str, Any], model_card: dict[str, Any] 
                "id, label or individual score is included.</div>")
     body = "".join([
         f"<header><h1>{_e(title)}</h1><div class=\"sub\">{_e(' · '.join(sub))}</div></header>",
+        _warnings_html(card.get("training_warnings")),
         "<h2>Headline metrics</h2>", _kpis(r), notes_html, _gain_section(r), _per_party_section(r),
-        _plots_section(r),
+        _plots_section(r, card),
         _decile_section(r), _threshold_section(r), _calibration_section(r), _psi_section(r), extra,
         _card_section(card), _ledger_section(ledgers), privacy,
         f"<footer>fedrisk evaluation report · schema {SCHEMA} · {stamp}</footer>",

@@ -21,10 +21,12 @@ Steps of :meth:`ArbiterService.run`:
    metrics are kept as the model's evaluation #1 (``fedrisk evaluate`` adds #2, #3, ...: see
    :mod:`arbiter.evaluate`).
 
-If a silo dies, the attempt is aborted everywhere; the arbiter waits up to ``silo_deadline`` seconds
-for it to come back and then resumes automatically (at most ``retries`` times) with a fresh attempt
-number in the transport key (``f"{job_id}.{attempt}.{stage}"``) from the newest checkpoint step every
-party holds. Otherwise the job is ``failed`` and ``fedrisk arbiter resume JOB`` continues it later.
+If a silo dies, or stops gracefully (SIGTERM: its in-flight calls answer "stopping",
+:class:`silo.control.SiloStopping`), the attempt is aborted everywhere; the arbiter waits up to
+``silo_deadline`` seconds for it to come back and then resumes automatically (at most ``retries``
+times) with a fresh attempt number in the transport key (``f"{job_id}.{attempt}.{stage}"``) from the
+newest checkpoint step every party holds. Otherwise the job is ``failed`` and ``fedrisk arbiter resume
+JOB`` continues it later.
 
 What it reveals to whom: the arbiter learns what :mod:`silo.control` lists (counts, digests, hashes,
 aggregate metrics) plus what its protocol role sees (see the algorithm's module docstring).
@@ -148,11 +150,14 @@ class ArbiterService:
     def submit(self, job: JobConfig) -> JobRecord:
         """Check the silos, then create the job (nothing is stored if a check fails)."""
         spec = job.spec
-        statuses = self.pool(job.parties).check(spec)
+        pool = self.pool(job.parties)
+        statuses = pool.check(spec)
+        pool.check_peers(spec)  # the data-plane addresses the silos will use (their [peers]) work, checked now
         try:
-            for warning in spec.plugin.check_preflight(spec.typed_params,
-                                                       {pid: s["features"] for pid, s in statuses.items()},
-                                                       {pid: s["rows"] for pid, s in statuses.items()}, spec.parties):
+            warnings = spec.plugin.check_preflight(spec.typed_params,
+                                                   {pid: s["features"] for pid, s in statuses.items()},
+                                                   {pid: s["rows"] for pid, s in statuses.items()}, spec.parties)
+            for warning in warnings:
                 self.log.warning("preflight", extra={"job": spec.job_id, "fields": {"warning": warning}})
         except ParamsError as exc:
             raise ArbiterError(f"job {spec.job_id!r}: {exc}") from exc
@@ -165,6 +170,7 @@ class ArbiterService:
             "rows": {pid: s["rows"] for pid, s in statuses.items()},
             "features": {pid: s["features"] for pid, s in statuses.items()},
             "stages": [STAGE_STATES[s] for s in spec.plugin.stages],  # the store's state machine follows them
+            "warnings": list(warnings),  # pre-flight: carried into the result, the CLI and the report
         }
         created = self.store.create_job(spec.job_id, spec.algorithm, record)
         self.log.info("job created", extra={"job": spec.job_id, "fields": {"algorithm": spec.algorithm}})
@@ -345,7 +351,11 @@ class ArbiterService:
         for pid, reply in out.items():
             for step, digest in reply.get("checkpoints", []):
                 self.store.record_checkpoint(job.id, pid, int(step), str(digest))
+        diagnostics = plugin.training_diagnostics(spec.typed_params, arbiter_part)
+        for warning in diagnostics.get("warnings", []):  # loud: the job record, the CLI and the report carry it
+            log.warning("model check", extra={"fields": {"warning": warning}})
         self.store.record_training(job.id, {
+            "diagnostics": diagnostics,
             "part_hashes": {pid: r["part_sha256"] for pid, r in out.items()},
             "train_rows": _rows(plugin, spec, {pid: r["train_rows"] for pid, r in out.items()}),
             "training_time_s": round(time.perf_counter() - t0, 2),
@@ -368,7 +378,16 @@ class ArbiterService:
                  "parties": spec.parties.to_dict(), "schema_digests": expected,
                  "part_hashes": training["part_hashes"], "arbiter_part": training["arbiter_part"]}
         headline = {k: metrics.get(k) for k in ("auc", "ks", "gini", "n", "n_bad")}
+        evaluation_warnings = small_evaluation_warnings(metrics.get("n"), metrics.get("n_bad"))
+        for warning in evaluation_warnings:
+            log.warning("evaluation check", extra={"fields": {"warning": warning}})
+        diagnostics = dict(training.get("diagnostics") or {})
+        warnings = [*job.spec.get("warnings", []), *diagnostics.get("warnings", []), *evaluation_warnings]
+        if warnings != list(diagnostics.get("warnings", [])):  # the job record and the report carry them all
+            training = {**training, "diagnostics": {**diagnostics, "warnings": warnings}}
+            self.store.record_training(job.id, training)
         result = {"metrics": headline, "training_time_s": training["training_time_s"],
+                  "warnings": warnings,
                   "evaluation_rows": _rows(plugin, spec, {pid: r["evaluation_rows"] for pid, r in out.items()}),
                   "train_rows": training["train_rows"]}
         record = self.store.register_model(job.id, spec.name, spec.algorithm, spec.params, headline, model,
@@ -471,6 +490,21 @@ def _rejoining(pool: SiloPool, pid: str, call: Callable[[], Any], spec: JobSpec,
             attempt = again
 
     return run
+
+
+MIN_EVALUATION_ROWS = 200  # below these, AUC / KS / Gini move by several points from a few rows more or less
+MIN_EVALUATION_BADS = 20
+
+
+def small_evaluation_warnings(n: Any, n_bad: Any) -> list[str]:
+    """A warning when the evaluation set is too small for stable metrics (rows or bads below the minimums)."""
+    if not isinstance(n, int | float) or not isinstance(n_bad, int | float):
+        return []
+    if n >= MIN_EVALUATION_ROWS and n_bad >= MIN_EVALUATION_BADS:
+        return []
+    return [f"the evaluation set is small ({int(n)} rows, {int(n_bad)} bads; stable metrics need at least "
+            f"{MIN_EVALUATION_ROWS} rows and {MIN_EVALUATION_BADS} bads): AUC, KS and Gini may move by several "
+            "points with a different split; raise holdout or evaluate on more data (`fedrisk evaluate`)"]
 
 
 def _rows(plugin: Algorithm, spec: JobSpec, per_party: dict[str, int]) -> int:

@@ -7,6 +7,7 @@ standardised features ``x0..``. Partition helpers cut one table into vertical (b
 What it reveals: nothing; this is local data handling.
 """
 
+from datasets.frames import FrameError, canonical_frame
 from datasets.loaders import (
     DATA_DIR,
     VerticalDataset,
@@ -20,7 +21,9 @@ from datasets.partition import dirichlet_label_split, horizontal_iid_split, vert
 
 __all__ = [
     "DATA_DIR",
+    "FrameError",
     "VerticalDataset",
+    "canonical_frame",
     "dirichlet_label_split",
     "horizontal_iid_split",
     "load_breast_vertical",

@@ -9,12 +9,15 @@ What it reveals: nothing; this is local data handling.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
+
+from datasets.frames import canonical_frame
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -32,10 +35,38 @@ def load_csv(name: str) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class VerticalDataset:
-    """The guest's table (id, y, features) and each host's table (id, features)."""
+    """The guest's table (id, y, features) and each host's table (id, features), by host party id.
+
+    The estimators (``VerticalLogisticRegression``, ``SecureBoostClassifier``) take it as their data. Build
+    it from raw tables as the silos accept them with :meth:`from_frames` (named id / label columns, string
+    categories one-hot encoded); ``categories`` keeps the category lists so a scoring table built with
+    ``like=`` the training dataset gets the same columns.
+    """
 
     guest: pd.DataFrame
     hosts: dict[str, pd.DataFrame]
+    categories: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # party -> column -> categories
+
+    @staticmethod
+    def from_frames(guest: pd.DataFrame, hosts: Mapping[str, pd.DataFrame], *,
+                    id_column: str | Mapping[str, str] = "id", label_column: str | None = "y",
+                    categorical: Mapping[str, Sequence[str]] | None = None,
+                    like: VerticalDataset | None = None) -> VerticalDataset:
+        """Raw tables → a dataset: ``id_column`` (one name, or one per party: ``"guest"`` and host ids),
+        ``label_column`` in the guest's table (``None`` for a scoring table without labels), ``categorical``
+        (per party: numeric-looking columns to one-hot encode too; string columns always are), ``like``: the
+        training dataset whose categories a scoring table reuses."""
+        def id_of(party: str) -> str:
+            return id_column if isinstance(id_column, str) else id_column.get(party, "id")
+
+        known = like.categories if like is not None else {}
+        extra = dict(categorical or {})
+        frames, categories = {}, {}
+        for party, frame in [("guest", guest), *hosts.items()]:
+            frames[party], categories[party] = canonical_frame(
+                frame, party, id_column=id_of(party), label_column=label_column if party == "guest" else None,
+                categorical=tuple(extra.get(party, ())), categories=known.get(party))
+        return VerticalDataset(frames.pop("guest"), frames, categories)
 
     def joined(self) -> pd.DataFrame:
         """All parties' columns joined on id (centralised reference only; never done in production)."""
@@ -51,7 +82,7 @@ class VerticalDataset:
         def pick(frame: pd.DataFrame) -> pd.DataFrame:
             return frame.set_index("id").loc[index].reset_index()
 
-        return VerticalDataset(pick(self.guest), {k: pick(v) for k, v in self.hosts.items()})
+        return VerticalDataset(pick(self.guest), {k: pick(v) for k, v in self.hosts.items()}, self.categories)
 
 
 def load_default_credit_vertical() -> VerticalDataset:

@@ -424,7 +424,8 @@ class _PeerLink:
                 code, details = exc.code(), exc.details()
                 what = f"{env.tag!r} from {env.sender!r} to {self.peer_id!r} at {self.address}"
                 if code in _RETRYABLE and _TLS_FAILURE.search(details or ""):  # misconfiguration: do not retry
-                    raise TlsVerificationError(f"cannot verify {self.peer_id!r}, sending {what}: {details}") from exc
+                    cause = describe_failure(self.peer_id, self.address, code, details or "", plane="data")
+                    raise TlsVerificationError(f"cannot verify {self.peer_id!r}, sending {what}: {cause}") from exc
                 if code in _RETRYABLE:
                     if time.monotonic() + backoff > give_up:
                         raise ChannelError(f"gave up sending {what} after {attempt} attempts: {details}") from exc
@@ -434,10 +435,63 @@ class _PeerLink:
                     continue
                 if code == grpc.StatusCode.DEADLINE_EXCEEDED:
                     raise ChannelTimeout(f"sending {what} exceeded its deadline") from exc
+                if code == grpc.StatusCode.UNIMPLEMENTED:  # swapped ports: not an inbox at that address
+                    cause = describe_failure(self.peer_id, self.address, code, details or "", plane="data")
+                    raise PeerRejected(f"sending {what}: {cause}") from exc
                 raise PeerRejected(f"{self.peer_id!r} refused {what}: {code.name} {details}") from exc
+
+    def probe(self, sender: str, timeout: float) -> str | None:
+        """One handshake with the peer's data plane: ``None`` if it is reachable, verified us and we verified
+        it as ``peer_id``; otherwise why not, in words. The probe is an envelope without a tag, which the
+        receiver refuses (``INVALID_ARGUMENT``) after every identity check and before storing anything."""
+        env = pb.Envelope(job_id="probe", tag="", sender=sender, receiver=self.peer_id, seq=0, payload_size=0)
+        try:
+            self._stub.Deliver(iter([pb.Chunk(envelope=env)]), timeout=timeout)
+        except grpc.RpcError as exc:
+            code, details = exc.code(), exc.details() or ""
+            if code == grpc.StatusCode.INVALID_ARGUMENT:
+                return None
+            return describe_failure(self.peer_id, self.address, code, details, plane="data")
+        return None
 
     def close(self) -> None:
         self._channel.close()
+
+
+# TLS failures that are configuration errors (never transient): our CA did not sign the peer's certificate, the
+# peer's CA did not sign ours, or the certificate at that address is another party's
+MISCONFIGURED_TLS = re.compile(r"CERTIFICATE_VERIFY_FAILED|unknown ca|Hostname Verification|verification check failed"
+                               r"|bad certificate|certificate verify", re.I)
+
+
+def describe_failure(peer_id: str, address: str, code: grpc.StatusCode | None, details: str, *, plane: str,
+                     ca: str = "") -> str:
+    """A failed call to ``peer_id`` at ``address`` in words that name the likely cause (wrong CA, a service of
+    another party or of the other plane at that port, nothing listening, no answer in time)."""
+    text = details or ""
+    other = "control" if plane == "data" else "data"
+    where = f"{peer_id!r} at {address}"
+    if code == grpc.StatusCode.UNIMPLEMENTED:
+        return (f"the service at {address} is not a {plane} plane (a {other} plane, or another service, answers "
+                f"there): check the port given for {peer_id!r}")
+    if re.search(r"Hostname Verification|verification check failed|subject alt|does not match", text, re.I):
+        return (f"TLS handshake with {where} failed: the certificate presented there is not {peer_id!r}'s (another "
+                f"party's service at that address?): {text}")
+    if re.search(r"unknown ca|bad certificate", text, re.I):
+        return (f"TLS handshake with {where} failed: it does not accept our certificate (not signed by the CA it "
+                f"trusts: are both sides using the federation's ca.pem?): {text}")
+    if re.search(r"CERTIFICATE_VERIFY_FAILED|certificate verify|self.signed|unable to get", text, re.I):
+        return (f"TLS handshake with {where} failed: its certificate is not signed by our CA{f' ({ca})' if ca else ''}"
+                f" (are both sides using the federation's ca.pem?): {text}")
+    if re.search(r"handshake|ssl|tls|alert", text, re.I):
+        return f"TLS handshake with {where} failed: {text}"
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return f"{where} did not answer in time (nothing listening there, or a firewall drops the packets)"
+    if code == grpc.StatusCode.PERMISSION_DENIED:
+        return f"{where} refused us: {text}"
+    if re.search(r"connection refused|failed to connect|connect failed", text, re.I):
+        return f"{where} is not reachable: nothing accepts connections there ({text})"
+    return f"{where} is not reachable: {code.name if code else 'error'} {text}"
 
 
 # ------------------------------------------------------------------------------------------------ node
@@ -518,6 +572,18 @@ class PartyNode:
     def close_job(self, job_id: str) -> None:
         """Drop the job's mailbox; later messages for it are refused, blocked receivers fail."""
         self._inbox.close_job(job_id)
+
+    def probe(self, party_id: str, timeout: float = 5.0) -> str | None:
+        """Check the data-plane link to ``party_id`` at its peer-table address (see :meth:`_PeerLink.probe`):
+        ``None`` if it works, else a message naming the party, the address and the likely cause."""
+        address = self.peers.get(party_id)
+        if address is None:
+            return f"no address for party {party_id!r} in the peer table"
+        link = _PeerLink(party_id, address, self.tls)
+        try:
+            return link.probe(self.party_id, timeout)
+        finally:
+            link.close()
 
     def add_peer(self, party_id: str, address: str) -> None:
         with self._lock:

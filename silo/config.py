@@ -60,6 +60,7 @@ from algorithms import catalogue
 from algorithms.api import nearest
 from federation.certs import TlsConfig
 from silo.compute import ComputeConfig, ComputeConfigError, parse_compute
+from silo.config_keys import strict_keys, tracked
 
 
 class ConfigError(ValueError):
@@ -133,7 +134,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {str(path)!r} does not exist")
     try:
         with path.open("rb") as f:
-            return tomllib.load(f)
+            return tracked(tomllib.load(f))  # loaders refuse keys they never ask for (refuse_unknown_keys)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
 
@@ -152,45 +153,46 @@ def load_silo_config(path: str | Path) -> SiloConfig:
     path = Path(path).resolve()
     raw = load_toml(path)
     where = str(path)
-    base = path.parent
-    party = raw.get("party")
-    if not isinstance(party, dict):
-        raise ConfigError(f"{where}: missing [party] section")
-    party_id = str(_require(party, "id", where, "party"))
-    role = str(party.get("role", "guest"))
-    known = catalogue.silo_roles()
-    if role not in known:
-        raise ConfigError(f"{where}: party.role must be {' or '.join(repr(r) for r in known)}, not {role!r}"
-                          f"{nearest(role, known)}")
-    data = raw.get("data")
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: missing [data] section")
-    main = parse_source(data, base, where, "data", None)
-    label = main.label_column
-    if known[role] and not label:
-        raise ConfigError(f"{where}: the {role} needs data.label_column")
-    if not known[role] and label:
-        raise ConfigError(f"{where}: a {role} holds no labels; remove data.label_column")
-    try:
-        compute = parse_compute(raw, base, where)
-    except ComputeConfigError as exc:
-        raise ConfigError(str(exc)) from exc
-    psi = raw.get("psi", {})
-    floor = psi.get("min_intersection", 100) if isinstance(psi, dict) else None
-    if not isinstance(floor, int) or isinstance(floor, bool) or floor < 1:
-        raise ConfigError(f"{where}: psi.min_intersection must be a positive integer, not {floor!r}")
-    sources = {str(name): parse_source(table, base, where, f"data.{name}", main)
-               for name, table in data.items() if isinstance(table, dict)}
-    consent = parse_consent(raw.get("consent", {}), where)
-    return SiloConfig(
-        party_id=party_id, role=role, listen=str(_require(party, "listen", where, "party")),
-        control=str(_require(party, "control", where, "party")), arbiter=str(party.get("arbiter", "arbiter")),
-        store=resolve(base, party.get("store", f"{party_id}-store.sqlite")),
-        exports=resolve(base, party.get("exports", "exports")),
-        tls=parse_tls(raw, base, where),
-        peers={str(k): str(v) for k, v in raw.get("peers", {}).items()},
-        data=main, source_file=path, consent=consent, sources=sources, compute=compute, psi_floor=floor,
-    )
+    with strict_keys(raw, where, ConfigError):
+        base = path.parent
+        party = raw.get("party")
+        if not isinstance(party, dict):
+            raise ConfigError(f"{where}: missing [party] section")
+        party_id = str(_require(party, "id", where, "party"))
+        role = str(party.get("role", "guest"))
+        known = catalogue.silo_roles()
+        if role not in known:
+            raise ConfigError(f"{where}: party.role must be {' or '.join(repr(r) for r in known)}, not {role!r}"
+                              f"{nearest(role, known)}")
+        data = raw.get("data")
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: missing [data] section")
+        main = parse_source(data, base, where, "data", None)
+        label = main.label_column
+        if known[role] and not label:
+            raise ConfigError(f"{where}: the {role} needs data.label_column")
+        if not known[role] and label:
+            raise ConfigError(f"{where}: a {role} holds no labels; remove data.label_column")
+        try:
+            compute = parse_compute(raw, base, where)
+        except ComputeConfigError as exc:
+            raise ConfigError(str(exc)) from exc
+        psi = raw.get("psi", {})
+        floor = psi.get("min_intersection", 100) if isinstance(psi, dict) else None
+        if not isinstance(floor, int) or isinstance(floor, bool) or floor < 1:
+            raise ConfigError(f"{where}: psi.min_intersection must be a positive integer, not {floor!r}")
+        sources = {str(name): parse_source(table, base, where, f"data.{name}", main)
+                   for name, table in data.items() if isinstance(table, dict)}
+        consent = parse_consent(raw.get("consent", {}), where)
+        return SiloConfig(
+            party_id=party_id, role=role, listen=str(_require(party, "listen", where, "party")),
+            control=str(_require(party, "control", where, "party")), arbiter=str(party.get("arbiter", "arbiter")),
+            store=resolve(base, party.get("store", f"{party_id}-store.sqlite")),
+            exports=resolve(base, party.get("exports", "exports")),
+            tls=parse_tls(raw, base, where),
+            peers={str(k): str(v) for k, v in raw.get("peers", {}).items()},
+            data=main, source_file=path, consent=consent, sources=sources, compute=compute, psi_floor=floor,
+        )
 
 
 def parse_source(data: dict[str, Any], base: Path, where: str, section: str, defaults: DataSource | None

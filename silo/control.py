@@ -5,7 +5,9 @@ its part of that model and its columns are unchanged —, ``align``, ``train``, 
 model or a registered model id, at a threshold), ``name_model``, ``checkpoints``, ``abort``, ``close``,
 ``shutdown``); the request and the reply are :mod:`federation.codec`
 payloads (never pickled). Long stages are long calls: a ``train`` call returns when the silo's role has
-finished, so a silo that dies mid-job surfaces at once as ``UNAVAILABLE`` on the arbiter's side. Protocol
+finished, so a silo that dies mid-job surfaces at once as ``UNAVAILABLE`` on the arbiter's side, and a silo
+that stops gracefully answers its in-flight calls with a distinct "stopping" reply (:class:`SiloStopping`,
+treated like a dead silo: wait and resume). Protocol
 messages themselves travel on the data plane (:mod:`federation.grpc_transport`), not here.
 
 The server accepts calls only from the configured arbiter: the caller's certificate common name (checked
@@ -32,6 +34,7 @@ import grpc
 
 from federation import codec
 from federation.certs import TlsConfig, address_mismatch, peer_common_name
+from federation.grpc_transport import MISCONFIGURED_TLS, describe_failure
 
 SERVICE = "fedrisk.control.Control"
 METHOD = f"/{SERVICE}/Call"
@@ -46,6 +49,12 @@ class ControlError(RuntimeError):
 
 class SiloUnavailable(ControlError):
     """The silo could not be reached (down, wrong address, or TLS refused)."""
+
+
+class SiloStopping(SiloUnavailable):
+    """The silo is stopping gracefully (SIGTERM, Ctrl-C or ``shutdown``): its in-flight stage was cut short.
+    The arbiter treats it like a silo that died: it waits for it (``silo_deadline``) and resumes from the
+    checkpoint, instead of failing the job as for a stage error."""
 
 
 def _identity(data: bytes) -> bytes:
@@ -114,6 +123,9 @@ class ControlServer:
                 return codec.encode({"ok": True, "status": "serving", "party": self._self_id})
             reply = self._handler(payload)
             return codec.encode({"ok": True, **reply})
+        except SiloStopping as exc:  # going away: a distinct reply, so the arbiter waits and resumes
+            _log.info("control request cut short: %s", exc)
+            return codec.encode({"ok": False, "error": str(exc), "stopping": True})
         except Exception as exc:  # the arbiter gets the message, the silo keeps serving
             _log.warning("control request %s failed: %s", request[:0] or "", exc, exc_info=True)
             return codec.encode({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
@@ -142,12 +154,20 @@ class ControlClient:
         except grpc.RpcError as exc:
             code = exc.code() if hasattr(exc, "code") else None
             detail = exc.details() if hasattr(exc, "details") else str(exc)
+            if code == grpc.StatusCode.UNIMPLEMENTED or (code == grpc.StatusCode.UNAVAILABLE
+                                                         and MISCONFIGURED_TLS.search(detail or "")):
+                # a configuration error (swapped ports, wrong CA, another party's service): no point waiting
+                cause = describe_failure(self.party_id, self.address, code, detail or "", plane="control")
+                raise ControlError(f"{op!r} failed: {cause}") from exc
             if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
                 raise SiloUnavailable(f"silo {self.party_id!r} at {self.address} unavailable during {op!r}: "
                                       f"{detail}") from exc
             raise ControlError(f"silo {self.party_id!r} at {self.address}: {op!r} failed: {detail}") from exc
         reply = codec.decode(raw)
         if not reply.pop("ok", False):
+            if reply.get("stopping"):
+                raise SiloStopping(f"silo {self.party_id!r} at {self.address} is stopping during {op!r}: "
+                                   f"{reply.get('error')}")
             raise ControlError(f"silo {self.party_id!r}: {op!r} failed: {reply.get('error')}")
         return reply
 

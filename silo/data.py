@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import create_engine, inspect, make_url
 
+from datasets.frames import is_categorical
 from silo.config import DataSource
 
 
@@ -151,25 +152,32 @@ def read_source(source: DataSource) -> pd.DataFrame:
         engine.dispose()
 
 
+def _plain(value: object) -> str:
+    """A value as a reader expects it in a message: ``2``, ``'yes'`` (not ``np.int64(2)``)."""
+    item = value.item() if isinstance(value, np.generic) else value
+    return repr(item)
+
+
 def validate_table(frame: pd.DataFrame, party_id: str, id_column: str = "id", label_column: str | None = None,
                    features: tuple[str, ...] | None = None, categorical: tuple[str, ...] | None = None
                    ) -> LocalTable:
-    """Check a raw table and split it into ids, features and labels; raise :class:`DataError` on problems."""
+    """Check a raw table and split it into ids, features and labels; raise :class:`DataError` on problems
+    (row numbers in messages are 1-based data rows: row 1 is the first row after a CSV's header)."""
     who = f"party {party_id!r}"
     if id_column not in frame.columns:
         raise DataError(f"{who}: id column {id_column!r} not found (columns: {list(frame.columns)})")
     if label_column is not None and label_column not in frame.columns:
-        raise DataError(f"{who}: label column {label_column!r} not found")
+        raise DataError(f"{who}: label column {label_column!r} not found (columns: {list(frame.columns)})")
     raw_ids = frame[id_column]
     missing = raw_ids.isna() | (raw_ids.astype(str).str.strip() == "")
     if missing.any():
         row = int(np.flatnonzero(missing.to_numpy())[0])
-        raise DataError(f"{who}: missing id in column {id_column!r} at row {row} ({int(missing.sum())} missing)")
+        raise DataError(f"{who}: missing id in column {id_column!r} at row {row + 1} ({int(missing.sum())} missing)")
     ids = raw_ids.astype(str).to_numpy()
     dup = pd.Series(ids).duplicated(keep="first").to_numpy()
     if dup.any():
         row = int(np.flatnonzero(dup)[0])
-        raise DataError(f"{who}: duplicate id {ids[row]!r} in column {id_column!r} at row {row} "
+        raise DataError(f"{who}: duplicate id {_plain(ids[row])} in column {id_column!r} at row {row + 1} "
                         f"({int(dup.sum())} duplicates)")
     reserved = {id_column, *([label_column] if label_column else [])}
     if features is None:
@@ -193,10 +201,11 @@ def validate_table(frame: pd.DataFrame, party_id: str, id_column: str = "id", la
     feats = frame[feature_cols]  # copy-on-write (pandas >= 3): columns are copied only where replaced
     for col in feature_cols:
         series = feats[col]
-        if col in cat_given or not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
+        if col in cat_given or is_categorical(series):  # the same rule as the estimators' (datasets.frames)
             if series.isna().any():
                 row = int(np.flatnonzero(series.isna().to_numpy())[0])
-                raise DataError(f"{who}: missing value in categorical column {col!r} at row {row} (id {ids[row]!r})")
+                raise DataError(f"{who}: missing value in categorical column {col!r} at row {row + 1} "
+                                f"(id {_plain(ids[row])})")
             feats[col] = series.astype(str)
             cats.append(col)
         else:
@@ -204,8 +213,8 @@ def validate_table(frame: pd.DataFrame, party_id: str, id_column: str = "id", la
             bad = ~np.isfinite(values)
             if bad.any():
                 row = int(np.flatnonzero(bad)[0])
-                raise DataError(f"{who}: non-finite value {float(values[row])} in column {col!r} at row {row} "
-                                f"(id {ids[row]!r}; {int(bad.sum())} NaN/inf in this column)")
+                raise DataError(f"{who}: non-finite value {float(values[row])} in column {col!r} at row {row + 1} "
+                                f"(id {_plain(ids[row])}; {int(bad.sum())} NaN/inf in this column)")
             if series.dtype != np.float64:  # float64 columns stay as they are (no copy of a shared block)
                 feats[col] = values
             numeric.append(col)
@@ -216,8 +225,8 @@ def validate_table(frame: pd.DataFrame, party_id: str, id_column: str = "id", la
         bad = ~np.isin(values, (0.0, 1.0))
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise DataError(f"{who}: label column {label_column!r} must be 0/1; row {row} (id {ids[row]!r}) "
-                            f"has {raw.iloc[row]!r} ({int(bad.sum())} non-binary values)")
+            raise DataError(f"{who}: label column {label_column!r} must be 0/1; row {row + 1} (id {_plain(ids[row])}) "
+                            f"has {_plain(raw.iloc[row])} ({int(bad.sum())} non-binary values)")
         labels = values.astype(np.int64)
         if len(np.unique(labels)) < 2:
             raise DataError(f"{who}: label column {label_column!r} has a single class")

@@ -39,7 +39,6 @@ import hashlib
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -88,8 +87,8 @@ class JobSpec:
     min_intersection: int = 100
 
     def __post_init__(self) -> None:
-        if not self.salt:
-            object.__setattr__(self, "salt", uuid.uuid4().hex)
+        if not self.salt:  # stable per federation: the same parties hold out the same customers in every job,
+            object.__setattr__(self, "salt", federation_salt(self.parties))  # so their reports compare
         if not 0.0 <= self.holdout < 1.0:
             raise JobError(f"job {self.job_id!r}: holdout must be in [0, 1), not {self.holdout}")
         self.plugin.check_parties(self.parties)
@@ -116,6 +115,17 @@ class JobSpec:
                        params=dict(d.get("params", {})), holdout=float(d.get("holdout", 0.2)),
                        salt=str(d.get("salt", "")), seed=int(d.get("seed", 42)), name=str(d.get("name", "model")),
                        min_intersection=int(d.get("min_intersection", 100)))
+
+
+def federation_salt(parties: Parties) -> str:
+    """The default hold-out salt: derived from the silos' ids only (not random per job), so two models trained
+    by the same federation on the same data are evaluated on the same rows."""
+    return "federation-" + hashlib.sha256(",".join(sorted(parties.silos)).encode()).hexdigest()[:24]
+
+
+def evaluation_set_digest(ids: np.ndarray) -> str:
+    """SHA-256 of the sorted evaluation ids: two reports with the same digest scored the same customers."""
+    return hashlib.sha256("\n".join(sorted(str(i) for i in ids)).encode()).hexdigest()
 
 
 def holdout_mask(ids: np.ndarray, salt: str, fraction: float) -> np.ndarray:
@@ -339,14 +349,21 @@ class SiloWorker:
                 f"{len(test_pos)} held-out rows with one class only: no metrics for this party"]},
                 "evaluation_rows": len(test_pos), "ledger": ledger.summary()}
         if len(np.unique(train_labels)) < 2:  # no own-data baseline can be trained
-            baseline = None
+            baseline, baseline_model = None, ""
         else:  # what this party could do alone (standardised on its own rows when the job pooled statistics)
             own = Preprocessor(self.table.numeric, ()).fit(train_frame) if plugin.preprocessing == "federated" \
                 else None
-            _, baseline = guest_only_baseline(X_train if own is None else own.transform(train_frame), train_labels,
-                                              X_test if own is None else own.transform(test_frame))
+            X_own, X_own_test = (X_train, X_test) if own is None else (own.transform(train_frame),
+                                                                       own.transform(test_frame))
+            alone = plugin.baseline_scores(spec.typed_params, X_own, train_labels, X_own_test)
+            baseline, baseline_model = alone if alone is not None else (
+                guest_only_baseline(X_own, train_labels, X_own_test)[1],
+                "logistic regression on this party's own features only")
         metrics = evaluate_at_guest(test_labels, scores, train_scores=train_scores, baseline_scores=baseline,
                                     threshold=threshold)
+        metrics["evaluation_set_sha256"] = evaluation_set_digest(test_ids)
+        if baseline is not None and metrics.get("federation_gain"):
+            metrics["baseline_model"] = baseline_model
         variants = plugin.variant_scores(self.context(spec), part["model"], PartyData(
             np.asarray(test_ids).astype(str), X_test, names))
         if variants:  # the party's other models on the same rows (e.g. personalised): headline numbers only

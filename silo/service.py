@@ -23,13 +23,14 @@ from algorithms.secagg.signing import CertificateVerifier, EcSigner
 from federation.grpc_transport import PartyNode
 from silo.compute import open_compute
 from silo.config import SiloConfig
-from silo.control import ControlServer
+from silo.control import ControlServer, SiloStopping
 from silo.data import load_table
 from silo.jobs import CancellableChannel, JobError, JobSpec, SiloWorker
 from silo.logs import job_logger
 from silo.store import SiloStore, SqliteCheckpoint
 
 _log = logging.getLogger("fedrisk.silo")
+STOP_GRACE_S = 5.0  # how long a graceful stop lets in-flight control calls answer
 
 
 class SiloService:
@@ -53,6 +54,7 @@ class SiloService:
         self._cancel: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
         self._stopped = threading.Event()
+        self._going_away = threading.Event()  # set once stop() begins: in-flight stages reply "stopping"
         self.log = job_logger("fedrisk.silo", config.party_id)
 
     # lifecycle ---------------------------------------------------------------------------------------
@@ -65,18 +67,22 @@ class SiloService:
             raise
         self.log.info("serving", extra={"fields": {
             "listen": self.node.address, "control": f"{self.config.control.rsplit(':', 1)[0]}:{self.control.port}",
-            "rows": len(self.table.ids), "schema": self.table.schema_digest[:12], "role": self.config.role}})
+            "rows": len(self.table.ids), "schema": self.table.schema_digest[:12], "role": self.config.role,
+            "numeric": len(self.table.numeric),  # which columns are one-hot encoded (strings, or [data] categorical)
+            "categorical": ",".join(self.table.categorical) or "none"}})
         return self
 
     def stop(self) -> None:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        self._going_away.set()
+        self.log.info("stopping: in-flight stages are cut short and told to the arbiter")
         with self._lock:
             for event in self._cancel.values():
                 event.set()
-        if self.control is not None:
-            self.control.stop(grace=0.5)
+        if self.control is not None:  # long enough for the cut-short stages to send their "stopping" reply
+            self.control.stop(grace=STOP_GRACE_S)
         self.node.stop(grace=0.5)
         self.store.close()
         self.compute.close()
@@ -101,6 +107,15 @@ class SiloService:
         return CancellableChannel(self.node.channel(key, parties), event)
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return self._handle(request)
+        except Exception as exc:
+            if self._going_away.is_set():  # cut short by a graceful stop, not a failure of the stage
+                raise SiloStopping(f"silo {self.config.party_id!r} is stopping ({type(exc).__name__}: {exc}); "
+                                   "its checkpoints are kept") from exc
+            raise
+
+    def _handle(self, request: dict[str, Any]) -> dict[str, Any]:
         op = request.get("op")
         if op == "check":
             status = self.worker.status()
@@ -108,6 +123,9 @@ class SiloService:
                 self.worker.check_role(JobSpec.from_dict(request["spec"]))
             if request.get("model_id"):  # evaluation ahead: the part exists and the columns are unchanged
                 self.worker.model_part(str(request["model_id"]))
+            if request.get("probe"):  # the data-plane links this silo will use for the job, tried now
+                status["peers"] = self._probe([str(p) for p in request["probe"]],
+                                              float(request.get("probe_timeout", 5.0)))
             return status
         if op == "shutdown":
             self._stopped.set()
@@ -154,9 +172,32 @@ class SiloService:
             out = self.worker.evaluate(spec, self._channel(key, spec), model_id=str(model_id) if model_id else None,
                                        threshold=float(request.get("threshold", 0.5)),
                                        export_scores=request.get("export_scores") or None)
-            log.info("evaluate done", extra={"fields": {"rows": out["evaluation_rows"]}})
+            done: dict[str, Any] = {"rows": out["evaluation_rows"]}
+            if out.get("exported") and self.config.exports is not None:  # where the scores are, in full
+                done["exported"] = str((self.config.exports / out["exported"]).resolve())
+            log.info("evaluate done", extra={"fields": done})
             return out
         raise JobError(f"unknown control operation {op!r}")
+
+    def _probe(self, parties: list[str], timeout: float) -> dict[str, dict[str, str | None]]:
+        """Per peer of its [peers] table: the address there and ``None`` or why the link fails (in parallel,
+        each bounded by ``timeout``). Parties without an entry are left out (a horizontal client talks to the
+        aggregator only; a missing entry a protocol needs fails at once with "no address" anyway)."""
+        found: dict[str, dict[str, str | None]] = {}
+
+        def one(pid: str) -> None:
+            found[pid] = {"address": self.node.peers.get(pid), "error": self.node.probe(pid, timeout)}
+
+        threads = [threading.Thread(target=one, args=(pid,), daemon=True) for pid in parties  # a peer it has no
+                   if pid != self.config.party_id and pid in self.node.peers]  # entry for: not its protocol's
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout + 2.0)
+        for pid, reply in found.items():
+            if reply["error"]:
+                self.log.warning("peer not reachable", extra={"fields": {"peer": pid, "error": reply["error"]}})
+        return found
 
     def _abort(self, keys: list[str], verb: str = "aborted") -> None:
         for key in keys:

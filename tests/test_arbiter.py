@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -37,7 +38,7 @@ def test_deploy_examples_parse(deploy_copy: Path) -> None:
     job = load_job_config(deploy_copy / "job.toml")
     assert job.spec.parties.guest == "bank" and job.spec.parties.hosts == ("insurer",)
     assert job.spec.params["max_epochs"] == 5 and job.parties["bank"].control.endswith(":50071")
-    assert job.spec.salt  # random per job when not given
+    assert job.spec.salt  # stable per federation when not given
 
 
 def test_spec_roundtrip() -> None:
@@ -57,3 +58,32 @@ def test_job_config_errors(tmp_path: Path, edit, message: str) -> None:
     path.write_text(edit((DEPLOY / "job.toml").read_text()))
     with pytest.raises(ConfigError, match=message):
         load_job_config(path)
+
+
+@pytest.mark.parametrize(("name", "edit", "message"), [
+    ("job.toml", lambda t: t.replace("holdout = ", "holdot = "), "unknown key job.holdot (did you mean 'holdout'?)"),
+    ("bank.toml", lambda t: t.replace("label_column = ", "label_colum = "),
+     "unknown key data.label_colum (did you mean 'label_column'?)"),
+    ("bank.toml", lambda t: t + "\n[dta]\nx = 1\n", "unknown key [dta] (did you mean 'data'?)"),
+    ("arbiter.toml", lambda t: t.replace("[party]\n", "[party]\nreport = 'r'\n"),
+     "unknown key party.report (did you mean 'reports'?)"),
+    ("job.toml", lambda t: t.replace('role = "host"', 'role = "host"\ncontrl = "x:1"', 1),
+     "unknown key parties.insurer.contrl (did you mean 'control'?)"),
+])
+def test_every_config_section_refuses_unknown_keys_naming_the_nearest(deploy_copy: Path, name: str, edit,  # type: ignore[no-untyped-def]
+                                                                      message: str) -> None:
+    path = deploy_copy / name
+    path.write_text(edit(path.read_text()))
+    load = {"job.toml": load_job_config, "bank.toml": load_silo_config, "arbiter.toml": load_arbiter_config}[name]
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load(path)
+
+
+def test_default_holdout_is_stable_per_federation_so_reports_compare(deploy_copy: Path) -> None:
+    from silo.jobs import evaluation_set_digest, holdout_mask
+
+    first, second = load_job_config(deploy_copy / "job.toml"), load_job_config(deploy_copy / "job.toml")
+    assert first.spec.salt == second.spec.salt  # two jobs of the same federation
+    ids = [f"C{i:06d}" for i in range(2000)]
+    assert (holdout_mask(ids, first.spec.salt, 0.2) == holdout_mask(ids, second.spec.salt, 0.2)).all()
+    assert evaluation_set_digest(ids[:5]) == evaluation_set_digest(list(reversed(ids[:5])))

@@ -66,10 +66,10 @@ def test_missing_tls_file(workdir: tuple[Path, dict[str, Path]], capsys: pytest.
 
 @pytest.mark.parametrize(("mutate", "message"), [
     (lambda f: pd.concat([f, f.iloc[[3]]]), "duplicate id"),
-    (lambda f: f.assign(id=f["id"].where(f.index != 5, None)), "missing id in column 'id' at row 5"),
-    (lambda f: f.assign(x0=f["x0"].where(f.index != 7, float("nan"))), "column 'x0' at row 7"),
-    (lambda f: f.assign(x1=f["x1"].where(f.index != 2, float("inf"))), "non-finite value inf in column 'x1' at row 2"),
-    (lambda f: f.assign(y=f["y"].where(f.index != 4, 3)), "label column 'y' must be 0/1; row 4"),
+    (lambda f: f.assign(id=f["id"].where(f.index != 5, None)), "missing id in column 'id' at row 6"),
+    (lambda f: f.assign(x0=f["x0"].where(f.index != 7, float("nan"))), "column 'x0' at row 8"),
+    (lambda f: f.assign(x1=f["x1"].where(f.index != 2, float("inf"))), "non-finite value inf in column 'x1' at row 3"),
+    (lambda f: f.assign(y=f["y"].where(f.index != 4, 3)), "label column 'y' must be 0/1; row 5"),
     (lambda f: f[["id", "y"]], "feature set is empty"),
 ])
 def test_silo_refuses_bad_data(workdir: tuple[Path, dict[str, Path]], capsys: pytest.CaptureFixture[str], mutate,

@@ -4,6 +4,7 @@ evaluation (aggregate-only result, baseline, score export)."""
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 
@@ -416,3 +417,17 @@ def test_score_export_never_follows_links(tmp_path) -> None:
     assert not (tmp_path / "x.csv").exists()
     assert export_scores_csv("new/deeper/x.csv", ["a"], [0.1], root=root).read_bytes() == b"id,score\r\na,0.1\r\n"
     assert [p.name for p in (root / "new" / "deeper").iterdir()] == ["x.csv"]  # no temporary file left
+
+
+def test_decile_table_never_splits_tied_scores() -> None:
+    """Tied scores share a group, whatever their input order (a boundary inside a tie moves below it)."""
+    rng = np.random.default_rng(3)
+    s = np.repeat(np.linspace(0.9, 0.1, 7), [30, 5, 40, 3, 12, 25, 15])  # 130 rows, 7 distinct scores
+    y = rng.integers(0, 2, s.size)
+    rows = decile_table(y, s)
+    for a, b in itertools.pairwise(rows):
+        assert a["min_score"] > b["max_score"]  # no score on both sides of a boundary
+    assert sum(r["count"] for r in rows) == s.size
+    perm = rng.permutation(s.size)
+    assert decile_table(y[perm], s[perm]) == rows  # independent of the input order
+    assert min(r["count"] for r in decile_table(y, s, min_rows=20)) >= 20

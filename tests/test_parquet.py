@@ -55,7 +55,7 @@ def test_dataset_folder_reads_like_pandas(tmp_path: Path) -> None:
 def test_null_in_a_numeric_column_names_the_row(tmp_path: Path) -> None:
     pq.write_table(pa.table({"id": ["a", "b", "c"], "x": pa.array([1.0, None, 3.0])}), tmp_path / "p0.parquet")
     pq.write_table(pa.table({"id": ["d"], "x": pa.array([4.0])}), tmp_path / "p1.parquet")
-    with pytest.raises(DataError, match=r"non-finite value nan in column 'x' at row 1 \(id 'b'"):
+    with pytest.raises(DataError, match=r"non-finite value nan in column 'x' at row 2 \(id 'b'"):
         load_table(DataSource(source="parquet", path=tmp_path), "insurer")
     with pytest.raises(DataError, match="columns not in the Parquet data"):
         load_table(DataSource(source="parquet", path=tmp_path, features=("nope",)), "insurer")

@@ -77,6 +77,9 @@ def test_services_match_in_process_simulation(deployment: tuple[Path, dict[str, 
                                       np.asarray(sim["parts"][pid]["model"]["weights"]))
     html, js = result["report"]
     assert Path(html).exists() and Path(js).exists()
+    # 114 held-out rows of the breast table: too few for stable metrics, said in the result and the report
+    assert any("evaluation set is small" in w for w in result["warnings"])
+    assert "evaluation set is small" in Path(html).read_text()
 
 
 def test_unreachable_silo_creates_no_job(deployment: tuple[Path, dict[str, Path], Processes],

@@ -1,5 +1,6 @@
-"""A host silo process SIGKILLed mid-training and restarted: the job resumes from the last checkpoint
-(new attempt number in the transport key) and ends with exactly the weights of an uninterrupted run."""
+"""A host silo process SIGKILLed (or stopped gracefully with SIGTERM) mid-training and restarted: the job
+resumes from the last checkpoint (new attempt number in the transport key) and ends with exactly the weights
+of an uninterrupted run."""
 
 from __future__ import annotations
 
@@ -36,13 +37,14 @@ def _host_steps(path: Path, job_id: str) -> list[int]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["automatic", "manual"])
+@pytest.mark.parametrize("mode", ["automatic", "manual", "sigterm"])
 def test_killed_host_resumes_with_identical_weights(tmp_path: Path, mode: str) -> None:
     """automatic: the arbiter waits for the host and retries; manual: the job fails (no retries) and
-    ``fedrisk arbiter resume JOB`` continues it once the host is back."""
+    ``fedrisk arbiter resume JOB`` continues it once the host is back; sigterm: a graceful stop tells the
+    arbiter the silo is going away ("stopping" reply), which then waits and resumes as for SIGKILL."""
     job_id = f"resume-{mode}"
     root, paths = prepare_workdir(tmp_path, "breast", params=PARAMS, job_id=job_id, salt="resume-salt", seed=11,
-                                  silo_deadline=60.0, retries=2 if mode == "automatic" else 0)
+                                  silo_deadline=60.0, retries=0 if mode == "manual" else 2)
     config = load_arbiter_config(paths["arbiter"])
     job = load_job_config(paths["job"])
     procs = Processes()
@@ -66,7 +68,12 @@ def test_killed_host_resumes_with_identical_weights(tmp_path: Path, mode: str) -
             assert runner.is_alive(), f"job ended before the kill: {outcome}"
             assert time.monotonic() < deadline, "the host never checkpointed epoch 1"
             time.sleep(0.05)
-        procs.kill("insurer")  # SIGKILL: no chance to clean up
+        if mode == "sigterm":
+            assert procs.stop("insurer", grace=30.0) == 0, procs.tail("insurer")  # graceful: exits cleanly
+            log_text = (root / "logs" / "insurer.log").read_text(errors="replace")
+            assert "stopping" in log_text
+        else:
+            procs.kill("insurer")  # SIGKILL: no chance to clean up
         killed_at = _host_steps(host_db, job_id)
         if mode == "manual":
             runner.join(60)

@@ -31,15 +31,15 @@ def test_valid_table_splits_numeric_and_categorical() -> None:
 
 
 @pytest.mark.parametrize(("mutate", "message"), [
-    (lambda f: f.assign(id=["c0", "c1", "c1", "c3", "c4", "c5"]), r"duplicate id 'c1' in column 'id' at row 2"),
-    (lambda f: f.assign(id=["c0", None, "c2", "c3", "c4", "c5"]), r"missing id in column 'id' at row 1"),
-    (lambda f: f.assign(age=[0, 1, np.nan, 3, 4, 5]), r"non-finite value nan in column 'age' at row 2"),
-    (lambda f: f.assign(age=[0, 1, 2, np.inf, 4, 5]), r"non-finite value inf in column 'age' at row 3"),
-    (lambda f: f.assign(y=[0, 1, 2, 0, 1, 0]), r"label column 'y' must be 0/1; row 2"),
+    (lambda f: f.assign(id=["c0", "c1", "c1", "c3", "c4", "c5"]), r"duplicate id 'c1' in column 'id' at row 3"),
+    (lambda f: f.assign(id=["c0", None, "c2", "c3", "c4", "c5"]), r"missing id in column 'id' at row 2"),
+    (lambda f: f.assign(age=[0, 1, np.nan, 3, 4, 5]), r"non-finite value nan in column 'age' at row 3"),
+    (lambda f: f.assign(age=[0, 1, 2, np.inf, 4, 5]), r"non-finite value inf in column 'age' at row 4"),
+    (lambda f: f.assign(y=[0, 1, 2, 0, 1, 0]), r"label column 'y' must be 0/1; row 3"),
     (lambda f: f.assign(y=[0, 0, 0, 0, 0, 0]), r"single class"),
     (lambda f: f[["id", "y"]], r"feature set is empty"),
     (lambda f: f.assign(region=["n", None, "e", "n", "s", "e"]), r"missing value in categorical column 'region' "
-                                                                  r"at row 1"),
+                                                                  r"at row 2"),
 ])
 def test_bad_data_names_column_and_row(mutate, message: str) -> None:
     with pytest.raises(DataError, match=message):

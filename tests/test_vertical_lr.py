@@ -44,6 +44,7 @@ from algorithms.vertical_lr.approximation import (
     plaintext_loss,
     slope_factors,
 )
+from algorithms.vertical_lr.guest import initial_intercept
 from algorithms.vertical_lr.optimizer import PartyOptimizer
 from datasets import load_breast_vertical, train_test_split_ids
 from federation.channel import InMemoryNetwork, run_parties
@@ -73,6 +74,7 @@ def replica(arrays: VerticalArrays, params: VerticalLRParams) -> tuple[np.ndarra
     approx = expansion(params.approximation)
     penalty = np.r_[np.full(n_guest - 1, params.l2), 0.0, np.full(x.shape[1] - n_guest, params.l2)]
     w, losses = np.zeros(x.shape[1]), []
+    w[n_guest - 1] = initial_intercept(y)  # where the guest starts its intercept (base rate when imbalanced)
     opt = PartyOptimizer(params.optimizer, params.learning_rate, x.shape[1], params.lr_decay)
     for epoch in range(params.max_epochs):
         total = 0.0
@@ -264,8 +266,12 @@ def test_batch_guard_checked_before_any_data_moves() -> None:
     with pytest.raises(ParamsError, match=r"batch size 20 .* host 'insurer''s 20 features"):
         plugin.check_preflight(plugin.parse_params({"batch_size": 20}), {"bank": 10, "insurer": 20},
                                {"bank": 455, "insurer": 455}, parties)
-    assert plugin.check_preflight(plugin.parse_params({}), {"bank": 10, "insurer": 20},
+    assert plugin.check_preflight(plugin.parse_params({"batch_size": 128}), {"bank": 10, "insurer": 20},
                                   {"bank": 455, "insurer": 455}, parties) == []
+    # the default batch (1024) on a 455-row table: one full-batch step per epoch, said before any data moves
+    (warning,) = plugin.check_preflight(plugin.parse_params({}), {"bank": 10, "insurer": 20},
+                                        {"bank": 455, "insurer": 455}, parties)
+    assert "batch_size = 1024" in warning and "455 rows" in warning and "single full-batch step" in warning
 
 
 def test_wrong_key_vector_is_refused(breast: tuple[VerticalArrays, VerticalArrays], keypair: Any) -> None:

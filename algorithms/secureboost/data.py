@@ -39,7 +39,8 @@ def feature_matrix(frame: pd.DataFrame, party: str, exclude: tuple[str, ...] = (
     if not isinstance(frame, pd.DataFrame):
         raise InputError(f"{party}: expected a pandas DataFrame, got {type(frame).__name__}")
     if "id" not in frame.columns:
-        raise InputError(f"{party}: the table has no 'id' column")
+        raise InputError(f"{party}: the table has no 'id' column (columns: {list(frame.columns)}); name yours with "
+                         "VerticalDataset.from_frames(..., id_column=...)")
     ids = frame["id"].astype(str).to_numpy()
     if len(ids) == 0:
         raise InputError(f"{party}: the table is empty")
@@ -54,7 +55,8 @@ def feature_matrix(frame: pd.DataFrame, party: str, exclude: tuple[str, ...] = (
         raise InputError(f"{party}: the table has no feature columns")
     for c in names:
         if not (pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])):
-            raise InputError(f"{party}: feature column {c!r} is not numeric (dtype {frame[c].dtype})")
+            raise InputError(f"{party}: feature column {c!r} is not numeric (dtype {frame[c].dtype}); build the "
+                             "data with VerticalDataset.from_frames(...) to one-hot encode string categories")
     X = frame[names].to_numpy(dtype=np.float64)
     inf = np.isinf(X)
     if inf.any():

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import numpy as np
+
 from algorithms.api import Algorithm, AlgorithmParams, Disclosure, PartyData, Role, RoleContext, RoleSpec
 from algorithms.base import Payload
 from algorithms.secureboost.guest import SecureBoostGuest
@@ -96,3 +98,25 @@ class SecureBoost(Algorithm):
         if steps is not None:
             params["n_estimators"] = int(steps)
         return params
+
+    def baseline_scores(self, params: AlgorithmParams, X_train: np.ndarray, y_train: np.ndarray,
+                        X_eval: np.ndarray) -> tuple[np.ndarray, str] | None:
+        """The plaintext twin with the job's parameters on the guest's features alone (no host)."""
+        import pandas as pd
+
+        from algorithms.secureboost.plain import PlainSecureBoost
+        from datasets import VerticalDataset
+
+        assert isinstance(params, BoostParams)
+        names = [f"x{i}" for i in range(X_train.shape[1])]
+
+        def frame(X: np.ndarray, y: np.ndarray | None) -> pd.DataFrame:
+            out = pd.DataFrame(X, columns=names)
+            out.insert(0, "id", [str(i) for i in range(len(X))])
+            if y is not None:
+                out.insert(1, "y", np.asarray(y, dtype=np.int64))
+            return out
+
+        twin = PlainSecureBoost(**params.to_dict()).fit(VerticalDataset(frame(X_train, y_train), {}))
+        scores = twin.predict_proba(VerticalDataset(frame(X_eval, np.zeros(len(X_eval), np.int64)), {}))[:, 1]
+        return scores, "SecureBoost with the same parameters on the guest's features only (trained in clear)"

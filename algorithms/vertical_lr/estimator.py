@@ -59,14 +59,16 @@ def as_arrays(data: VerticalDataset | VerticalArrays, need_labels: bool = True) 
             raise ValueError("guest: labels are required for training")
         return data
     guest = data.guest
+    hint = ("; build the data with VerticalDataset.from_frames(guest, hosts, id_column=..., label_column=...) "
+            "to name your columns (string categories are one-hot encoded as in the silos)")
     if "id" not in guest:
-        raise ValueError("guest: the table has no 'id' column")
+        raise ValueError(f"guest: the table has no 'id' column (columns: {list(guest.columns)}){hint}")
     if need_labels and "y" not in guest:
-        raise ValueError("guest: the table has no label column 'y'")
+        raise ValueError(f"guest: the table has no label column 'y' (columns: {list(guest.columns)}){hint}")
     hosts_x, host_features = {}, {}
     for name, frame in data.hosts.items():
         if "id" not in frame:
-            raise ValueError(f"host {name!r}: the table has no 'id' column")
+            raise ValueError(f"host {name!r}: the table has no 'id' column (columns: {list(frame.columns)}){hint}")
         indexed = frame.set_index("id")
         missing = pd.Index(guest["id"]).difference(indexed.index)
         if len(missing):

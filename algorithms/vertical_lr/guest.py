@@ -83,6 +83,16 @@ from algorithms.vertical_lr.validation import check_features, check_labels
 from federation.channel import Channel
 
 
+def initial_intercept(y: np.ndarray) -> float:
+    """Where the guest's intercept starts: the base-rate log-odds when the classes are imbalanced (|log-odds| >
+    1, a base rate below 27 % or above 73 %), else 0. From 0 an imbalanced portfolio spends its first epochs
+    walking the intercept down and stops with a model that predicts far too many bads (12 % for 6 %); with
+    balanced classes 0 is within one unit of the optimum and the established schedule is kept."""
+    rate = float(np.clip(np.mean(y), 1e-4, 1 - 1e-4))
+    log_odds = float(np.log(rate / (1.0 - rate)))
+    return log_odds if abs(log_odds) > 1.0 else 0.0
+
+
 class VerticalLRGuest:
     """Label-holder role. ``run(channel)`` returns the guest's :class:`GuestModel`.
 
@@ -103,6 +113,8 @@ class VerticalLRGuest:
     def _restore(self, state: dict[str, Any] | None) -> tuple[np.ndarray, PartyOptimizer, list[float], bool]:
         size = self.x.shape[1] + 1
         weights = np.zeros(size) if state is None else np.asarray(state["weights"], dtype=float).copy()
+        if state is None and self.params.fit_intercept:
+            weights[-1] = initial_intercept(self.y)
         optimizer = PartyOptimizer(self.params.optimizer, self.params.learning_rate, size, self.params.lr_decay)
         if state is None:
             return weights, optimizer, [], False

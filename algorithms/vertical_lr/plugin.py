@@ -120,6 +120,11 @@ class VerticalLR(Algorithm):
                               features.get(parties.guest, 0))
         except ProtocolError as exc:
             raise ParamsError(str(exc)) from exc
+        smallest = min(rows.values())
+        if params.batch_size is not None and params.batch_size >= smallest:
+            return [f"batch_size = {params.batch_size} is at least the {smallest} rows of the smallest silo (the "
+                    "training rows after alignment and hold-out are fewer): every epoch is a single full-batch "
+                    "step, so training needs many more epochs; lower batch_size for mini-batch steps"]
         return []
 
     def privacy_notes(self, params: AlgorithmParams, metrics: Payload, arbiter_part: Payload | None) -> list[str]:
@@ -141,3 +146,25 @@ class VerticalLR(Algorithm):
         if steps is not None:
             params["max_epochs"] = int(steps)
         return params
+
+    def training_diagnostics(self, params: AlgorithmParams, arbiter_part: Payload | None) -> Payload:
+        """The loss curve, and warnings when the loss rose or training stopped unconverged."""
+        assert isinstance(params, VerticalLRParams)
+        if not arbiter_part:
+            return {}
+        summary = ArbiterSummary.from_dict(arbiter_part)
+        losses = summary.losses
+        warnings = []
+        rises = [(i, losses[i - 1], losses[i]) for i in range(1, len(losses)) if losses[i] > losses[i - 1] + params.tol]
+        if rises:
+            i, before, after = rises[0]
+            warnings.append(f"the training loss rose in {len(rises)} of {len(losses) - 1} epochs (first in epoch {i}: "
+                            f"{before:.4f} -> {after:.4f}); the step is too large for this data: lower learning_rate "
+                            f"(now {params.learning_rate:g}) or raise lr_decay (now {params.lr_decay:g})")
+        if not summary.converged and params.early_stopping == "loss":
+            last = abs(losses[-1] - losses[-2]) if len(losses) > 1 else float("nan")
+            warnings.append(f"training stopped after max_epochs = {params.max_epochs} without converging (last loss "
+                            f"change {last:.2g} > tol {params.tol:g}); the model may be under-fitted: raise "
+                            "max_epochs or check the loss curve")
+        return {"curve": {"name": "training loss (Taylor surrogate)", "values": losses}, "warnings": warnings}
+
