@@ -57,7 +57,7 @@ from algorithms import catalogue
 from algorithms.api import Algorithm, ParamsError
 from algorithms.base import Parties
 from silo.config import ConfigError, TLSFiles, load_toml, parse_tls, resolve
-from silo.config_keys import strict_keys
+from silo.config_keys import strict_keys, untracked
 from silo.jobs import JobSpec
 
 
@@ -150,7 +150,7 @@ def load_job_config(path: str | Path, arbiter_id: str = "arbiter") -> JobConfig:
             raise ConfigError(f"{where}: {exc}") from exc
         name = str(job.get("name", f"{algorithm}-model"))
         job_id = str(job.get("id", f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"))
-        params = dict(raw.get("params", {}))
+        params = untracked(raw.get("params", {}))  # the plug-in's Params refuses unknown names
         try:
             spec = JobSpec(job_id=job_id, algorithm=str(algorithm), parties=job_parties,
                            params=params, holdout=float(job.get("holdout", 0.2)), salt=str(job.get("salt", "")),

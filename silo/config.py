@@ -60,7 +60,7 @@ from algorithms import catalogue
 from algorithms.api import nearest
 from federation.certs import TlsConfig
 from silo.compute import ComputeConfig, ComputeConfigError, parse_compute
-from silo.config_keys import strict_keys, tracked
+from silo.config_keys import strict_keys, subtables, tracked
 
 
 class ConfigError(ValueError):
@@ -182,7 +182,7 @@ def load_silo_config(path: str | Path) -> SiloConfig:
         if not isinstance(floor, int) or isinstance(floor, bool) or floor < 1:
             raise ConfigError(f"{where}: psi.min_intersection must be a positive integer, not {floor!r}")
         sources = {str(name): parse_source(table, base, where, f"data.{name}", main)
-                   for name, table in data.items() if isinstance(table, dict)}
+                   for name, table in subtables(data)}
         consent = parse_consent(raw.get("consent", {}), where)
         return SiloConfig(
             party_id=party_id, role=role, listen=str(_require(party, "listen", where, "party")),

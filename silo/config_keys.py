@@ -40,13 +40,8 @@ class TrackedTable(dict[str, Any]):
         return super().__contains__(key)
 
     def _iterated(self) -> None:
-        """Iterating a table of plain values (``[peers]``, ``[params]``) accepts any key; iterating one that
-        holds sub-tables (``[parties.*]``, ``[data.NAME]``) names those, and its plain keys stay checked."""
-        tables = [k for k, v in dict.items(self) if isinstance(v, TrackedTable)]
-        if tables:
-            self.asked.update(tables)
-        else:
-            self.free = True
+        """Iterated as a whole (``[peers]``, ``[params]``, whose owners check the names): any key is accepted."""
+        self.free = True
 
     def __iter__(self) -> Iterator[str]:
         self._iterated()
@@ -63,6 +58,25 @@ class TrackedTable(dict[str, Any]):
     def values(self):  # type: ignore[override]
         self._iterated()
         return super().values()
+
+
+def untracked(value: Any) -> Any:
+    """``value`` as plain dicts and lists, every table in it accepting any key: for sections another owner
+    checks in full (``[params]``: the plug-in's parameter class refuses unknown names itself)."""
+    if isinstance(value, TrackedTable):
+        value.free = True
+        return {k: untracked(v) for k, v in dict.items(value)}
+    if isinstance(value, list):
+        return [untracked(v) for v in value]
+    return value
+
+
+def subtables(table: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The sub-tables of ``table`` (e.g. ``[data.NAME]`` sources), marked as known; its plain keys stay checked."""
+    found = [(k, v) for k, v in dict.items(table) if isinstance(v, dict)]
+    if isinstance(table, TrackedTable):
+        table.asked.update(k for k, _ in found)
+    return found
 
 
 def tracked(value: Any, path: str = "") -> Any:

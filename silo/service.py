@@ -161,7 +161,7 @@ class SiloService:
         if op == "evaluate" and request.get("source"):
             log.info("evaluate start", extra={"fields": {"key": key, "source": request["source"]}})
             model_id = request.get("model_id")
-            out = self.worker.evaluate_out_of_time(spec, self._channel(key), str(request["source"]),
+            out = self.worker.evaluate_out_of_time(spec, self._channel(key, spec), str(request["source"]),
                                                    model_id=str(model_id) if model_id else None,
                                                    threshold=float(request.get("threshold", 0.5)))
             log.info("evaluate done", extra={"fields": {"rows": out["evaluation_rows"], "new_rows": out["new_rows"]}})
