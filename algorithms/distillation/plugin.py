@@ -12,6 +12,7 @@ What it reveals to whom: see :attr:`Distillation.disclosures` (and the role modu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 import numpy as np
@@ -23,6 +24,7 @@ from algorithms.distillation.aggregator import DistillationAggregator
 from algorithms.distillation.client import DistillationClient, DistillationError
 from algorithms.distillation.families import ModelFamily
 from algorithms.distillation.params import DistillationParams
+from algorithms.horizontal.pooled import pooled_report
 from federation.channel import Channel
 
 
@@ -95,6 +97,10 @@ class Distillation(Algorithm):
 
     def predictor(self, ctx: RoleContext, part: Payload, data: PartyData) -> Role:
         return _ScoreLocally(part, data)
+
+    def combine_metrics(self, per_party: Mapping[str, Payload]) -> Payload:
+        """The silos' own hold-out metrics pooled as for horizontal jobs (per-silo table, pooled curves)."""
+        return pooled_report(per_party)
 
     def demo_params(self, dataset: str, steps: int | None = None) -> Payload:
         params: Payload = {"rounds": 2 if steps is None else int(steps),
