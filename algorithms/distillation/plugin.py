@@ -99,8 +99,9 @@ class Distillation(Algorithm):
         return _ScoreLocally(part, data)
 
     def combine_metrics(self, per_party: Mapping[str, Payload]) -> Payload:
-        """The silos' own hold-out metrics pooled as for horizontal jobs (per-silo table, pooled curves)."""
-        return pooled_report(per_party)
+        """The silos' own hold-out metrics pooled as for horizontal jobs (per-silo table, pooled curves); one
+        silo's metrics as they are."""
+        return pooled_report(per_party) if len(per_party) > 1 else super().combine_metrics(per_party)
 
     def demo_params(self, dataset: str, steps: int | None = None) -> Payload:
         params: Payload = {"rounds": 2 if steps is None else int(steps),
