@@ -307,7 +307,8 @@ def test_party_outside_its_certificate_address_is_refused(federation: Federation
            f"({SUBNET}.99)" in out, out
     store = JobStore(fed.root / "stores" / "arbiter.sqlite")
     try:
-        assert store.job("netns-wrong-address").state == "failed"
+        # refused when the silos probe their peers at submission, or failed at alignment: never a model
+        assert all(j.state == "failed" for j in store.jobs() if j.id == "netns-wrong-address")
         assert not store.models()
     finally:
         store.close()
