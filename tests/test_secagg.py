@@ -268,9 +268,11 @@ def test_aggregator_transcript_is_masked_and_uniform_whatever_the_data() -> None
             for key, value in delivery.payload.items():
                 if delivery.tag.endswith(".masked"):
                     y = value.astype(np.float64) / 2**32
-                    assert stats.kstest(y, "uniform").pvalue > 1e-4
+                    # 1e-7 per test: ~2 tests x 4 clients x 3 data sets per run (a false alarm at 1e-4 was seen once
+                    # in a CI-like run); a vector that is not masked fails with p ~ 0
+                    assert stats.kstest(y, "uniform").pvalue > 1e-7
                     counts = np.bincount((value >> 28).astype(np.int64), minlength=16)
-                    assert stats.chisquare(counts).pvalue > 1e-4
+                    assert stats.chisquare(counts).pvalue > 1e-7
                 else:  # keys, signatures, ciphertexts, shares: bytes only, never arrays
                     assert not isinstance(value, np.ndarray), (delivery.tag, key)
 
