@@ -58,6 +58,12 @@ def test_dask_executor_states_its_size_and_runs_tasks() -> None:
     try:
         assert compute.kind == "dask" and compute.workers == 1 and compute.executor.workers == 1  # type: ignore[attr-defined]
         assert compute.executor.submit(pow, 3, 5, 7).result(60) == pow(3, 5, 7)
+        # one pickled blob each way: keyword arguments, closures (by value) and errors still come through
+        assert compute.executor.submit(int, "ff", base=16).result(60) == 255
+        offset = 4
+        assert compute.executor.submit(lambda x: x + offset, 1).result(60) == 5
+        with pytest.raises(ZeroDivisionError):
+            compute.executor.submit(divmod, 1, 0).result(60)
     finally:
         compute.close()
 
