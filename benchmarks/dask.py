@@ -22,11 +22,13 @@ import json
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from typing import Any
 
 from algorithms.paillier import generate_keypair, opcount, shared_executor
 from algorithms.paillier.parallel import workers
 from algorithms.secureboost import VerticalSecureBoost
+from benchmarks.executor_profile import Breakdown, ProfiledExecutor
 from datasets import load_default_credit_vertical, train_test_split_ids
 from silo.compute import DaskExecutor
 
@@ -42,13 +44,33 @@ def _model(model: VerticalSecureBoost) -> str:
     return json.dumps(parts, sort_keys=True, default=str)
 
 
-def _timed(fit: Callable[[Executor], VerticalSecureBoost], executor: Executor,
-           worker_cpu: Callable[[], float]) -> tuple[float, float, float, str, dict[str, int]]:
+@dataclass
+class Run:
+    """One configuration: the cold tree (fresh workers) and the warm one (same workers, second tree)."""
+
+    cold: float
+    wall: float
+    cpu: float  # this process, warm tree
+    worker_cpu: float  # the workers, warm tree (process pool: CPU inside the tasks only)
+    breakdown: Breakdown
+    models: set[str]
+    ops: dict[str, int]
+
+
+def _run(fit: Callable[[Executor], VerticalSecureBoost], executor: ProfiledExecutor,
+         worker_cpu: Callable[[], float] | None) -> Run:
+    models = set()
+    t0 = time.perf_counter()
+    models.add(_model(fit(executor)))  # cold: the workers build their fixed-base tables for the key here
+    cold = time.perf_counter() - t0
+    executor.reset()
     opcount.reset()
-    cpu0, wcpu0, t0 = time.process_time(), worker_cpu(), time.perf_counter()
-    model = fit(executor)
+    cpu0, wcpu0, t0 = time.process_time(), worker_cpu() if worker_cpu else 0.0, time.perf_counter()
+    models.add(_model(fit(executor)))
     wall = time.perf_counter() - t0
-    return wall, time.process_time() - cpu0, worker_cpu() - wcpu0, _model(model), opcount.snapshot()
+    breakdown = executor.breakdown(wall)
+    wcpu = worker_cpu() - wcpu0 if worker_cpu else breakdown.task_cpu
+    return Run(cold, wall, time.process_time() - cpu0, wcpu, breakdown, models, opcount.snapshot())
 
 
 # The README's scale-out estimate: one tree, depth 3, on ROWS x HOST_FEATURES at one host, CLUSTER workers.
@@ -108,45 +130,55 @@ def main() -> None:
     def fit(executor: Executor) -> VerticalSecureBoost:
         return VerticalSecureBoost(**SETTINGS).fit(train, keypair=keypair, executor=executor)
 
-    results: dict[str, tuple[float, float, float, str, dict[str, int]]] = {}
+    def report(name: str, run: Run) -> None:
+        print(f"{name}: cold tree {run.cold:.2f} s wall; warm tree {run.wall:.2f} s wall, {run.cpu:.2f} s CPU in "
+              f"this process, {run.worker_cpu:.2f} s CPU in the workers")
+        print(f"  {name} warm tree breakdown: {run.breakdown.line()}")
+
+    results: dict[str, Run] = {}
     pool = shared_executor()
     pool.submit(int).result()  # start the worker processes outside the timed region
-    results["process pool"] = _timed(fit, pool, lambda: 0.0)
-    print(f"process pool ({workers(pool)} processes): {results['process pool'][0]:.2f} s wall, "
-          f"{results['process pool'][1]:.2f} s CPU in this process (pool workers not counted)")
+    results["process pool"] = _run(fit, ProfiledExecutor(pool, workers(pool)), None)
+    report(f"process pool ({workers(pool)} processes, CPU in the tasks)", results["process pool"])
     for n in (1, 2):
         with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                           security=True) as cluster, Client(cluster) as client:
             client.wait_for_workers(n, timeout=120)
+            info = client.scheduler_info()["workers"].values()
+            assert sorted(int(w["nthreads"]) for w in info) == [1] * n, "one thread per worker process"
             executor = DaskExecutor(client, CHUNKS)  # same chunking for both cluster sizes
+            executor.submit(int).result()
 
             def worker_cpu(c: Any = client) -> float:
                 return float(sum(c.run(time.process_time).values()))
 
-            executor.submit(int).result()
             name = f"dask {n} worker" + ("s" if n > 1 else "")
-            results[name] = _timed(fit, executor, worker_cpu)
-            wall, cpu, wcpu, _, _ = results[name]
-            print(f"{name} (tls, {CHUNKS} chunks per loop): {wall:.2f} s wall, {cpu:.2f} s CPU in this process, "
-                  f"{wcpu:.2f} s CPU in the Dask workers")
+            results[name] = _run(fit, ProfiledExecutor(executor, CHUNKS), worker_cpu)
+            report(f"{name} (tls, {n} processes x 1 thread, {CHUNKS} chunks per loop)", results[name])
     costs = per_op_costs(*keypair)
     print(f"per-operation CPU (one core, inline): CRT encryption {costs['encrypt'] * 1e3:.3f} ms, histogram "
           f"multiplication (row x feature pair) {costs['histogram_pair'] * 1e6:.2f} us, "
           f"decryption {costs['decrypt'] * 1e3:.3f} ms")
-    decryptions = results["dask 2 workers"][4].get("decryption", 0)
+    decryptions = results["dask 2 workers"].ops.get("decryption", 0)
     est = estimate(costs, decryptions)
     print(f"estimate, one tree (depth 3) on {ROWS:,} rows x {HOST_FEATURES} host features, {CLUSTER} workers per "
           f"silo, {LINK_GBIT:g} Gbit/s: " + ", ".join(f"{k} {v:.1f}" for k, v in est.items()))
-    models = {r[3] for r in results.values()}
-    ops = results["dask 2 workers"][4]
+    models = set().union(*(r.models for r in results.values()))
+    ops = results["dask 2 workers"].ops
     print("op counts per tree: " + ", ".join(f"{k}={v}" for k, v in sorted(ops.items())))
-    t1, t2 = results["dask 1 worker"][0], results["dask 2 workers"][0]
-    print(f"dask_1_worker_seconds={t1:.2f}")
-    print(f"dask_2_workers_seconds={t2:.2f}")
-    print(f"process_pool_seconds={results['process pool'][0]:.2f}")
+    one, two, proc = results["dask 1 worker"], results["dask 2 workers"], results["process pool"]
+    print(f"process_pool_cold_seconds={proc.cold:.2f}")
+    print(f"dask_1_worker_cold_seconds={one.cold:.2f}")
+    print(f"dask_2_workers_cold_seconds={two.cold:.2f}")
+    print(f"dask_speedup_2_workers_cold={one.cold / two.cold:.2f}")
+    print(f"dask_1_worker_cpu_seconds={one.cpu + one.worker_cpu:.2f}")
+    print(f"dask_2_workers_cpu_seconds={two.cpu + two.worker_cpu:.2f}")
+    print(f"dask_1_worker_seconds={one.wall:.2f}")
+    print(f"dask_2_workers_seconds={two.wall:.2f}")
+    print(f"process_pool_seconds={proc.wall:.2f}")
     print(f"dask_estimate_tree_10m_rows_50_features_32_workers_seconds={est['total_s']:.0f}")
     print(f"dask_identical_model={int(len(models) == 1)}")
-    print(f"dask_speedup_2_workers={t1 / t2:.2f}")
+    print(f"dask_speedup_2_workers={one.wall / two.wall:.2f}")
 
 
 if __name__ == "__main__":
