@@ -4,10 +4,18 @@ local cluster, in one run.
 The tree (depth 3, 32 bins, 2048-bit key, the 24,000 training rows, bank guest 13 features + insurer host
 10 features) runs in-process (both silos' roles in threads) with every heavy loop on the executor under
 test: the bank's CRT encryption of the packed gradients, the insurer's encrypted histograms, re-randomised
-packing, the bank's decryptions. Both Dask clusters get the same chunking (2 chunks per loop, as the
-process pool's 2 workers), so the 1-worker cluster really runs every chunk on its one worker and the
-ratio is the parallel speed-up, Dask overheads included. Wall time, this process's CPU time and the Dask
-workers' CPU time are printed per run; the three models must be identical.
+packing, the bank's decryptions. Both Dask clusters (TLS on, one thread per worker process) get the same
+chunking (2 chunks per loop, as the process pool's 2 workers), so the 1-worker cluster really runs every
+chunk on its one worker and the ratio is the parallel speed-up, Dask overheads included.
+
+Each configuration first fits one cold tree (fresh workers: they build their fixed-base tables for the
+key, a once-per-key cost), then :data:`ROUNDS` warm trees on the same workers, the two Dask clusters
+interleaved (1-2, 2-1, 1-2, ...) so that load from other processes on a shared machine falls on both
+alike. ``dask_*_seconds`` are the medians of the warm trees, ``dask_speedup_2_workers`` their ratio; the
+cold trees, every warm tree, the CPU seconds (this process and the workers) and, for the median warm tree
+of each configuration, where the wall time went (:mod:`benchmarks.executor_profile`: per task function
+the CPU inside the tasks and the wall time with such tasks outstanding, and the wall time with no task
+outstanding) are printed too. Every model must be identical.
 
 Also prints the measured per-operation costs (encryption, histogram term, decryption) that the README's
 estimate for 10 M rows x 50 host features on 32 workers is computed from.
@@ -22,7 +30,8 @@ import json
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from typing import Any
 
 from algorithms.paillier import generate_keypair, opcount, shared_executor
@@ -30,11 +39,12 @@ from algorithms.paillier.parallel import workers
 from algorithms.secureboost import VerticalSecureBoost
 from benchmarks.executor_profile import Breakdown, ProfiledExecutor
 from datasets import load_default_credit_vertical, train_test_split_ids
-from silo.compute import DaskExecutor
+from silo.compute import DaskExecutor, local_cluster
 
 SETTINGS: dict[str, Any] = {"n_estimators": 1, "max_depth": 3, "learning_rate": 0.3, "reg_lambda": 1.0,
                             "min_child_weight": 1.0, "max_bin": 32}
 CHUNKS = 2
+ROUNDS = 3  # warm trees per configuration
 
 
 def _model(model: VerticalSecureBoost) -> str:
@@ -45,32 +55,57 @@ def _model(model: VerticalSecureBoost) -> str:
 
 
 @dataclass
-class Run:
-    """One configuration: the cold tree (fresh workers) and the warm one (same workers, second tree)."""
+class Tree:
+    """One timed tree on one configuration."""
 
-    cold: float
     wall: float
-    cpu: float  # this process, warm tree
-    worker_cpu: float  # the workers, warm tree (process pool: CPU inside the tasks only)
+    cpu: float  # this process
+    worker_cpu: float  # the workers (process pool: CPU inside the tasks only)
     breakdown: Breakdown
-    models: set[str]
+    model: str
     ops: dict[str, int]
 
 
-def _run(fit: Callable[[Executor], VerticalSecureBoost], executor: ProfiledExecutor,
-         worker_cpu: Callable[[], float] | None) -> Run:
-    models = set()
-    t0 = time.perf_counter()
-    models.add(_model(fit(executor)))  # cold: the workers build their fixed-base tables for the key here
-    cold = time.perf_counter() - t0
-    executor.reset()
+@dataclass
+class Config:
+    """A configuration under test: its (profiled) executor and how to read its workers' CPU time."""
+
+    name: str
+    executor: ProfiledExecutor
+    worker_cpu: Callable[[], float] | None
+    cold: float = 0.0
+    trees: list[Tree] = field(default_factory=list)
+
+    def median(self) -> Tree:
+        return sorted(self.trees, key=lambda t: t.wall)[len(self.trees) // 2]
+
+
+def _tree(fit: Callable[[Executor], VerticalSecureBoost], config: Config) -> Tree:
+    config.executor.reset()
     opcount.reset()
-    cpu0, wcpu0, t0 = time.process_time(), worker_cpu() if worker_cpu else 0.0, time.perf_counter()
-    models.add(_model(fit(executor)))
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    wcpu0 = config.worker_cpu() if config.worker_cpu else 0.0
+    model = _model(fit(config.executor))
     wall = time.perf_counter() - t0
-    breakdown = executor.breakdown(wall)
-    wcpu = worker_cpu() - wcpu0 if worker_cpu else breakdown.task_cpu
-    return Run(cold, wall, time.process_time() - cpu0, wcpu, breakdown, models, opcount.snapshot())
+    cpu = time.process_time() - cpu0
+    breakdown = config.executor.breakdown(wall)
+    wcpu = config.worker_cpu() - wcpu0 if config.worker_cpu else breakdown.task_cpu
+    return Tree(wall, cpu, wcpu, breakdown, model, opcount.snapshot())
+
+
+def _cold(fit: Callable[[Executor], VerticalSecureBoost], config: Config) -> Tree:
+    tree = _tree(fit, config)  # fresh workers: they build their fixed-base tables for the key here
+    config.cold = tree.wall
+    return tree
+
+
+def _report(config: Config) -> None:
+    walls = ", ".join(f"{t.wall:.2f}" for t in config.trees)
+    cpus = ", ".join(f"{t.cpu:.2f} + {t.worker_cpu:.2f}" for t in config.trees)
+    med = config.median()
+    print(f"{config.name}: cold tree {config.cold:.2f} s; warm trees {walls} s wall (median {med.wall:.2f}); "
+          f"CPU this process + workers {cpus} s")
+    print(f"  {config.name}, median warm tree: {med.breakdown.line()}")
 
 
 # The README's scale-out estimate: one tree, depth 3, on ROWS x HOST_FEATURES at one host, CLUSTER workers.
@@ -120,8 +155,6 @@ def estimate(costs: dict[str, float], decryptions_per_tree: int) -> dict[str, fl
 
 
 def main() -> None:
-    from distributed import Client, LocalCluster
-
     data = load_default_credit_vertical()
     train_ids, _ = train_test_split_ids(data.guest)
     train = data.subset(train_ids)
@@ -130,55 +163,61 @@ def main() -> None:
     def fit(executor: Executor) -> VerticalSecureBoost:
         return VerticalSecureBoost(**SETTINGS).fit(train, keypair=keypair, executor=executor)
 
-    def report(name: str, run: Run) -> None:
-        print(f"{name}: cold tree {run.cold:.2f} s wall; warm tree {run.wall:.2f} s wall, {run.cpu:.2f} s CPU in "
-              f"this process, {run.worker_cpu:.2f} s CPU in the workers")
-        print(f"  {name} warm tree breakdown: {run.breakdown.line()}")
-
-    results: dict[str, Run] = {}
     pool = shared_executor()
     pool.submit(int).result()  # start the worker processes outside the timed region
-    results["process pool"] = _run(fit, ProfiledExecutor(pool, workers(pool)), None)
-    report(f"process pool ({workers(pool)} processes, CPU in the tasks)", results["process pool"])
-    for n in (1, 2):
-        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                          security=True) as cluster, Client(cluster) as client:
-            client.wait_for_workers(n, timeout=120)
+    proc = Config(f"process pool ({workers(pool)} processes; worker CPU: inside the tasks)",
+                  ProfiledExecutor(pool, workers(pool)), None)
+    models = {_cold(fit, proc).model}
+    for _ in range(ROUNDS):
+        proc.trees.append(_tree(fit, proc))
+    _report(proc)
+    with ExitStack() as stack:
+        dask: list[Config] = []
+        for n in (1, 2):
+            cluster, client = local_cluster(n)  # as a silo's ``[compute] workers = n``
+            stack.enter_context(cluster)
+            stack.enter_context(client)
             info = client.scheduler_info()["workers"].values()
             assert sorted(int(w["nthreads"]) for w in info) == [1] * n, "one thread per worker process"
-            executor = DaskExecutor(client, CHUNKS)  # same chunking for both cluster sizes
+            executor = DaskExecutor(client, CHUNKS, direct=True)  # same chunking for both cluster sizes
             executor.submit(int).result()
 
             def worker_cpu(c: Any = client) -> float:
                 return float(sum(c.run(time.process_time).values()))
 
-            name = f"dask {n} worker" + ("s" if n > 1 else "")
-            results[name] = _run(fit, ProfiledExecutor(executor, CHUNKS), worker_cpu)
-            report(f"{name} (tls, {n} processes x 1 thread, {CHUNKS} chunks per loop)", results[name])
+            name = f"dask {n} worker{'s' if n > 1 else ''} (tls, {n} x 1 thread, {CHUNKS} chunks per loop)"
+            dask.append(Config(name, ProfiledExecutor(executor, CHUNKS), worker_cpu))
+        one, two = dask
+        models |= {_cold(fit, one).model, _cold(fit, two).model}
+        for r in range(ROUNDS):
+            for config in (one, two) if r % 2 == 0 else (two, one):
+                config.trees.append(_tree(fit, config))
+        _report(one)
+        _report(two)
+    models |= {t.model for c in (proc, one, two) for t in c.trees}
     costs = per_op_costs(*keypair)
     print(f"per-operation CPU (one core, inline): CRT encryption {costs['encrypt'] * 1e3:.3f} ms, histogram "
           f"multiplication (row x feature pair) {costs['histogram_pair'] * 1e6:.2f} us, "
           f"decryption {costs['decrypt'] * 1e3:.3f} ms")
-    decryptions = results["dask 2 workers"].ops.get("decryption", 0)
-    est = estimate(costs, decryptions)
+    ops = two.median().ops
+    est = estimate(costs, ops.get("decryption", 0))
     print(f"estimate, one tree (depth 3) on {ROWS:,} rows x {HOST_FEATURES} host features, {CLUSTER} workers per "
           f"silo, {LINK_GBIT:g} Gbit/s: " + ", ".join(f"{k} {v:.1f}" for k, v in est.items()))
-    models = set().union(*(r.models for r in results.values()))
-    ops = results["dask 2 workers"].ops
     print("op counts per tree: " + ", ".join(f"{k}={v}" for k, v in sorted(ops.items())))
-    one, two, proc = results["dask 1 worker"], results["dask 2 workers"], results["process pool"]
+    m1, m2 = one.median(), two.median()
     print(f"process_pool_cold_seconds={proc.cold:.2f}")
     print(f"dask_1_worker_cold_seconds={one.cold:.2f}")
     print(f"dask_2_workers_cold_seconds={two.cold:.2f}")
     print(f"dask_speedup_2_workers_cold={one.cold / two.cold:.2f}")
-    print(f"dask_1_worker_cpu_seconds={one.cpu + one.worker_cpu:.2f}")
-    print(f"dask_2_workers_cpu_seconds={two.cpu + two.worker_cpu:.2f}")
-    print(f"dask_1_worker_seconds={one.wall:.2f}")
-    print(f"dask_2_workers_seconds={two.wall:.2f}")
-    print(f"process_pool_seconds={proc.wall:.2f}")
+    print(f"dask_speedup_2_workers_best={min(t.wall for t in one.trees) / min(t.wall for t in two.trees):.2f}")
+    print(f"dask_1_worker_cpu_seconds={m1.cpu + m1.worker_cpu:.2f}")
+    print(f"dask_2_workers_cpu_seconds={m2.cpu + m2.worker_cpu:.2f}")
+    print(f"process_pool_seconds={proc.median().wall:.2f}")
+    print(f"dask_1_worker_seconds={m1.wall:.2f}")
+    print(f"dask_2_workers_seconds={m2.wall:.2f}")
     print(f"dask_estimate_tree_10m_rows_50_features_32_workers_seconds={est['total_s']:.0f}")
     print(f"dask_identical_model={int(len(models) == 1)}")
-    print(f"dask_speedup_2_workers={one.wall / two.wall:.2f}")
+    print(f"dask_speedup_2_workers={m1.wall / m2.wall:.2f}")
 
 
 if __name__ == "__main__":

@@ -22,8 +22,8 @@ What it reveals to whom: this module moves no data by itself, but whatever a rol
 executor travels to the Dask workers, which are inside the silo's trust boundary: plaintext feature
 values and labels-derived values (gradients, hessians) to be encrypted, Paillier public keys and
 ciphertexts, and, at a party holding a private key, the key's primes for decryption. Tasks and results
-are pickled between the silo and its own workers (never across the federation). Keep the workers on the
-silo's network with TLS on; nothing goes to the other parties.
+are pickled, one blob each way, between the silo and its own workers (never across the federation). Keep
+the workers on the silo's network with TLS on; nothing goes to the other parties.
 """
 
 from __future__ import annotations
@@ -122,22 +122,33 @@ def _blob(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any])
         return cloudpickle.dumps((fn, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
 
 
+#: Task blobs at least this large are sent to a worker directly (``Client.scatter(direct=True)``) instead of
+#: inside the task through the scheduler.
+SCATTER_BYTES = 1 << 20
+
+
 class DaskExecutor(Executor):
     """A Dask client's executor that says how many tasks run at once (:attr:`workers`).
 
     Each task travels as ONE pickled blob and its result comes back as one: Dask's own message encoding
     would give every element of a list (12,000 ciphertexts per chunk) its own pickled frame, which costs
-    about 5x more CPU in the silo's process and in the worker than the computation's data warrants
-    (``benchmarks.dask`` prints the comparison). The blob stays between the silo and its own workers.
+    several times more CPU in the silo's process and in the worker than the data warrants. With
+    ``direct`` (a local cluster, or workers the silo can reach) a blob of :data:`SCATTER_BYTES` or more
+    goes straight to a worker (round robin) and the task runs there, rather than through the scheduler.
+    The blobs stay between the silo and its own workers, over Dask's TLS.
     """
 
-    def __init__(self, client: Any, workers: int) -> None:
+    def __init__(self, client: Any, workers: int, direct: bool = False) -> None:
         self._client = client
         self._inner = client.get_executor(pure=False)
         self.workers = int(workers)
+        self.direct = direct
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        inner = self._inner.submit(_run_blob, _blob(fn, args, kwargs))
+        blob: Any = _blob(fn, args, kwargs)
+        if self.direct and len(blob) >= SCATTER_BYTES:
+            blob = self._client.scatter(blob, direct=True, hash=False)
+        inner = self._inner.submit(_run_blob, blob)
         outer: Future[Any] = Future()
 
         def done(f: Future[bytes]) -> None:
@@ -181,14 +192,11 @@ def open_compute(config: ComputeConfig | None) -> Compute:
 
         pool = shared_executor()
         return Compute(pool, workers(pool), "process")
-    from distributed import Client, LocalCluster
+    from distributed import Client
     from distributed.security import Security
 
     if config.workers is not None:
-        cluster = LocalCluster(n_workers=config.workers, threads_per_worker=config.threads_per_worker,
-                               processes=True, memory_limit=config.memory_limit, dashboard_address=None,
-                               security=True)  # temporary TLS credentials: tls:// between client and workers
-        client = Client(cluster)
+        cluster, client = local_cluster(config.workers, config.threads_per_worker, config.memory_limit)
 
         def close() -> None:
             client.close()
@@ -203,4 +211,18 @@ def open_compute(config: ComputeConfig | None) -> Compute:
             client.close()
     client.wait_for_workers(1, timeout=120)
     threads = sum(int(w.get("nthreads", 1)) for w in client.scheduler_info()["workers"].values())
-    return Compute(DaskExecutor(client, max(threads, 1)), max(threads, 1), "dask", close)
+    executor = DaskExecutor(client, max(threads, 1), direct=config.workers is not None)
+    return Compute(executor, max(threads, 1), "dask", close)
+
+
+def local_cluster(workers: int, threads_per_worker: int = 1, memory_limit: str = "auto") -> tuple[Any, Any]:
+    """A Dask cluster of ``workers`` processes on this host and a client of it: Dask's TLS on (temporary
+    credentials), no dashboard, results fetched from the workers directly rather than through the
+    scheduler (which runs in this process)."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
+                           memory_limit=memory_limit, dashboard_address=None, security=True)
+    client = Client(cluster, direct_to_workers=True)
+    client.wait_for_workers(workers, timeout=120)
+    return cluster, client

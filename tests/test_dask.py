@@ -13,7 +13,7 @@ from arbiter.config import load_job_config
 from arbiter.demo import prepare_workdir
 from arbiter.simulate import simulate_job
 from datasets import load_csv
-from silo.compute import ComputeConfig, open_compute, parse_compute
+from silo.compute import SCATTER_BYTES, ComputeConfig, open_compute, parse_compute
 from silo.config import ConfigError, load_silo_config
 from silo.data import validate_table
 
@@ -64,6 +64,8 @@ def test_dask_executor_states_its_size_and_runs_tasks() -> None:
         assert compute.executor.submit(lambda x: x + offset, 1).result(60) == 5
         with pytest.raises(ZeroDivisionError):
             compute.executor.submit(divmod, 1, 0).result(60)
+        big = b"x" * (SCATTER_BYTES + 1)  # sent to the worker directly, not through the scheduler
+        assert [f.result(60) for f in [compute.executor.submit(len, big) for _ in range(3)]] == [len(big)] * 3
     finally:
         compute.close()
 
