@@ -105,6 +105,29 @@ def _cold(fit: Callable[[Executor], VerticalSecureBoost], config: Config) -> Tre
     return tree
 
 
+def transport(client: Any, executor: DaskExecutor, count: int = 12_000, repeat: int = 3) -> dict[str, float]:
+    """CPU seconds (this process, the workers) per round trip of ``count`` 4096-bit values to a worker and
+    back: through Dask's own task and result encoding, and as :class:`DaskExecutor` sends them."""
+    import secrets
+
+    from gmpy2 import mpz
+
+    values = [mpz(secrets.randbits(4096)) for _ in range(count)]
+
+    def workers_cpu() -> float:
+        return float(sum(client.run(time.process_time).values()))
+
+    out = {}
+    for name, trip in (("dask", lambda: client.submit(list, values, pure=False).result()),
+                       ("blob", lambda: executor.submit(list, values).result())):
+        cpu, wcpu = time.process_time(), workers_cpu()
+        for _ in range(repeat):
+            assert trip() == values
+        out[f"{name}_here"] = (time.process_time() - cpu) / repeat
+        out[f"{name}_workers"] = (workers_cpu() - wcpu) / repeat
+    return out
+
+
 def _report(config: Config) -> None:
     walls = ", ".join(f"{t.wall:.2f}" for t in config.trees)
     cpus = ", ".join(f"{t.cpu:.2f} + {t.worker_cpu:.2f}" for t in config.trees)
@@ -200,6 +223,10 @@ def main() -> None:
                 config.trees.append(_tree(fit, config))
         _report(one)
         _report(two)
+        cost = transport(client, executor)
+        print(f"round trip of 12,000 ciphertexts to a worker and back (CPU s here + in the workers): Dask's own "
+              f"encoding {cost['dask_here']:.2f} + {cost['dask_workers']:.2f}, one blob each way "
+              f"{cost['blob_here']:.2f} + {cost['blob_workers']:.2f}")
     models |= {t.model for c in (proc, one, two) for t in c.trees}
     costs = per_op_costs(*keypair)
     print(f"per-operation CPU (one core, inline): CRT encryption {costs['encrypt'] * 1e3:.3f} ms, histogram "
