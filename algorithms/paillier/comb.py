@@ -86,8 +86,8 @@ def comb_layout(exponent_bits: int, modulus_bits: int, budget: int, min_teeth: i
     return best or CombLayout.of(exponent_bits, min_teeth, 1)
 
 
-def comb_table(base: mpz, modulus: mpz, layout: CombLayout) -> list[list[mpz]]:
-    """``G[j][u]`` for ``j < v``, ``u < 2^h`` (``G[j][0] = 1``)."""
+def comb_table(base: mpz, modulus: mpz, layout: CombLayout) -> list[mpz]:
+    """``G[j][u]`` for ``j < v``, ``u < 2^h`` (``G[j][0] = 1``), flat: ``G[j][u]`` at position ``j·2^h + u``."""
     h, a, b = layout.teeth, layout.row_bits, layout.block_bits
     wanted = {k * a + j * b for k in range(h) for j in range(layout.columns)}
     powers: dict[int, mpz] = {}
@@ -96,18 +96,18 @@ def comb_table(base: mpz, modulus: mpz, layout: CombLayout) -> list[list[mpz]]:
         if s in wanted:
             powers[s] = x
         x = x * x % modulus
-    table = []
+    table: list[mpz] = []
     for j in range(layout.columns):
         row = [mpz(1)]
         for k in range(h):
             p = powers[k * a + j * b]
             row += [p] + [y * p % modulus for y in row[1:]]
-        table.append(row)
+        table += row
     return table
 
 
 def comb_indices(exponents: list[int], layout: CombLayout) -> list[list[int]]:
-    """Per exponent the ``b·v`` table indices in evaluation order (block bit ``i`` from the top, then ``j``).
+    """Per exponent the ``b·v`` flat table positions in evaluation order (block bit ``i`` from the top, then ``j``).
 
     Exponents must be non-negative and below ``2^exponent_bits``.
     """
@@ -117,23 +117,30 @@ def comb_indices(exponents: list[int], layout: CombLayout) -> list[list[int]]:
         return []
     width = (h * a + 7) // 8
     raw = np.frombuffer(b"".join(int(e).to_bytes(width, "little") for e in exponents), dtype=np.uint8)
-    bits = np.unpackbits(raw.reshape(count, width), axis=1, bitorder="little")[:, :h * a]
-    bits = bits.reshape(count, h, a)
+    bits = np.unpackbits(raw.reshape(count, width), axis=1, bitorder="little")[:, :h * a].reshape(count, h, a)
     if v * b > a:
         bits = np.concatenate([bits, np.zeros((count, h, v * b - a), dtype=np.uint8)], axis=2)
-    weights = (np.int64(1) << np.arange(h, dtype=np.int64))
-    index = np.tensordot(bits.reshape(count, h, v, b).astype(np.int64), weights, axes=([1], [0]))  # (count, v, b)
-    return index[:, :, ::-1].transpose(0, 2, 1).reshape(count, b * v).tolist()
+    # (count, h, v, b) -> (count, b reversed, v, h): the h teeth of one index last, packed little-endian
+    teeth = bits.reshape(count, h, v, b)[:, :, :, ::-1].transpose(0, 3, 2, 1)
+    packed = np.packbits(teeth, axis=3, bitorder="little")  # (count, b, v, ⌈h/8⌉) bytes
+    index = np.zeros((count, b, v), dtype=np.int64)
+    for byte in range(packed.shape[3]):
+        index |= packed[:, :, :, byte].astype(np.int64) << (8 * byte)
+    index += (np.arange(v, dtype=np.int64) << h)[None, None, :]
+    return index.reshape(count, b * v).tolist()
 
 
-def comb_power(table: list[list[mpz]], indices: list[int], layout: CombLayout, modulus: mpz) -> mpz:
-    """``g^e mod modulus`` from the table and ``e``'s :func:`comb_indices`."""
+def comb_power(table: list[mpz], positions: list[int], layout: CombLayout, modulus: mpz) -> mpz:
+    """``g^e mod modulus`` from the flat table and ``e``'s :func:`comb_indices`.
+
+    A zero index multiplies by the unit entry (probability ``2^-h`` per position: cheaper than testing).
+    """
     v = layout.columns
-    acc: mpz | None = None
-    for i in range(layout.block_bits):
-        if acc is not None and i:
-            acc = acc * acc % modulus
-        for row, k in zip(table, indices[i * v:(i + 1) * v]):  # noqa: B905 - same length by construction
-            if k:
-                acc = row[k] if acc is None else acc * row[k] % modulus
-    return mpz(1) if acc is None else acc
+    acc = table[positions[0]]
+    for p in positions[1:v]:
+        acc = acc * table[p] % modulus
+    for start in range(v, len(positions), v):
+        acc = acc * acc % modulus
+        for p in positions[start:start + v]:
+            acc = acc * table[p] % modulus
+    return acc

@@ -55,7 +55,7 @@ SMALL_TABLE_BUDGET_BYTES = 5 << 19
 # Worker-side cache of fixed-base tables (at most TABLE_BUDGET_BYTES each), keyed by (modulus, base, layout):
 # built once per process, bounded so a long-running service that creates many encryptors does not grow
 # without limit.
-_TABLES: OrderedDict[tuple[int, int, int], list[list[mpz]]] = OrderedDict()
+_TABLES: OrderedDict[tuple[int, int, CombLayout], list[mpz]] = OrderedDict()
 _MAX_TABLES = 4
 
 
@@ -72,7 +72,7 @@ def window_bits(exponent_bits: int, modulus_bits: int, budget: int = TABLE_BUDGE
     return best
 
 
-def _fixed_base_table(base: mpz, modulus: mpz, layout: CombLayout) -> list[list[mpz]]:
+def _fixed_base_table(base: mpz, modulus: mpz, layout: CombLayout) -> list[mpz]:
     key = (int(modulus), int(base), layout)
     table = _TABLES.get(key)
     if table is not None:
