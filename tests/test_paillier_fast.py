@@ -212,3 +212,41 @@ def test_plaintext_addition_shortcut_equals_the_textbook_product(keypair) -> Non
     for c in cts:
         for m in (0, 1, -1, int(n) // 2, -(int(n) // 2), 2**1000 + 3, int(n) - 1):
             assert times_g_power(c, m, n, nsq) == c * ((m % n) * n + 1) % nsq
+
+
+def test_jointly_grouped_columns_equal_the_reference(keypair) -> None:
+    """Correlated categorical columns, the intercept and a continuous column, signed, with all-zero rows:
+    the planner groups the categorical ones jointly, and every column's product is Π c^e exactly,
+    inline and shared out over an executor."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from algorithms.paillier import QuantisedMatrix, matmul_transpose
+    from algorithms.paillier.multiexp import plan_units
+
+    pub, _ = keypair
+    rng = np.random.default_rng(5)
+    rows = 256
+    status = rng.choice([-2, -1, 0, 1, 2], size=rows)
+    values = np.column_stack([
+        status * 700,                                            # categorical, signed, zeros
+        (status + rng.choice([0, 1], size=rows)) * 650,          # correlated with the first
+        rng.choice([0, 3000], size=rows),                        # binary
+        np.ones(rows, dtype=np.int64),                           # intercept
+        rng.integers(-2**14, 2**14, size=rows),                  # continuous
+    ]).astype(np.int64)
+    values[:5, :4] = 0  # rows that no grouped column multiplies
+    units = plan_units(values)
+    assert sorted(j for u in units for j in u) == list(range(5))
+    assert any(len(u) > 1 for u in units) and [4] in units
+    vec = Encryptor(pub).encrypt_encoded([int(v) for v in rng.integers(-1000, 1000, size=rows)], 0)
+    nsq = pub.nsquare
+    expected = []
+    for j in range(values.shape[1]):
+        acc = mpz(1)
+        for c, e in zip(vec.ciphertexts, values[:, j].tolist(), strict=True):
+            power = gmpy2.powmod(c, abs(e), nsq)
+            acc = acc * (power if e >= 0 else gmpy2.invert(power, nsq)) % nsq
+        expected.append(acc)
+    with ThreadPoolExecutor(2) as pool:
+        for executor in (None, pool):
+            assert matmul_transpose(vec, QuantisedMatrix(values, 0), executor).ciphertexts == expected
