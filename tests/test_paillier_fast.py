@@ -250,3 +250,15 @@ def test_jointly_grouped_columns_equal_the_reference(keypair) -> None:
     with ThreadPoolExecutor(2) as pool:
         for executor in (None, pool):
             assert matmul_transpose(vec, QuantisedMatrix(values, 0), executor).ciphertexts == expected
+
+
+def test_packed_blobs_round_trip_through_pickle() -> None:
+    """What the workers exchange: fixed-width blobs give back exactly the integers (0, 1, the largest)."""
+    import pickle
+
+    from algorithms.paillier.parallel import Packed, unpacked
+
+    values = [mpz(0), mpz(1), mpz(2) ** 4096 - 1, mpz(12345678901234567890)]
+    packed = Packed.of(values, 512)
+    assert len(packed) == 4 and unpacked(pickle.loads(pickle.dumps(packed))) == values
+    assert unpacked(values) == values

@@ -39,7 +39,7 @@ from algorithms.paillier import opcount
 from algorithms.paillier.comb import CombLayout, comb_indices, comb_layout, comb_power, comb_table
 from algorithms.paillier.encoding import check_bound, encode
 from algorithms.paillier.keys import PrivateKey, PublicKey
-from algorithms.paillier.parallel import chunk_slices, parallel_map, workers
+from algorithms.paillier.parallel import Packed, chunk_slices, parallel_map, remote, unpacked, workers
 from algorithms.paillier.vector import CiphertextVector, times_g_power
 
 Obfuscation = Literal["djn", "phe"]
@@ -85,16 +85,22 @@ def _fixed_base_table(base: mpz, modulus: mpz, layout: CombLayout) -> list[mpz]:
     return table
 
 
-def _djn_obfuscators(spec: tuple[int, ...], count: int, alpha_bits: int, budget: int = TABLE_BUDGET_BYTES
-                     ) -> list[mpz]:
+def _djn_obfuscators(spec: tuple[int, ...], count: int, alpha_bits: int, budget: int = TABLE_BUDGET_BYTES,
+                     pack: bool = False) -> list[mpz] | Packed:
     """``count`` fresh ``hs^α`` values, ``α`` uniform in ``[0, 2^alpha_bits)`` from the OS CSPRNG.
 
     ``spec`` is (nsquare, hs) or, for the key holder, (nsquare, hs, p², q², (p²)⁻¹ mod q², o_p, o_q) with
     ``o_p``, ``o_q`` the orders of ``hs`` modulo p² and q² where known (Ma et al.'s ``2p₀``, ``2q₀``; else 0):
     then ``hs^α mod p² = hs^(α mod o_p) mod p²`` — the same value from an exponent half as long. The powers
-    come from a Lim–Lee comb table of at most ``budget`` bytes (the key holder: two of half that).
+    come from a Lim–Lee comb table of at most ``budget`` bytes (the key holder: two of half that). ``pack``:
+    return them as one :class:`~algorithms.paillier.parallel.Packed` blob (from a pool worker).
     """
     gmpy2.get_context().allow_release_gil = True
+    out = _djn_powers(spec, count, alpha_bits, budget)
+    return Packed.of(out, (int(mpz(spec[0]).bit_length()) + 7) // 8) if pack else out
+
+
+def _djn_powers(spec: tuple[int, ...], count: int, alpha_bits: int, budget: int) -> list[mpz]:
     alphas = [secrets.randbits(alpha_bits) for _ in range(count)]
     if len(spec) == 2:
         nsq, hs = mpz(spec[0]), mpz(spec[1])
@@ -185,9 +191,10 @@ class Encryptor:
             chunks = parallel_map(_phe_obfuscators, calls, executor)
         else:
             budget = TABLE_BUDGET_BYTES if count >= _MIN_PARALLEL else SMALL_TABLE_BUDGET_BYTES
-            calls = [(self._spec, k, self.alpha_bits, budget) for k in sizes]
+            pack = remote(executor, len(sizes))
+            calls = [(self._spec, k, self.alpha_bits, budget, pack) for k in sizes]
             chunks = parallel_map(_djn_obfuscators, calls, executor)
-        return [r for chunk in chunks for r in chunk]
+        return [r for chunk in chunks for r in unpacked(chunk)]
 
     # ------------------------------------------------------------ encryption
     def encrypt(self, values: np.ndarray, frac_bits: int) -> CiphertextVector:

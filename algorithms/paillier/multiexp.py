@@ -32,7 +32,7 @@ from gmpy2 import mpz
 
 from algorithms.paillier import opcount
 from algorithms.paillier.encoding import check_bound, check_finite
-from algorithms.paillier.parallel import chunk_slices, parallel_map, workers
+from algorithms.paillier.parallel import Packed, chunk_slices, parallel_map, remote, unpacked, workers
 from algorithms.paillier.vector import CiphertextVector
 
 BUCKET_BITS = 8
@@ -296,13 +296,14 @@ def _few_distinct(column: np.ndarray, limit: int) -> bool:
     return _distinct(column).size <= limit
 
 
-def _columns_product(nsq_int: int, ciphertexts: list[mpz], exponents: np.ndarray, window: int | None,
+def _columns_product(nsq_int: int, packed: list[mpz] | Packed, exponents: np.ndarray, window: int | None,
                      units: list[list[int]] | None = None, plans: list[tuple[int, int]] | None = None
                      ) -> list[mpz]:
     """One product per column of ``exponents``; ``units`` (local column indices) are evaluated jointly,
     ``plans`` (per local column: positive and negative entries) spare recomputing the cost model."""
     gmpy2.get_context().allow_release_gil = True
     nsq = mpz(nsq_int)
+    ciphertexts = unpacked(packed) if isinstance(packed, Packed) else packed
     out: list[mpz | None] = [None] * exponents.shape[1]
     for cols in units or [[j] for j in range(exponents.shape[1])]:
         if len(cols) > 1:
@@ -357,6 +358,7 @@ def matmul_transpose(vector: CiphertextVector, matrix: QuantisedMatrix, executor
     check_bound(bound, vector.public_key.max_signed, "plaintext-matrix product")
     opcount.count("multiexp_term", n_rows * n_cols)
     nsq = vector.public_key.nsquare
+    width = (int(nsq.bit_length()) + 7) // 8
     executor = executor if n_rows * n_cols >= _MIN_PARALLEL_TERMS else None
     planned, plans = _plan_units(matrix.values, window) if n_rows else ([], {})
     units = [cols for cols, _ in planned] or None
@@ -364,9 +366,10 @@ def matmul_transpose(vector: CiphertextVector, matrix: QuantisedMatrix, executor
         shares = _share_units(units, [cost for _, cost in planned], workers(executor))
         order = [[j for cols in share for j in cols] for share in shares]
         calls = []
+        cts = Packed.of(vector.ciphertexts, width) if remote(executor, len(shares)) else vector.ciphertexts
         for share, cols in zip(shares, order, strict=True):
             local = {j: i for i, j in enumerate(cols)}
-            calls.append((int(nsq), vector.ciphertexts, matrix.values[:, cols], window,
+            calls.append((int(nsq), cts, matrix.values[:, cols], window,
                           [[local[j] for j in unit] for unit in share], [plans[j] for j in cols]))
         results: list[mpz | None] = [None] * n_cols
         for cols, part in zip(order, parallel_map(_columns_product, calls, executor), strict=True):
@@ -379,7 +382,7 @@ def matmul_transpose(vector: CiphertextVector, matrix: QuantisedMatrix, executor
         partial = _columns_product(int(nsq), vector.ciphertexts, matrix.values, window, units,
                                    [plans[j] for j in range(n_cols)] if plans else None)
         return CiphertextVector(vector.public_key, partial, vector.frac_bits + matrix.frac_bits, bound)
-    calls = [(int(nsq), vector.ciphertexts[s], matrix.values[s], window) for s in parts]
+    calls = [(int(nsq), Packed.of(vector.ciphertexts[s], width), matrix.values[s], window) for s in parts]
     partials = parallel_map(_columns_product, calls, executor)
     result = partials[0]
     for other in partials[1:]:
@@ -387,11 +390,13 @@ def matmul_transpose(vector: CiphertextVector, matrix: QuantisedMatrix, executor
     return CiphertextVector(vector.public_key, result, vector.frac_bits + matrix.frac_bits, bound)
 
 
-def _powmod_chunk(nsq_int: int, ciphertexts: list[mpz], exponents: list[int]) -> list[mpz]:
+def _powmod_chunk(nsq_int: int, packed: list[mpz] | Packed, exponents: list[int], pack: bool = False
+                  ) -> list[mpz] | Packed:
     """``c_i^{e_i} mod n²`` for non-negative exponents (module level: runs in the pool's workers)."""
     gmpy2.get_context().allow_release_gil = True
     nsq = mpz(nsq_int)
-    return [gmpy2.powmod(c, e, nsq) for c, e in zip(ciphertexts, exponents, strict=True)]
+    out = [gmpy2.powmod(c, e, nsq) for c, e in zip(unpacked(packed), exponents, strict=True)]
+    return Packed.of(out, (int(nsq.bit_length()) + 7) // 8) if pack else out
 
 
 def elementwise_product(vector: CiphertextVector, factors: np.ndarray, frac_bits: int,
@@ -417,6 +422,11 @@ def elementwise_product(vector: CiphertextVector, factors: np.ndarray, frac_bits
     pool = executor if len(ints) >= _MIN_PARALLEL_ROWS else None
     # a few chunks per worker, so the pool interleaves them with other parties' tasks
     parts = chunk_slices(len(ints), 4 * workers(pool), min_chunk=64)
-    pieces = parallel_map(_powmod_chunk, [(int(nsq), cts[s], exps[s]) for s in parts], pool)
-    return CiphertextVector(vector.public_key, [c for piece in pieces for c in piece],
+    if remote(pool, len(parts)):
+        width = (int(nsq.bit_length()) + 7) // 8
+        calls = [(int(nsq), Packed.of(cts[s], width), exps[s], True) for s in parts]
+    else:
+        calls = [(int(nsq), cts[s], exps[s]) for s in parts]
+    pieces = parallel_map(_powmod_chunk, calls, pool)
+    return CiphertextVector(vector.public_key, [c for piece in pieces for c in unpacked(piece)],
                             vector.frac_bits + frac_bits, bound)
