@@ -180,7 +180,12 @@ def _plan_cost(magnitudes: np.ndarray, window: int | None) -> tuple[int, float]:
     """(plan, its multiplications): plan 0 = group by value, else the bucket width (``window`` if given)."""
     if magnitudes.size == 0:
         return window or BUCKET_BITS, 0.0
-    widths = [window] if window is not None else list(range(2, 10))
+    if window is not None:
+        widths = [window]
+    else:  # exact digit counts only near the width the size model prefers, and for a single digit
+        top, size = int(magnitudes.max()).bit_length(), int(magnitudes.size)
+        guess = min(range(2, 10), key=lambda w: -(-top // w) * (size + (2 << w)))
+        widths = sorted({w for w in range(guess - 2, guess + 3) if 2 <= w <= 9} | {min(max(top, 2), 9)})
     costs = {w: _bucket_cost(magnitudes, w) for w in widths}
     best = min(costs, key=costs.__getitem__)
     grouped = _grouped_cost(magnitudes)
