@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--soft-weight", type=float, default=1.0)
     parser.add_argument("--temperature", type=float, default=None)
+    parser.add_argument("--warm-start", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args()
     data = load_default_credit_horizontal()
     test = data["test"].sample(frac=1.0, random_state=0).reset_index(drop=True)
@@ -42,7 +43,8 @@ def main() -> None:
     silos = {"bank-a": data["guest"], "bank-b": data["host_1"], "bank-c": data["host_2"], "bank-new": newcomer}
     t0, c0 = time.perf_counter(), time.process_time()
     fd = FederatedDistillation(rounds=args.rounds, families=FAMILIES, newcomers=("bank-new",),
-                               soft_weight=args.soft_weight, temperature=args.temperature).fit(silos, reference)
+                               soft_weight=args.soft_weight, temperature=args.temperature,
+                               warm_start=args.warm_start).fit(silos, reference)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     X, y = evaluation[features].to_numpy(), evaluation["y"].to_numpy()
     print(f"reference rows {len(reference)}, evaluation rows {len(evaluation)}, rounds {args.rounds}; "
