@@ -195,6 +195,7 @@ def test_privacy_transcript(breast: tuple[VerticalArrays, VerticalArrays], keypa
 
     network = transcripts[0]
     control = {"error", "params", "n_rows", "start_epoch", "finished", "public_key", "stop", "converged",
+               "rollback", "step_scale",  # step control: one bit per epoch (did the loss rise)
                "host_features", "guest_features"}  # feature counts: every silo checks the batch guard
     host_residues: list[int] = []
     for delivery in network.received_by("insurer"):

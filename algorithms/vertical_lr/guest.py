@@ -21,7 +21,8 @@ Per mini-batch ``B`` (``y' = 2y − 1 ∈ {−1, +1}``, ``U = Σ_k u_k``, approx
 
 At the end of an epoch the encrypted loss terms are combined homomorphically into one ciphertext, which
 is masked, re-randomised and decrypted by the arbiter; the guest reports the mean epoch loss (one
-scalar, without the L2 term) and receives stop/continue.
+scalar, without the L2 term) and receives the decision: stop/continue, and whether to undo the epoch (its
+loss rose) and scale the step, as every party does (:mod:`algorithms.vertical_lr.step_control`).
 
 What it receives and learns: ciphertexts under the arbiter's key from the hosts (it cannot read them;
 their headers carry public scales and bounds only), the silos' feature counts, the masked residues of its
@@ -48,6 +49,8 @@ from algorithms.paillier import CiphertextVector, QuantisedMatrix, unmask
 from algorithms.vertical_lr.approximation import CROSS_FACTOR, SQUARE_FACTOR, expansion
 from algorithms.vertical_lr.common import (
     DEFAULT_PARTIES,
+    anchor_state,
+    apply_decision,
     batch_tag,
     checkpoint_state,
     encrypted_product,
@@ -57,8 +60,10 @@ from algorithms.vertical_lr.common import (
     for_key_holder,
     partial_scores,
     publish,
+    restore_anchor,
     saved_epoch,
     silo_setup,
+    snapshot,
     state_at,
     unmask_gradient,
 )
@@ -158,10 +163,12 @@ class VerticalLRGuest:
         approx = expansion(params.approximation)
         penalty = np.r_[np.full(n_features, params.l2), 0.0]
         previous = state
+        anchor = restore_anchor(state, weights, optimizer)  # start of the last accepted epoch (step control)
         label_noise = secure_rng(None)  # label DP noise (if label_dp_noise > 0): OS entropy, never the job seed
         try:
             for epoch in range(setup.start_epoch, params.max_epochs):
                 start_weights = weights.copy()
+                start = snapshot(weights, optimizer)
                 plain_loss = 0.0
                 terms: list[tuple[CiphertextVector, float]] = []
                 for b, rows in enumerate(batch_schedule(n_rows, params.batch_size, params.seed, epoch)):
@@ -213,8 +220,10 @@ class VerticalLRGuest:
                     delta = weights - start_weights
                     channel.send(p.arbiter, f"{et}.weight_diff", {"sq_norm": float(delta @ delta)})
                 decision = channel.recv(p.arbiter, f"{et}.decision")
+                weights, anchor = apply_decision(decision, weights, optimizer, start, anchor, p.arbiter)
                 converged = bool(decision["converged"])
                 state = {"epoch": epoch, "weights": weights.copy(), "optimizer": optimizer.state(),
+                         "anchor": anchor_state(anchor),
                          "history": list(losses), "stopped": bool(decision["stop"]), "converged": converged}
                 if self.checkpoint is not None:
                     self.checkpoint.save(epoch, checkpoint_state(state, previous))

@@ -12,8 +12,13 @@ Per mini-batch ``B`` host k
    decrypt it;
 3. unmasks, divides by ``|B|``, adds ``l2·w_k`` and updates ``w_k`` locally (SGD or Adam).
 
-What it receives and learns: the arbiter's public key, the job parameters and the stop/continue
-decisions; ciphertexts under the arbiter's key (``[[d]]``; other hosts' ``[[u]]``), which it cannot read;
+At the end of an epoch it applies the arbiter's decision: a rejected epoch (loss rose) is undone (weights and
+optimizer state back to the epoch's start) and the step is scaled as every other party's.
+
+What it receives and learns: the arbiter's public key, the job parameters and the per-epoch decisions
+(stop/continue, converged, and the step control's rollback and step scale: one bit per epoch on whether the
+loss rose, :mod:`algorithms.vertical_lr.step_control`); ciphertexts under the arbiter's key (``[[d]]``;
+other hosts' ``[[u]]``), which it cannot read;
 the masked residues of its own gradient, i.e. its own plaintext gradient ``X_k[B]ᵀ d / |B|`` per batch.
 That gradient is a linear function of ``d``; batches are always larger than ``X_k``'s feature count, so it
 cannot be solved for ``d`` or the labels within a batch (the FATE guard); across batches ``d`` changes
@@ -35,6 +40,8 @@ from algorithms.paillier import CiphertextVector, QuantisedMatrix
 from algorithms.vertical_lr.approximation import expansion
 from algorithms.vertical_lr.common import (
     DEFAULT_PARTIES,
+    anchor_state,
+    apply_decision,
     batch_tag,
     checkpoint_state,
     encrypted_product,
@@ -44,8 +51,10 @@ from algorithms.vertical_lr.common import (
     for_key_holder,
     partial_scores,
     publish,
+    restore_anchor,
     saved_epoch,
     silo_setup,
+    snapshot,
     state_at,
     unmask_gradient,
 )
@@ -114,9 +123,11 @@ class VerticalLRHost:
                                                                                 FORWARD_FRAC_BITS)
         d_header = d_frac, d_bound + label_noise_allowance(params.label_dp_noise, d_frac)  # public, as the guest's
         previous = state
+        anchor = restore_anchor(state, weights, optimizer)  # start of the last accepted epoch (step control)
         try:
             for epoch in range(setup.start_epoch, params.max_epochs):
                 start_weights = weights.copy()
+                start = snapshot(weights, optimizer)
                 for b, rows in enumerate(batch_schedule(n_rows, params.batch_size, params.seed, epoch)):
                     tag = batch_tag(epoch, b)
                     u = partial_scores(self.x[rows], weights, me, tag)
@@ -144,7 +155,9 @@ class VerticalLRHost:
                     delta = weights - start_weights
                     channel.send(p.arbiter, f"{et}.weight_diff", {"sq_norm": float(delta @ delta)})
                 decision = channel.recv(p.arbiter, f"{et}.decision")
+                weights, anchor = apply_decision(decision, weights, optimizer, start, anchor, p.arbiter)
                 state = {"epoch": epoch, "weights": weights.copy(), "optimizer": optimizer.state(),
+                         "anchor": anchor_state(anchor),
                          "stopped": bool(decision["stop"])}
                 if self.checkpoint is not None:
                     self.checkpoint.save(epoch, checkpoint_state(state, previous))

@@ -90,6 +90,8 @@ features plus intercept).
     lr_decay: float = 0.3
     key_bits: int = MIN_KEY_BITS  # the arbiter's Paillier modulus
     label_dp_noise: float = 0.0  # z > 0: Gaussian noise on the fore-gradient to hosts (algorithms.dp.label)
+    step_reduction: float = 0.0  # > 0: an epoch whose loss rose is undone and the step scaled by this (0: off)
+    max_step_reductions: int = 4  # at most this many reductions; a further rise stops at the best epoch
 
     def __post_init__(self) -> None:
         if not (isinstance(self.learning_rate, int | float) and self.learning_rate > 0):
@@ -112,6 +114,12 @@ features plus intercept).
             raise ValueError(f"approximation must be 'taylor' or 'local', got {self.approximation!r}")
         if not (isinstance(self.lr_decay, int | float) and not isinstance(self.lr_decay, bool) and self.lr_decay >= 0):
             raise ValueError(f"lr_decay must be >= 0, got {self.lr_decay!r}")
+        if not (isinstance(self.step_reduction, int | float) and not isinstance(self.step_reduction, bool)
+                and (self.step_reduction == 0 or 0 < self.step_reduction < 1)):
+            raise ValueError(f"step_reduction must be 0 (off) or in (0, 1), got {self.step_reduction!r}")
+        if not (isinstance(self.max_step_reductions, int) and not isinstance(self.max_step_reductions, bool)
+                and self.max_step_reductions >= 0):
+            raise ValueError(f"max_step_reductions must be an integer >= 0, got {self.max_step_reductions!r}")
         if not (isinstance(self.key_bits, int) and self.key_bits >= MIN_KEY_BITS):
             raise ValueError(f"key_bits must be an integer >= {MIN_KEY_BITS}, got {self.key_bits!r}")
 
