@@ -15,9 +15,9 @@ Per mini-batch ``B`` (``y' = 2y − 1 ∈ {−1, +1}``, ``U = Σ_k u_k``, approx
    unmasks, divides by ``|B|``, adds ``l2·w`` (not on the intercept) and updates its weights locally;
 4. accumulates the batch loss: a plaintext part, ``[[Σ c·U]]`` (multi-exponentiation with the guest's
    per-row coefficients ``c``), ``⅛·[[Σ u_k²]]`` from each host and ``¼·[[Σ u_k·u_l]]`` (k < l) cross terms
-   from the hosts. Taylor: ``Σ [log 2 − ½·y'·wx + ⅛·(wx)²]`` (``c = ¼u_G − ½y'``); local:
-   ``Σ log(1 + e^{−y'u_G}) + Σ (σ(u_G) − y)·U + ⅛·Σ U²`` (``c = σ(u_G) − y``), an upper bound of the
-   second-order expansion around ``u_G`` since ``σ' ≤ ¼``.
+   from the hosts. Taylor: ``Σ [log 2 − ½·y'·wx + ⅛·(wx)²]`` (``c = ¼u_G − ½y'``); local: the second-order
+   expansion around ``u_G``, ``Σ log(1 + e^{−y'u_G}) + ½·Σ (σ(u_G) − y)·U + ½·Σ_k u_kᵀd`` with each host's
+   ``[[Σ_epoch u_kᵀd]]`` received once per epoch (with label DP the upper bound ``… + Σ c·U + ⅛·Σ U²``).
 
 At the end of an epoch the encrypted loss terms are combined homomorphically into one ciphertext, which
 is masked, re-randomised and decrypted by the arbiter; the guest reports the mean epoch loss (one
@@ -46,7 +46,7 @@ from algorithms.base import Checkpoint, Parties
 from algorithms.dp.dpsgd import secure_rng
 from algorithms.dp.label import label_noise_allowance, noisy_fore_gradient
 from algorithms.paillier import CiphertextVector, QuantisedMatrix, unmask
-from algorithms.vertical_lr.approximation import CROSS_FACTOR, SQUARE_FACTOR, expansion
+from algorithms.vertical_lr.approximation import CROSS_FACTOR, SQUARE_FACTOR, expansion, fore_gradient_loss
 from algorithms.vertical_lr.common import (
     DEFAULT_PARTIES,
     anchor_state,
@@ -79,6 +79,7 @@ from algorithms.vertical_lr.params import (
     VerticalLRParams,
     batch_schedule,
     cross_bound,
+    dot_bound,
     n_batches,
     score_bound,
     square_bound,
@@ -162,6 +163,8 @@ class VerticalLRGuest:
         labels = self.y.astype(float)
         approx = expansion(params.approximation)
         penalty = np.r_[np.full(n_features, params.l2), 0.0]
+        dot_loss = fore_gradient_loss(params.approximation, params.label_dp_noise)
+        linear_factor = 0.5 if dot_loss else 1.0  # the second-order loss halves Σ c·U (approximation module)
         previous = state
         anchor = restore_anchor(state, weights, optimizer)  # start of the last accepted epoch (step control)
         label_noise = secure_rng(None)  # label DP noise (if label_dp_noise > 0): OS entropy, never the job seed
@@ -195,14 +198,18 @@ class VerticalLRGuest:
                     # loss terms while the arbiter decrypts
                     plain_loss += approx.plain_loss(u_guest, y_batch)
                     coeff = QuantisedMatrix.from_float(approx.loss_coefficients(u_guest, y_batch), LOSS_BITS)
-                    terms.append((encrypted_product(total, coeff, executor), 1.0))
+                    terms.append((encrypted_product(total, coeff, executor), linear_factor))
                     for h, fw in zip(p.hosts, forwards, strict=True):
                         sq_header = (FORWARD_FRAC_BITS, square_bound(len(rows)))
-                        terms.append((expect_vector(fw, "u_sq", key, 1, h, sq_header), SQUARE_FACTOR))
+                        square = expect_vector(fw, "u_sq", key, 1, h, sq_header)
+                        if not dot_loss:
+                            terms.append((square, SQUARE_FACTOR))
                     for i, h in enumerate(p.hosts[:-1]):
-                        cross = channel.recv(h, f"{tag}.cross")
-                        header = (FORWARD_FRAC_BITS + CROSS_FRAC_BITS, cross_bound(len(rows), len(p.hosts) - i - 1))
-                        terms.append((expect_vector(cross, "cross", key, 1, h, header), CROSS_FACTOR))
+                        cross = expect_vector(channel.recv(h, f"{tag}.cross"), "cross", key, 1, h,
+                                              (FORWARD_FRAC_BITS + CROSS_FRAC_BITS,
+                                               cross_bound(len(rows), len(p.hosts) - i - 1)))
+                        if not dot_loss:
+                            terms.append((cross, CROSS_FACTOR))
 
                     residues = expect_residues(channel.recv(p.arbiter, f"{tag}.gradient.plain"), n_features + 1,
                                                p.arbiter)
@@ -212,6 +219,10 @@ class VerticalLRGuest:
                     if not params.fit_intercept:
                         weights[-1] = 0.0
 
+                if dot_loss:  # every host's [[Σ u_kᵀd]]: ½·Σ U·d completes the second-order loss
+                    for h in p.hosts:
+                        terms.append((expect_vector(channel.recv(h, f"{epoch_tag(epoch)}.loss_term"), "ud", key, 1, h,
+                                                    (FORWARD_FRAC_BITS, dot_bound(n_rows, len(p.hosts)))), 0.5))
                 loss = (plain_loss + self._decrypt_terms(channel, epoch, terms, encryptor)) / n_rows
                 losses.append(loss)
                 et = epoch_tag(epoch)

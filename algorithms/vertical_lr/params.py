@@ -54,6 +54,12 @@ def cross_bound(rows: int, peers: int) -> int:
     return peers * rows * score_bound() * (SCORE_LIMIT << CROSS_FRAC_BITS)
 
 
+def dot_bound(rows: int, hosts: int) -> int:
+    """Public bound of a host's ``[[Σ u_kᵀd]]`` over ``rows`` rows (local loss; scale ``2^FORWARD_FRAC_BITS``):
+    ``|u_k| <= SCORE_LIMIT`` and ``|d| <= 1 + ¼·hosts·SCORE_LIMIT <= hosts·SCORE_LIMIT``."""
+    return rows * SCORE_LIMIT * hosts * SCORE_LIMIT << FORWARD_FRAC_BITS
+
+
 class ProtocolError(RuntimeError):
     """A peer sent something the protocol does not allow, or the parties' setups disagree."""
 
