@@ -20,16 +20,12 @@ from algorithms.vertical_lr import (
     VerticalLRParams,
     as_arrays,
 )
-from algorithms.vertical_lr.approximation import expansion, plaintext_loss
-from algorithms.vertical_lr.guest import initial_intercept
-from algorithms.vertical_lr.optimizer import PartyOptimizer
-from algorithms.vertical_lr.params import batch_schedule
 from algorithms.vertical_lr.step_control import StepControl
 from datasets import load_breast_vertical, load_default_credit_vertical, train_test_split_ids
-from tests.test_vertical_lr import CrashAfter, LosesAfter, joined_weights, run_job
+from tests.test_vertical_lr import CrashAfter, LosesAfter, joined_weights, replica_run, run_job
 
-# full-batch Adam on breast: the local surrogate loss rises at epoch 2, so step control undoes epochs
-STEPPED = dict(learning_rate=0.1, optimizer="adam", batch_size=None, tol=0.0, lr_decay=0.05, step_reduction=0.5)
+# Adam at 1.0 on breast: the loss rises in epochs 1 and 2 (undone, step halved twice), then falls
+STEPPED = dict(learning_rate=1.0, optimizer="adam", batch_size=128, tol=0.0, lr_decay=0.0, step_reduction=0.5)
 
 
 @pytest.fixture(scope="module")
@@ -48,36 +44,6 @@ def imbalanced():  # type: ignore[no-untyped-def]
     good = guest.index[guest["y"] == 0].to_numpy()
     keep = np.r_[rng.choice(good, 3000, replace=False), rng.choice(bad, 190, replace=False)]
     return data.subset(guest.loc[np.sort(keep), "id"].to_numpy())
-
-
-def replica(arrays: VerticalArrays, params: VerticalLRParams) -> tuple[np.ndarray, list[float], StepControl]:
-    """The protocol's update with step control on the joined plaintext data (one optimizer on all weights)."""
-    n_guest = arrays.guest_x.shape[1] + 1
-    x = np.c_[arrays.guest_x, np.ones(len(arrays.guest_x)), *arrays.hosts_x.values()]
-    y = arrays.y.astype(float)
-    approx = expansion(params.approximation)
-    w = np.zeros(x.shape[1])
-    w[n_guest - 1] = initial_intercept(y)
-    opt = PartyOptimizer(params.optimizer, params.learning_rate, x.shape[1], params.lr_decay)
-    control = StepControl(params.step_reduction, params.max_step_reductions, params.tol)
-    anchor, losses = (w.copy(), opt.state()), []
-    for epoch in range(params.max_epochs):
-        start, total = (w.copy(), opt.state()), 0.0
-        for rows in batch_schedule(len(x), params.batch_size, params.seed, epoch):
-            u_guest, scores = x[rows, :n_guest] @ w[:n_guest], x[rows, n_guest:] @ w[n_guest:]
-            total += plaintext_loss(params.approximation, u_guest, scores, y[rows])
-            w = opt.step(w, x[rows].T @ approx.plaintext_fore_gradient(u_guest, scores, y[rows]) / len(rows))
-        losses.append(total / len(x))
-        verdict = control.decide(losses[-1])
-        if verdict.rollback:
-            w = anchor[0].copy()
-            opt.load(anchor[1])
-        else:
-            anchor = start
-        opt.scale = verdict.scale
-        if verdict.exhausted:
-            break
-    return w, losses, control
 
 
 # ------------------------------------------------------------------------------------------ the arbiter's rule
@@ -109,8 +75,10 @@ def test_step_reduction_is_exact_and_keeps_the_best_epoch(breast: VerticalArrays
     params = VerticalLRParams(max_epochs=6, **STEPPED)
     results, _, parties = run_job(breast, params, keypair)
     summary: ArbiterSummary = results["arbiter"]
-    w_ref, losses_ref, control = replica(breast, params)
-    np.testing.assert_allclose(summary.losses, losses_ref, rtol=1e-5)
+    weights, losses_ref, control = replica_run(breast, params)
+    w_ref = weights[-1]
+    # large steps, large scores: u_kᵀd from the 16-bit features is off by up to ~1e-4 relative in the rising epochs
+    np.testing.assert_allclose(summary.losses, losses_ref, rtol=3e-4)
     np.testing.assert_allclose(joined_weights(results, parties), w_ref, atol=2e-3)
     assert summary.rejected == control.rejected and summary.rejected  # the loss rose: epochs were undone
     assert summary.step_scales == control.scales and summary.step_scales[-1] < 1.0

@@ -90,14 +90,12 @@ from federation.channel import Channel
 
 
 def initial_intercept(y: np.ndarray) -> float:
-    """Where the guest's intercept starts: the base-rate log-odds when the classes are strongly imbalanced
-    (|log-odds| > 2: a base rate below 12 % or above 88 %), else 0. From 0 such a portfolio spends its first
-    epochs walking the intercept down and stops with a model that predicts far too many bads (12 % for 6 %);
-    for milder imbalance (default credit's 22 %) 0 is within two units of the optimum and the established
-    schedule, which meets scikit-learn's AUC there, is kept."""
+    """Where the guest's intercept starts: the base-rate log-odds (the optimum of a model without features).
+    From 0 an imbalanced portfolio spends its first epochs walking the intercept down and stops with a model
+    that predicts far too many bads (12 % for 6 %). On default credit (22 % bads) the base-rate start brings
+    the test AUC after epochs 2-5 closer to scikit-learn's (worst of 4 batch orders 0.0017, from 0 0.0056)."""
     rate = float(np.clip(np.mean(y), 1e-4, 1 - 1e-4))
-    log_odds = float(np.log(rate / (1.0 - rate)))
-    return log_odds if abs(log_odds) > 2.0 else 0.0
+    return float(np.log(rate / (1.0 - rate)))
 
 
 class VerticalLRGuest:

@@ -8,7 +8,7 @@ its batches before each update, so the rejected epoch's loss is that of the weig
 full batches exactly); the reference loss belongs to the reference epoch's starting weights. Every party
 holds that state already (it keeps it in memory and in its checkpoint, ``anchor``). After
 ``max_step_reductions`` reductions a further rise stops the job at the reference epoch (not converged,
-flagged by the plug-in's training diagnostics). ``step_reduction = 0`` (the default) turns the rule off
+flagged by the plug-in's training diagnostics). ``step_reduction = 0`` turns the rule off
 (the loss may rise, and is only flagged).
 
 Why roll back: a model-risk team expects the delivered model never to be worse than the best epoch it saw,
