@@ -30,6 +30,7 @@ from algorithms.api import (
 )
 from algorithms.base import Parties, Payload
 from algorithms.dp.label import label_dp_epsilon
+from algorithms.vertical_lr.approximation import fore_gradient_loss
 from algorithms.vertical_lr.arbiter import VerticalLRArbiter
 from algorithms.vertical_lr.guest import VerticalLRGuest
 from algorithms.vertical_lr.host import VerticalLRHost
@@ -37,7 +38,7 @@ from algorithms.vertical_lr.model import ArbiterSummary, GuestModel, HostModel
 from algorithms.vertical_lr.params import ProtocolError, VerticalLRParams, check_batch_guard
 from algorithms.vertical_lr.predict import VerticalLRGuestPredictor, VerticalLRHostPredictor
 
-_DEMO = {"default_credit": {"max_epochs": 2},  # package defaults: Adam 0.2, lr_decay 0.3, batches of 1024
+_DEMO = {"default_credit": {"max_epochs": 2},  # package defaults: Adam 0.1, lr_decay 0.3, batches of 1024
          "breast": {"max_epochs": 3, "batch_size": 128, "learning_rate": 0.15, "optimizer": "adam"}}
 
 
@@ -64,6 +65,8 @@ class VerticalLR(Algorithm):
                    "[[u_k]] and [[Σ u_k²]] under the arbiter's key"),
         Disclosure("guest", "host", "vlr.e*.b*.cross", "ciphertext", "re-randomised [[Σ u_k·u_l]] cross terms"),
         Disclosure("host", "host", "vlr.e*.b*.peer_forward", "ciphertext", "a later host's [[u_l]]"),
+        Disclosure("guest", "host", "vlr.e*.loss_term", "ciphertext",
+                   "[[Σ u_kᵀd]] over the epoch under the arbiter's key (local loss), added into the masked total"),
         Disclosure("host", "guest", "vlr.e*.b*.fore_gradient", "ciphertext",
                    "re-randomised fore-gradient [[d]] under the arbiter's key"),
         Disclosure("arbiter", "guest", "vlr.e*.b*.gradient", "masked",
@@ -175,7 +178,9 @@ class VerticalLR(Algorithm):
             warnings.append(f"training stopped after {len(losses)} of max_epochs = {params.max_epochs} epochs without "
                             f"converging (last loss change {last:.2g} > tol {params.tol:g}); the model may be "
                             "under-fitted: raise max_epochs or check the loss curve")
-        return {"curve": {"name": "training loss (Taylor surrogate)", "values": losses}, "warnings": warnings}
+        kind = ("second-order expansion" if fore_gradient_loss(params.approximation, params.label_dp_noise)
+                else "Taylor surrogate" if params.approximation == "taylor" else "upper bound")
+        return {"curve": {"name": f"training loss ({kind})", "values": losses}, "warnings": warnings}
 
 
 def step_control_warning(params: VerticalLRParams, summary: ArbiterSummary) -> str:
