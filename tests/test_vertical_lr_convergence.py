@@ -109,21 +109,23 @@ def test_resume_with_a_step_reduction_in_the_middle(breast: VerticalArrays, keyp
 # ------------------------------------------------------------------------------------------ imbalanced table
 @pytest.mark.slow
 def test_a_diverging_configuration_is_reduced_and_flagged(imbalanced) -> None:  # type: ignore[no-untyped-def]
-    """Adam at 3.0 without decay: the loss rises, every rise is undone and the step halved; the model check
-    says where, and that training stopped at the last accepted epoch when it never recovered."""
+    """Adam at 1.0 without decay: the loss rises from epoch 2 on, every rise is undone and the step halved; with
+    no reduction left training stops at the last accepted epoch, and the model check says so."""
     plugin = catalogue.get("vertical_lr")
-    model = VerticalLogisticRegression(learning_rate=3.0, lr_decay=0.0, max_epochs=4, batch_size=1024,
-                                       step_reduction=0.5, max_step_reductions=2).fit(imbalanced)
+    model = VerticalLogisticRegression(learning_rate=1.0, lr_decay=0.0, max_epochs=5, batch_size=512,
+                                       max_step_reductions=2).fit(imbalanced)
     summary = model.summary_
-    print(f"diverging (Adam 3.0): losses {np.round(summary.losses, 4).tolist()}, scales {summary.step_scales}, "
+    print(f"diverging (Adam 1.0): losses {np.round(summary.losses, 4).tolist()}, scales {summary.step_scales}, "
           f"rejected {summary.rejected}, predicted {model.predict_proba(imbalanced)[:, 1].mean():.4f}")
     assert summary.rejected and summary.step_scales[0] == 1.0 and min(summary.step_scales) < 1.0
     accepted = [v for i, v in enumerate(summary.losses) if i not in summary.rejected]
     assert all(b <= a + 1e-4 for a, b in itertools.pairwise(accepted))
+    assert not summary.converged
     warnings = plugin.training_diagnostics(model.params, summary.to_dict())["warnings"]
     assert any("step was halved at epoch" in w for w in warnings)
-    if summary.rejected[-1] == len(summary.losses) - 1:  # never recovered: said so
-        assert any("never recovered" in w or "stopped at the last accepted epoch" in w for w in warnings)
+    assert summary.rejected[-1] == len(summary.losses) - 1  # it never recovered: said so
+    assert any("never recovered" in w or "stopped at the last accepted epoch" in w for w in warnings)
+    assert any("without converging" in w for w in warnings)
     # without step control the same configuration only gets flagged
     params = plugin.parse_params({"learning_rate": 3.0, "lr_decay": 0.0, "max_epochs": 4, "batch_size": 512})
     flagged = {"kind": "vertical_lr.arbiter", "epochs": 4, "losses": [0.255, 0.31, 0.35, 0.396],
@@ -135,21 +137,25 @@ def test_a_diverging_configuration_is_reduced_and_flagged(imbalanced) -> None:  
 
 @pytest.mark.slow
 def test_imbalanced_data_defaults(imbalanced) -> None:  # type: ignore[no-untyped-def]
-    """The defaults start at the base rate (6.0 %); the local approximation's fixed point over-predicts on this
-    table (about 8 %: the tangent of the convex σ at the bank's own score under-estimates σ(u_G + U)), so the
-    predicted rate is checked against that bound, and a rising loss is flagged by the model check."""
+    """The defaults converge on the imbalanced table: from the base-rate start the epoch loss falls every epoch
+    and no step reduction is needed (Adam 0.2, the earlier default, let it rise: 0.275 → 0.302 → 0.325 with
+    the old loss bound). The predicted rate sits between the observed one and the local approximation's fixed
+    point (8.3 % for 6.0 %, plaintext replica run to convergence): the tangent of the convex σ at the bank's
+    own score under-estimates σ(u_G + U), so the expansion's optimum over-predicts on a low-default
+    portfolio; scikit-learn's predicts 5.95 %."""
     plugin = catalogue.get("vertical_lr")
     rate = imbalanced.guest["y"].mean()
     model = VerticalLogisticRegression(max_epochs=3, batch_size=512).fit(imbalanced)
     predicted = model.predict_proba(imbalanced)[:, 1].mean()
-    print(f"imbalanced defaults: losses {np.round(model.losses_, 4).tolist()}, predicted {predicted:.4f} for "
-          f"{rate:.4f}")
-    assert abs(predicted - rate) < 0.5 * rate
+    print(f"imbalanced defaults: losses {np.round(model.losses_, 4).tolist()}, step scales "
+          f"{model.summary_.step_scales}, predicted {predicted:.4f} for {rate:.4f}")
+    assert all(b < a for a, b in itertools.pairwise(model.losses_)) and not model.summary_.rejected
+    assert rate <= predicted <= 1.4 * rate
     warnings = plugin.training_diagnostics(model.params, model.summary_.to_dict())["warnings"]
-    if any(b > a + model.params.tol for a, b in zip(model.losses_, model.losses_[1:], strict=False)):
-        assert any("loss rose" in w for w in warnings)
+    assert not any("loss rose" in w for w in warnings)
+    # a slow schedule stays near the base-rate start (before it: 12.4 % predicted for 6.1 % observed)
     sgd = VerticalLogisticRegression(max_epochs=3, batch_size=512, optimizer="sgd", learning_rate=0.5).fit(imbalanced)
     predicted = sgd.predict_proba(imbalanced)[:, 1].mean()
-    assert abs(predicted - rate) < 0.15 * rate  # before the base-rate start: 12.4 % predicted for 6.1 % observed
+    assert abs(predicted - rate) < 0.15 * rate
     diag = plugin.training_diagnostics(sgd.params, sgd.summary_.to_dict())
     assert diag["curve"]["values"] == pytest.approx(sgd.losses_)
