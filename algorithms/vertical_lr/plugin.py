@@ -174,7 +174,8 @@ class VerticalLR(Algorithm):
                                 f"learning_rate (now {params.learning_rate:g}), raise lr_decay (now "
                                 f"{params.lr_decay:g}) or set step_reduction = 0.5 (automatic step reduction)")
         if not summary.converged and params.early_stopping == "loss":
-            last = abs(losses[-1] - losses[-2]) if len(losses) > 1 else float("nan")
+            kept = [v for i, v in enumerate(losses) if i not in summary.rejected]  # undone epochs left out
+            last = abs(kept[-1] - kept[-2]) if len(kept) > 1 else float("nan")
             warnings.append(f"training stopped after {len(losses)} of max_epochs = {params.max_epochs} epochs without "
                             f"converging (last loss change {last:.2g} > tol {params.tol:g}); the model may be "
                             "under-fitted: raise max_epochs or check the loss curve")
