@@ -207,11 +207,12 @@ def test_privacy_transcript(breast: tuple[VerticalArrays, VerticalArrays], keypa
         transcripts.append(network)
 
     # 1. everything the arbiter decrypted is uniform in [0, n) and indistinguishable between the two runs
+    # (threshold 1e-6: this runs ~6 KS tests per session, and an unmasked vector, values far below n, gives p ~ 0)
     samples = [np.array([r / n for r in run]) for run in decrypted]
     for s in samples:
         assert len(s) > 200
-        assert stats.kstest(s, "uniform").pvalue > 1e-3
-    assert stats.ks_2samp(samples[0], samples[1]).pvalue > 1e-3
+        assert stats.kstest(s, "uniform").pvalue > 1e-6
+    assert stats.ks_2samp(samples[0], samples[1]).pvalue > 1e-6
 
     network = transcripts[0]
     control = {"error", "params", "n_rows", "start_epoch", "finished", "public_key", "stop", "converged",
