@@ -497,7 +497,7 @@ class RiskReport:
     """All evaluation numbers of one binary risk model on one evaluation set (aggregates only).
 
     ``to_dict()`` gives plain JSON types; ``RiskReport.from_dict`` reverses it. Optional parts are
-    ``None`` when not computed: ``brier``/``ece``/``calibration`` need probabilities in [0, 1];
+    ``None`` when not computed: ``brier``/``ece``/``calibration``/``mean_predicted`` need probabilities in [0, 1];
     ``psi``/``psi_bins`` need training scores; ``baseline`` (a guest-only model's report) and
     ``federation_gain`` need baseline scores. ``notes`` says why a part was skipped.
     """
@@ -516,6 +516,7 @@ class RiskReport:
     brier: float | None = None
     ece: float | None = None
     calibration: list[dict[str, Any]] | None = None
+    mean_predicted: float | None = None  # calibration-in-the-large: the mean PD, against ``bad_rate``
     psi: float | None = None
     psi_verdict: str | None = None
     psi_bins: list[dict[str, Any]] | None = None
@@ -578,6 +579,7 @@ def evaluate_scores(y_true: Any, scores: Any, *, train_scores: Any = None, basel
     if s.min() >= 0 and s.max() <= 1:
         report.brier = brier(y, s)
         report.calibration, report.ece = calibration_table(y, s, n_bins, min_rows)
+        report.mean_predicted = float(s.mean())
     else:
         notes.append("scores are not probabilities in [0, 1]: Brier score and calibration not computed")
     if train_scores is not None:

@@ -139,6 +139,7 @@ def _kpis(r: dict[str, Any]) -> str:
         ("KS", _num(r["ks"]), f"at score ≥ {_score(r['ks_cutoff'])}"),
         ("Brier", _num(r.get("brier"), 4), "mean squared error"),
         ("ECE", _num(r.get("ece"), 4), "expected calibration error"),
+        ("Mean PD", _pct(r.get("mean_predicted"), 2), f"observed bad rate {_pct(r['bad_rate'], 2)}"),
         ("PSI", _num(r.get("psi"), 4), r.get("psi_verdict") or "no training scores"),
         ("Population", _num(r["n"]), f"{_num(r['n_bad'])} bads ({_pct(r['bad_rate'])})"),
     ]

@@ -378,7 +378,8 @@ class ArbiterService:
                  "parties": spec.parties.to_dict(), "schema_digests": expected,
                  "part_hashes": training["part_hashes"], "arbiter_part": training["arbiter_part"]}
         headline = {k: metrics.get(k) for k in ("auc", "ks", "gini", "n", "n_bad")}
-        evaluation_warnings = small_evaluation_warnings(metrics.get("n"), metrics.get("n_bad"))
+        evaluation_warnings = [*small_evaluation_warnings(metrics.get("n"), metrics.get("n_bad")),
+                               *calibration_warnings(metrics)]
         for warning in evaluation_warnings:
             log.warning("evaluation check", extra={"fields": {"warning": warning}})
         diagnostics = dict(training.get("diagnostics") or {})
@@ -505,6 +506,24 @@ def small_evaluation_warnings(n: Any, n_bad: Any) -> list[str]:
     return [f"the evaluation set is small ({int(n)} rows, {int(n_bad)} bads; stable metrics need at least "
             f"{MIN_EVALUATION_ROWS} rows and {MIN_EVALUATION_BADS} bads): AUC, KS and Gini may move by several "
             "points with a different split; raise holdout or evaluate on more data (`fedrisk evaluate`)"]
+
+
+CALIBRATION_RATIO = 1.25  # mean PD over observed bad rate (or its inverse) above which the report warns
+
+
+def calibration_warnings(metrics: dict[str, Any]) -> list[str]:
+    """A warning when the model's mean predicted probability is far from the observed bad rate on the evaluation
+    rows (calibration-in-the-large), with enough bads for the comparison to mean something."""
+    mean, rate, n_bad = metrics.get("mean_predicted"), metrics.get("bad_rate"), metrics.get("n_bad")
+    if not all(isinstance(v, int | float) for v in (mean, rate, n_bad)) or n_bad < MIN_EVALUATION_BADS \
+            or not 0 < rate < 1 or mean <= 0:
+        return []
+    ratio = mean / rate
+    if 1 / CALIBRATION_RATIO <= ratio <= CALIBRATION_RATIO:
+        return []
+    return [f"calibration-in-the-large: the model predicts {mean:.2%} bads on average for {rate:.2%} observed on the "
+            f"evaluation rows ({ratio:.2f}x); its ranking metrics (AUC, KS, Gini) are unaffected, but recalibrate "
+            "its intercept on recent data before using the scores as PDs"]
 
 
 def _rows(plugin: Algorithm, spec: JobSpec, per_party: dict[str, int]) -> int:

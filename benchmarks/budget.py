@@ -29,6 +29,7 @@ from algorithms.paillier import (
     elementwise_product,
     matmul_transpose,
 )
+from algorithms.paillier.comb import comb_table
 
 
 def process_cpu_seconds(pids: list[int]) -> float:
@@ -87,6 +88,19 @@ def unit_costs(public_key: PublicKey, private_key: PrivateKey, matrices: list[np
     }
     costs["obfuscator_phe"] = _per_item(lambda: Encryptor(public_key, obfuscation="phe").obfuscators(20), 20, 1)
     return costs
+
+
+def table_line(public_key: PublicKey, workers: int, prefix: str) -> str:
+    """The obfuscators' comb layout and what building its table costs (once per key in every pool worker)."""
+    encryptor = Encryptor(public_key)
+    layout = encryptor.layout
+    nsq = public_key.nsquare
+    start = time.process_time()
+    comb_table(public_key.hs if public_key.hs is not None else mpz(4), nsq, layout)
+    build = time.process_time() - start
+    return (f"{prefix}_obfuscator_table: teeth={layout.teeth} columns={layout.columns} "
+            f"multiplications={layout.multiplications:.0f} squarings={layout.squarings} entries={layout.entries} "
+            f"build_cpu_s={build:.2f} per pool worker, {workers} workers: {build * workers:.2f} s of the other CPU")
 
 
 def budget_lines(ops: dict[str, int], costs: dict[str, float], cpu_seconds: float, prefix: str,

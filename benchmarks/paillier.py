@@ -105,7 +105,9 @@ def vs_heu(count: int, rounds: int) -> None:
           f"fedrisk_crt_encrypt_ms={med['our_crt']:.3f} (key holder)")
     print(f"heu_decrypt_ms={med['heu_dec']:.3f} fedrisk_decrypt_ms={med['our_dec']:.3f} "
           f"fedrisk_decrypt_ordinary_key_ms={med['full_dec']:.3f} (phe-generated key: full exponents)")
-    print(f"fedrisk obfuscator exponent {ours.alpha_bits} bits, window {ours.window} bits")
+    comb = ours.layout
+    print(f"fedrisk obfuscator exponent {ours.alpha_bits} bits, Lim-Lee comb of {comb.teeth} teeth "
+          f"x {comb.columns} columns ({comb.multiplications:.0f} multiplications + {comb.squarings} squarings each)")
     print(f"crt_encrypt_speedup_vs_heu={med['heu_enc'] / med['our_crt']:.2f}")
     print(f"encrypt_speedup_vs_heu={med['heu_enc'] / med['our_enc']:.2f}")
     print(f"decrypt_speedup_vs_heu={med['heu_dec'] / med['our_dec']:.2f}")

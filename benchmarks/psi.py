@@ -172,7 +172,7 @@ def party(role: str, n: int, conn: Connection, ready: Any, go: Any, results: Any
 
 
 def primitive_costs(n: int = 2000) -> tuple[float, float]:
-    """CPU µs per id of the RFC 9380 hash and of one X25519 multiplication, measured here and now."""
+    """CPU µs per id of the random-oracle hash and of one X25519 multiplication, measured here and now."""
     from algorithms.psi.blinding import _blind_bytes, new_scalar
     from algorithms.psi.hashing import hash_ids
 

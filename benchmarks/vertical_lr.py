@@ -29,7 +29,7 @@ from sklearn.metrics import roc_auc_score
 from algorithms.paillier import Encryptor, generate_keypair, opcount, shared_executor
 from algorithms.vertical_lr import VerticalLogisticRegression, VerticalLRParams
 from algorithms.vertical_lr.params import n_batches
-from benchmarks.budget import budget_lines, process_cpu_seconds, unit_costs
+from benchmarks.budget import budget_lines, process_cpu_seconds, table_line, unit_costs
 from datasets import VerticalDataset, load_default_credit_vertical, train_test_split_ids
 
 
@@ -85,6 +85,7 @@ def main() -> None:
                                                           for h in train.hosts.values()]
     for line in budget_lines(r["ops"], unit_costs(*keypair, matrices), cpu, "epoch"):
         print("  " + line)
+    print("  " + table_line(keypair[0], len(workers), "epoch"))
     # what re-randomising the masked vectors for the arbiter costs: one obfuscator per gradient entry and
     # batch at every silo, one for the epoch's loss; timed inline in this process (CPU = wall here)
     batches = n_batches(len(train_ids), default.batch_size)

@@ -13,7 +13,8 @@ from sklearn.metrics import roc_auc_score
 from algorithms.api import ParamsError
 from algorithms.base import MemoryCheckpoint
 from algorithms.distillation import FederatedDistillation, ModelFamily, make_family
-from algorithms.distillation.consensus import aggregate_soft_labels, sharpen, silo_weight
+from algorithms.distillation.consensus import aggregate_soft_labels, consensus_for, sharpen, silo_weight
+from algorithms.distillation.families import FAMILIES as FAMILY_CLASSES
 from algorithms.distillation.params import DistillationParams
 from datasets import load_default_credit_horizontal
 from federation.channel import InMemoryNetwork
@@ -43,6 +44,42 @@ def test_consensus_matches_a_hand_computed_case() -> None:
         aggregate_soft_labels({"a": np.zeros(2), "b": np.zeros(3)}, {"a": 1, "b": 1})
 
 
+def test_leave_one_out_consensus_is_the_others_weighted_mean() -> None:
+    soft = {"a": np.array([0.2, 0.9]), "b": np.array([0.6, 0.5]), "c": np.array([0.4, 0.1])}
+    w = {"a": 0.3, "b": 0.1, "c": 0.2}
+    assert consensus_for("a", soft, w, leave_one_out=True) == pytest.approx([(0.06 + 0.08) / 0.3, (0.05 + 0.02) / 0.3])
+    assert consensus_for("a", soft, w) == pytest.approx(aggregate_soft_labels(soft, w))  # the default: of all
+    assert consensus_for("new", soft, w, leave_one_out=True) == pytest.approx(aggregate_soft_labels(soft, w))
+    alone = {"a": soft["a"]}  # a lone contributor gets its own (the consensus of all)
+    assert consensus_for("a", alone, w, leave_one_out=True) == pytest.approx(soft["a"])
+
+
+def test_warm_start_fine_tunes_the_mlp_from_its_current_weights(silos) -> None:  # type: ignore[no-untyped-def]
+    frames, ref, _ = silos
+    frame = frames["c"]
+    X, y, R = frame.drop(columns=["id", "y"]).to_numpy(), frame["y"].to_numpy(), ref.to_numpy()[:300]
+    soft = np.full(len(R), 0.25)
+    local = make_family("mlp", seed=1).fit(X, y)
+    fresh = make_family("mlp", seed=2).fit(X, y, R, soft)
+    warm = make_family("mlp", seed=2).fit(X, y, R, soft, init=local)
+    again = make_family("mlp", seed=2).fit(X, y, R, soft, init=ModelFamily.from_dict(local.to_dict()))
+    assert np.array_equal(warm.predict_proba(X), again.predict_proba(X))  # from the stored arrays: the same
+    assert not np.allclose(warm.predict_proba(X), fresh.predict_proba(X))
+    # it continues from local's weights: after one epoch it is still near local, a fit from random weights is not
+    short = [make_family("mlp", seed=2) for _ in range(2)]
+    for m in short:
+        m.epochs = 1  # type: ignore[attr-defined]
+    one_warm, one_fresh = short[0].fit(X, y, R, soft, init=local), short[1].fit(X, y, R, soft)
+    dist = {k: np.abs(m.decision_function(X) - local.decision_function(X)).mean()
+            for k, m in (("warm", one_warm), ("fresh", one_fresh))}
+    assert dist["warm"] < dist["fresh"] / 3
+    # families that do not warm-start (convex logistic ones, trees refitted) ignore init
+    assert [f for f, cls in FAMILY_CLASSES.items() if cls.warm_startable] == ["mlp"]
+    start = make_family("logistic", seed=1).fit(X, y)
+    assert np.array_equal(make_family("logistic", seed=2).fit(X, y, R, soft, init=start).predict_proba(X),
+                          make_family("logistic", seed=2).fit(X, y, R, soft).predict_proba(X))
+
+
 @pytest.mark.parametrize("family", ["logistic", "scorecard", "gbt", "mlp"])
 def test_families_predict_from_their_arrays_as_sklearn_does(family: str, silos) -> None:  # type: ignore[no-untyped-def]
     frames, ref, _ = silos
@@ -64,14 +101,21 @@ def test_params_refuse_unknown_names_and_families() -> None:
         DistillationParams.from_dict({"roundz": 2})
     with pytest.raises(ParamsError, match="known families"):
         DistillationParams.from_dict({"families": {"a": "svm"}})
-    p = DistillationParams.from_dict({"families": FAMILIES, "newcomers": ["d"]})
+    with pytest.raises(ParamsError, match="did you mean 'warm_start'"):
+        DistillationParams.from_dict({"warmstart": True})
+    with pytest.raises(ParamsError, match="leave_one_out must be true or false"):
+        DistillationParams.from_dict({"leave_one_out": "yes"})
+    p = DistillationParams.from_dict({"families": FAMILIES, "newcomers": ["d"], "warm_start": True,
+                                      "leave_one_out": True})
     assert DistillationParams.from_dict(p.to_dict()) == p
 
 
-def test_distillation_never_lowers_a_silos_held_out_metric_and_reports_per_silo(silos) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("options", [{}, {"warm_start": True, "leave_one_out": True, "soft_weight": 2.0}],
+                         ids=["fresh", "warm-start-leave-one-out"])
+def test_distillation_never_lowers_a_silos_held_out_metric_and_reports_per_silo(silos, options) -> None:  # type: ignore[no-untyped-def]
     frames, ref, _ = silos
     net = InMemoryNetwork(record=True)
-    fd = FederatedDistillation(rounds=2, families=FAMILIES).fit(frames, ref, network=net)
+    fd = FederatedDistillation(rounds=2, families=FAMILIES, **options).fit(frames, ref, network=net)
     for pid, part in fd.parts_.items():
         s = part["summary"]
         assert s["family"] == FAMILIES[pid] and len(s["accepted"]) == 2

@@ -15,8 +15,9 @@ All are marked ``slow`` (CI runs them; each starts three or four processes in na
   a fourth namespace using the bank's genuine key is refused too;
 * (slow) a silo's link cut mid-training (``ip link set ... down``) and restored: the job waits and
   ends with the same model; a silo SIGKILLed mid-training and restarted: the job resumes to the same
-  model; latency + loss with ``tc netem`` (skipped where the kernel has no ``sch_netem``) and a
-  bandwidth-limited link (``tc tbf``): the job completes and the duration is logged.
+  model; latency + loss with ``tc netem`` (skipped where the kernel has no ``sch_netem``), 2 % packet
+  loss each way with nftables (netdev ingress/egress hooks; works without netem) and a bandwidth-limited
+  link (``tc tbf``): the job completes with the same model and the duration is logged.
 
 Needs root and ``ip`` (iproute2); skipped with a message otherwise (CI runs as root).
 """
@@ -27,6 +28,7 @@ import contextlib
 import itertools
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -132,6 +134,23 @@ class Federation:
             out = subprocess.run(["ip", "netns", "exec", self.ns(party), "tc", "qdisc", "replace", "dev", "eth0",
                                   "root", *qdisc], capture_output=True, text=True, timeout=30)
         return out
+
+    def drop(self, party: str, percent: int) -> subprocess.CompletedProcess[str]:
+        """Random packet loss of ``percent`` % each way on the party's link, below the IP stack (nftables netdev
+        ingress and egress hooks on the party's ``eth0``: TCP sees it as loss on the wire, not a local error)."""
+        rules = (f"table netdev fedrisk_loss {{\n"
+                 f"  chain rx {{ type filter hook ingress device \"eth0\" priority 0; "
+                 f"numgen random mod 100 < {percent} counter drop; }}\n"
+                 f"  chain tx {{ type filter hook egress device \"eth0\" priority 0; "
+                 f"numgen random mod 100 < {percent} counter drop; }}\n}}\n")
+        return subprocess.run(["ip", "netns", "exec", self.ns(party), "nft", "-f", "-"], input=rules,
+                              capture_output=True, text=True, timeout=30)
+
+    def dropped(self, party: str) -> int:
+        """Packets the loss rules of :meth:`drop` have dropped so far on the party's link."""
+        out = subprocess.run(["ip", "netns", "exec", self.ns(party), "nft", "list", "table", "netdev",
+                              "fedrisk_loss"], capture_output=True, text=True, timeout=30)
+        return sum(int(n) for n in re.findall(r"counter packets (\d+)", out.stdout))
 
     # parties ---------------------------------------------------------------------------------------------
     def issue_certificates(self, wrong: dict[str, str] | None = None) -> Path:
@@ -382,6 +401,24 @@ def _netem_available() -> bool:
         return out.returncode == 0
     finally:
         _ip("netns", "del", ns, check=False)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("nft") is None, reason="needs nftables (`nft`) for packet loss")
+def test_packet_loss_on_a_link_still_completes(federation: Federation) -> None:
+    """2 % of the bank's packets lost each way (nftables, since this kernel has no netem): TCP retransmits,
+    the job completes with the same model; the duration and the packets dropped are printed."""
+    fed = federation
+    out = fed.drop("bank", 2)
+    assert out.returncode == 0, out.stderr
+    paths, t0 = _run_full_job(fed, "netns-loss")
+    assert fed.wait_arbiter(600) == 0, fed.procs.tail("arbiter", 30)
+    elapsed = time.perf_counter() - t0
+    dropped = fed.dropped("bank")
+    log.warning("netns job with 2 %% loss each way took %.1fs (%d packets dropped)", elapsed, dropped)
+    print(f"netns_loss_job_seconds={elapsed:.1f} netns_loss_packets_dropped={dropped}")
+    assert dropped > 0
+    _assert_same_model(fed, paths, "netns-loss")
 
 
 @pytest.mark.slow

@@ -46,16 +46,17 @@ from algorithms.vertical_lr.approximation import (
 )
 from algorithms.vertical_lr.guest import initial_intercept
 from algorithms.vertical_lr.optimizer import PartyOptimizer
+from algorithms.vertical_lr.step_control import StepControl
 from datasets import load_breast_vertical, train_test_split_ids
 from federation.channel import InMemoryNetwork, run_parties
 
 BREAST = dict(learning_rate=0.01, optimizer="adam", batch_size=64, tol=0.0, lr_decay=0.0)
-# Per approximation, the breast schedule used for the sklearn comparison. Local mode: full-batch Adam; in the
-# plaintext replica its AUC gap to sklearn is 0.0036, 0.0030, 0.0017, 0.0007, 0.0023, 0.0046 after 5..10 epochs
-# (mini-batches sit on a plateau 0.005-0.006 short on this nearly separable data).
+# Per approximation, the breast schedule used for the sklearn comparison. Local mode: full-batch Adam from the
+# base-rate intercept; in the plaintext replica its AUC gap to sklearn is 0.0079, 0.0063, 0.0056, 0.0043, 0.0050,
+# 0.0056 after 5..10 epochs (mini-batches sit on a plateau 0.005-0.006 short on this nearly separable data).
 BREAST_SCHEDULE = {"taylor": dict(BREAST, max_epochs=5),
                    "local": dict(learning_rate=0.1, optimizer="adam", batch_size=None, tol=0.0, lr_decay=0.05,
-                                 max_epochs=7)}
+                                 max_epochs=8)}
 APPROXIMATIONS = ["local", "taylor"]
 
 
@@ -66,25 +67,44 @@ def breast() -> tuple[VerticalArrays, VerticalArrays]:
     return as_arrays(data.subset(train_ids)), as_arrays(data.subset(test_ids), need_labels=False)
 
 
-def replica(arrays: VerticalArrays, params: VerticalLRParams) -> tuple[np.ndarray, list[float]]:
-    """The same training on the joined plaintext data (what the protocol must reproduce)."""
+def replica_run(arrays: VerticalArrays, params: VerticalLRParams
+                ) -> tuple[list[np.ndarray], list[float], StepControl]:
+    """The same training on the joined plaintext data (what the protocol must reproduce): one optimizer on all
+    weights, the same step control. Returns the weights after every epoch, the epoch losses and the control."""
     n_guest = arrays.guest_x.shape[1] + 1
     x = np.c_[arrays.guest_x, np.ones(len(arrays.guest_x)), *arrays.hosts_x.values()]
     y = arrays.y.astype(float)
     approx = expansion(params.approximation)
     penalty = np.r_[np.full(n_guest - 1, params.l2), 0.0, np.full(x.shape[1] - n_guest, params.l2)]
-    w, losses = np.zeros(x.shape[1]), []
-    w[n_guest - 1] = initial_intercept(y)  # where the guest starts its intercept (base rate when imbalanced)
+    w, losses, out = np.zeros(x.shape[1]), [], []
+    w[n_guest - 1] = initial_intercept(y)  # where the guest starts its intercept (the base rate)
     opt = PartyOptimizer(params.optimizer, params.learning_rate, x.shape[1], params.lr_decay)
+    control = StepControl(params.step_reduction, params.max_step_reductions, params.tol)
+    anchor = (w.copy(), opt.state())
     for epoch in range(params.max_epochs):
-        total = 0.0
+        start, total = (w.copy(), opt.state()), 0.0
         for rows in batch_schedule(len(x), params.batch_size, params.seed, epoch):
             u_guest, scores = x[rows, :n_guest] @ w[:n_guest], x[rows, n_guest:] @ w[n_guest:]
-            total += plaintext_loss(params.approximation, u_guest, scores, y[rows])
+            total += plaintext_loss(params.approximation, u_guest, scores, y[rows], params.label_dp_noise)
             d = approx.plaintext_fore_gradient(u_guest, scores, y[rows])
             w = opt.step(w, x[rows].T @ d / len(rows) + penalty * w)
         losses.append(total / len(x))
-    return w, losses
+        verdict = control.decide(losses[-1])
+        if verdict.rollback:  # every party back to the start of the last accepted epoch
+            w = anchor[0].copy()
+            opt.load(anchor[1])
+        else:
+            anchor = start
+        opt.scale = verdict.scale
+        out.append(w.copy())
+        if verdict.exhausted:
+            break
+    return out, losses, control
+
+
+def replica(arrays: VerticalArrays, params: VerticalLRParams) -> tuple[np.ndarray, list[float]]:
+    weights, losses, _ = replica_run(arrays, params)
+    return weights[-1], losses
 
 
 def run_job(arrays: VerticalArrays, params: VerticalLRParams, keypair: Any, record: bool = False,
@@ -187,14 +207,16 @@ def test_privacy_transcript(breast: tuple[VerticalArrays, VerticalArrays], keypa
         transcripts.append(network)
 
     # 1. everything the arbiter decrypted is uniform in [0, n) and indistinguishable between the two runs
+    # (threshold 1e-6: this runs ~6 KS tests per session, and an unmasked vector, values far below n, gives p ~ 0)
     samples = [np.array([r / n for r in run]) for run in decrypted]
     for s in samples:
         assert len(s) > 200
-        assert stats.kstest(s, "uniform").pvalue > 1e-3
-    assert stats.ks_2samp(samples[0], samples[1]).pvalue > 1e-3
+        assert stats.kstest(s, "uniform").pvalue > 1e-6
+    assert stats.ks_2samp(samples[0], samples[1]).pvalue > 1e-6
 
     network = transcripts[0]
     control = {"error", "params", "n_rows", "start_epoch", "finished", "public_key", "stop", "converged",
+               "rollback", "step_scale",  # step control: one bit per epoch (did the loss rise)
                "host_features", "guest_features"}  # feature counts: every silo checks the batch guard
     host_residues: list[int] = []
     for delivery in network.received_by("insurer"):
@@ -410,7 +432,9 @@ def test_local_expansion_and_its_loss() -> None:
                                atol=1e-4)
     sigma = 0.5 * (1 + np.tanh(0.5 * u_guest))
     second_order = exact.sum() + (sigma - y) @ scores + 0.5 * (sigma * (1 - sigma)) @ (scores * scores)
-    assert plaintext_loss("local", u_guest, scores, y) >= second_order
+    # the reported loss is the second-order expansion (slopes quantised to 2^-18); with label DP the upper bound
+    assert plaintext_loss("local", u_guest, scores, y) == pytest.approx(second_order, rel=1e-9)
+    assert plaintext_loss("local", u_guest, scores, y, label_dp_noise=1.0) >= second_order
     assert plaintext_loss("local", u_guest, scores, y) == pytest.approx(np.logaddexp(0, -(2 * y - 1) * z).sum(),
                                                                         rel=1e-3)
 

@@ -3,14 +3,17 @@
 The aggregator sends every silo the reference rows (supplied by the arbiter, or sampled from the silos'
 pooled feature means and variances in synthetic mode), then per round collects each contributing silo's
 probabilities on them, weighs them (:mod:`algorithms.distillation.consensus`) and sends the consensus back to
-every silo. A round closes when every live silo answered or ``round_timeout`` passed; silos that did not
-answer are dropped from the job (the consensus is of the others) and at least ``min_clients`` answers are
-needed, else the job fails naming the silos that are missing. Each round's consensus is checkpointed.
+every silo (with ``leave_one_out`` each contributor gets the consensus of the *other* contributors: a silo
+learns nothing from its own soft labels; newcomers and a lone contributor get the consensus of all). A round
+closes when every live silo answered or ``round_timeout`` passed; silos that did not answer are dropped
+from the job (the consensus is of the others) and at least ``min_clients`` answers are needed, else the job
+fails naming the silos that are missing. Each round's consensus is checkpointed.
 
 What it reveals to whom: the aggregator learns each contributor's probabilities on the reference rows, its
 validation AUC and training-row count per round, and its end-of-job summary (validation AUC before and
 after, accepted rounds); in synthetic mode each silo's per-feature count, sum and sum of squares. Every
-silo learns the reference rows and the consensus.
+silo learns the reference rows and the consensus (with ``leave_one_out``: a contributor, the consensus of the
+others, which with two contributors is the other silo's probabilities themselves).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import numpy as np
 
 from algorithms.api import RoleContext
 from algorithms.distillation.client import DistillationError, tag
-from algorithms.distillation.consensus import aggregate_soft_labels, silo_weight
+from algorithms.distillation.consensus import consensus_for, silo_weight
 from algorithms.distillation.params import DistillationParams
 from federation.channel import Channel, ChannelError
 
@@ -97,10 +100,12 @@ class DistillationAggregator:
                 raise DistillationError(f"round {r}: {len(answers)} of {len(contributors)} silos sent soft labels, "
                                         f"at least {p.min_clients} needed; missing: {missing}")
             weights = {k: silo_weight(p.weighting, float(a["quality"]), int(a["rows"])) for k, a in answers.items()}
-            consensus = aggregate_soft_labels({k: np.asarray(a["soft"]) for k, a in answers.items()}, weights,
-                                              p.temperature)
+            soft = {k: np.asarray(a["soft"]) for k, a in answers.items()}
             live = [c for c in live if c not in missing]
-            lost = self._send(channel, live, f"r{r}.consensus", {"consensus": consensus})
+            lost = []
+            for c in live:  # leave_one_out: a contributor receives the consensus of the other contributors
+                consensus = consensus_for(c, soft, weights, p.temperature, p.leave_one_out)
+                lost += self._send(channel, [c], f"r{r}.consensus", {"consensus": consensus})
             live = [c for c in live if c not in lost]
             history.append({"round": r, "contributors": sorted(answers), "dropped": missing,
                             "weights": {k: round(w, 6) for k, w in weights.items()}})

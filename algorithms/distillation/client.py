@@ -6,9 +6,10 @@ Per job the client
 2. trains its family on its own labelled rows alone (the *local-only* model) and scores it on validation,
 3. (synthetic reference only) sends the count, sum and sum of squares of each feature,
 4. receives the reference rows, and then in every round sends its current model's probabilities on them
-   with its validation AUC and row count, receives the consensus, fits a fresh model on its own rows plus
-   the reference rows with the consensus as soft labels, and keeps it only if its validation AUC does not
-   get worse (*accept-if-better*),
+   with its validation AUC and row count, receives the consensus, fits a model on its own rows plus the
+   reference rows with the consensus as soft labels (afresh, or with ``warm_start`` fine-tuning its current
+   model where the family can), and keeps it only if its validation AUC does not get worse
+   (*accept-if-better*),
 5. sends a summary (validation AUC before and after, which rounds were accepted).
 
 A newcomer (``params.newcomers``) receives the consensus and fine-tunes on it, but sends no soft labels.
@@ -132,7 +133,8 @@ class DistillationClient:
                     "soft": current.predict_proba(X_ref), "quality": current_auc, "rows": len(y_fit)})
             consensus = np.asarray(channel.recv(arbiter, tag(ctx, f"r{r}.consensus"),
                                                 timeout=p.round_timeout * 2)["consensus"], dtype=np.float64)
-            candidate = make_family(self.family, seed + r + 1).fit(X_fit, y_fit, X_ref, consensus, p.soft_weight)
+            candidate = make_family(self.family, seed + r + 1).fit(X_fit, y_fit, X_ref, consensus, p.soft_weight,
+                                                                   init=current if p.warm_start else None)
             cand_auc = quality(y_val, candidate.predict_proba(X_val))
             keep = not_worse(cand_auc, current_auc)
             accepted.append(keep)

@@ -5,7 +5,8 @@ silo's own held-out quality (``"quality"``: ``max(AUC − 0.5, floor)``, so a si
 barely counts), its row count (``"count"``) or equal (``"uniform"``). Optional entropy reduction as in
 DS-FL (Itahara et al., arXiv 2008.06180): the averaged probability is sharpened with temperature ``T < 1``,
 ``c^(1/T) / (c^(1/T) + (1 − c)^(1/T))``, which lowers the consensus' entropy where silos disagree mildly
-and so stops the averaged labels drifting towards 0.5 with non-IID silos.
+and so stops the averaged labels drifting towards 0.5 with non-IID silos. With ``leave_one_out`` a
+contributor receives the consensus of the *other* contributors (:func:`consensus_for`).
 
 What it reveals to whom: the function runs at the aggregator on what the silos sent it (declared in
 :mod:`algorithms.distillation.plugin`).
@@ -53,3 +54,15 @@ def aggregate_soft_labels(soft: Mapping[str, np.ndarray], weights: Mapping[str, 
         raise ValueError("the silos' weights sum to zero")
     mean = sum(weights[k] * np.asarray(v, float) for k, v in soft.items()) / total
     return mean if temperature is None else sharpen(mean, temperature)
+
+
+def consensus_for(receiver: str, soft: Mapping[str, np.ndarray], weights: Mapping[str, float],
+                  temperature: float | None = None, leave_one_out: bool = False) -> np.ndarray:
+    """The consensus one silo receives: of all contributors, or (``leave_one_out``) of all but itself.
+
+    A newcomer (not among ``soft``) and a lone contributor always receive the consensus of all.
+    """
+    others = {k: v for k, v in soft.items() if k != receiver}
+    if leave_one_out and receiver in soft and others:
+        return aggregate_soft_labels(others, weights, temperature)
+    return aggregate_soft_labels(soft, weights, temperature)

@@ -11,6 +11,12 @@ with weight ``λ·(1 − c)``; the weighted log-loss of that pair is exactly ``�
 * ``gbt``: scikit-learn ``HistGradientBoostingClassifier`` (gradient-boosted trees).
 * ``mlp``: scikit-learn ``MLPClassifier`` (one ReLU hidden layer of 32, L2 0.01, 40 epochs of Adam).
 
+``fit(..., init=model)`` *warm-starts* a family that can continue training (``warm_startable``: the MLP,
+whose fit from random weights is one local optimum among many): it starts from ``model``'s weights and runs
+the family's own schedule (the same 40 epochs of Adam) on the same rows, as FedMD's silos keep updating
+their model instead of refitting it. The other families fit afresh: the logistic ones are convex (a warm
+start reaches the same optimum), and gradient-boosted trees are refitted from their base rate.
+
 A fitted family is kept as plain arrays (``to_dict``/``from_dict``: coefficients, bin edges, tree nodes,
 layer weights) and always predicts from those arrays, so a model loaded from a silo's store scores exactly
 as it did when trained; nothing is pickled.
@@ -22,14 +28,20 @@ from __future__ import annotations
 
 import warnings
 from abc import ABC, abstractmethod
+from itertools import pairwise
 from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 
 Params = dict[str, Any]
+
+# The MLP runs a fixed number of epochs by design, so "maximum iterations reached" is no news. A filter for
+# that one warning of that one module (``catch_warnings`` is not thread-safe: silos train in threads).
+warnings.filterwarnings("ignore", category=ConvergenceWarning, module=r"sklearn\.neural_network")
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -37,9 +49,10 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 class ModelFamily(ABC):
-    """A silo's model: ``fit(X, y, X_soft, soft, soft_weight)``, then ``predict_proba(X)`` (class 1)."""
+    """A silo's model: ``fit(X, y, X_soft, soft, soft_weight, init)``, then ``predict_proba(X)`` (class 1)."""
 
     name: ClassVar[str]
+    warm_startable: ClassVar[bool] = False
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
@@ -52,8 +65,13 @@ class ModelFamily(ABC):
     @abstractmethod
     def _decision(self, params: Params, X: np.ndarray) -> np.ndarray: ...
 
+    def _fine_tune_arrays(self, init: Params, X: np.ndarray, y: np.ndarray, w: np.ndarray) -> Params:
+        """Continue training from ``init`` (families with ``warm_startable``)."""
+        raise NotImplementedError(f"{self.name} does not warm-start")
+
     def fit(self, X: np.ndarray, y: np.ndarray, X_soft: np.ndarray | None = None, soft: np.ndarray | None = None,
-            soft_weight: float = 1.0) -> ModelFamily:
+            soft_weight: float = 1.0, init: ModelFamily | None = None) -> ModelFamily:
+        """Fit on ``(X, y)`` plus ``X_soft`` with soft labels ``soft``; from ``init``'s weights if it can."""
         X_fit, y_fit, w_fit = np.asarray(X, float), np.asarray(y, np.int64), np.ones(len(y))
         if X_soft is not None and soft is not None and len(soft):
             soft = np.clip(np.asarray(soft, float), 0.0, 1.0)
@@ -66,7 +84,10 @@ class ModelFamily(ABC):
             rate = float(np.average(y_fit, weights=w_fit)) if len(y_fit) else 0.5
             self.params_ = {"constant": float(np.log(max(rate, 1e-6) / max(1 - rate, 1e-6)))}
             return self
-        self.params_ = self._fit_arrays(X_fit, y_fit, w_fit)
+        warm = (self.warm_startable and init is not None and init.name == self.name and init.params_ is not None
+                and "constant" not in init.params_)
+        self.params_ = self._fine_tune_arrays(init.params_, X_fit, y_fit, w_fit) if warm and init is not None \
+            else self._fit_arrays(X_fit, y_fit, w_fit)
         return self
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
@@ -162,14 +183,32 @@ class NeuralNet(ModelFamily):
     """``MLPClassifier`` with one ReLU hidden layer; kept as its weight matrices."""
 
     name = "mlp"
+    warm_startable = True
     hidden = (32,)
+    epochs = 40
+
+    def _mlp(self, epochs: int, warm_start: bool = False) -> MLPClassifier:
+        return MLPClassifier(hidden_layer_sizes=self.hidden, alpha=1e-2, batch_size=256, max_iter=epochs,
+                             random_state=self.seed, warm_start=warm_start)
 
     def _fit_arrays(self, X: np.ndarray, y: np.ndarray, w: np.ndarray) -> Params:
-        mlp = MLPClassifier(hidden_layer_sizes=self.hidden, alpha=1e-2, batch_size=256, max_iter=40,
-                            random_state=self.seed)
+        with warnings.catch_warnings():  # (the module filter covers threads, this one test runners' filters)
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            mlp = self._mlp(self.epochs).fit(X, y, sample_weight=w)
+        return {"weights": list(mlp.coefs_), "biases": list(mlp.intercepts_)}
+
+    def _fine_tune_arrays(self, init: Params, X: np.ndarray, y: np.ndarray, w: np.ndarray) -> Params:
+        weights = [np.array(W, dtype=float) for W in init["weights"]]
+        biases = [np.array(b, dtype=float) for b in init["biases"]]
+        units = [X.shape[1], *self.hidden, 1]
+        if [W.shape for W in weights] != list(pairwise(units)):
+            return self._fit_arrays(X, y, w)  # another architecture: fit afresh
+        mlp = self._mlp(1, warm_start=True)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # ConvergenceWarning at max_iter: the model is still usable
-            mlp.fit(X, y, sample_weight=w)
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            mlp.fit(X, y, sample_weight=w)  # one epoch sets up the estimator (classes, layers, loss curve) ...
+            mlp.coefs_, mlp.intercepts_ = weights, biases  # ... whose weights are then replaced by init's
+            mlp.set_params(max_iter=self.epochs).fit(X, y, sample_weight=w)  # warm_start: continues from them
         return {"weights": list(mlp.coefs_), "biases": list(mlp.intercepts_)}
 
     def _decision(self, params: Params, X: np.ndarray) -> np.ndarray:

@@ -26,7 +26,13 @@ class DistillationParams(AlgorithmParams):
       columns are the silos' feature names; an ``id`` column is ignored, a label column is refused) — or
       ``"synthetic"`` — ``n_synthetic`` rows drawn from the federated feature means and variances.
     * ``weighting`` / ``temperature``: see :mod:`algorithms.distillation.consensus`.
+    * ``leave_one_out``: each contributing silo distils the consensus of the *other* contributors (its own
+      soft labels teach it nothing new and pull the consensus towards its current model); newcomers, and a
+      silo that is the only contributor of a round, receive the consensus of all.
     * ``soft_weight``: weight of the reference rows (per row) against a silo's own labelled rows.
+    * ``warm_start``: a family that can continue training (the MLP) distils by fine-tuning its current model
+      (the local-only one, then the last accepted one) for its usual epochs instead of fitting from random
+      weights; the other families always fit afresh (see :mod:`algorithms.distillation.families`).
     * ``validation_fraction``: share of each silo's training rows held out for its accept-if-better check
       (the distilled model replaces the current one only if this held-out AUC does not get worse).
     * ``newcomers``: silos that receive the consensus and fine-tune on it but do not contribute soft labels
@@ -43,7 +49,9 @@ class DistillationParams(AlgorithmParams):
     n_synthetic: int = 3000
     weighting: Weighting = "quality"
     temperature: float | None = None
+    leave_one_out: bool = False
     soft_weight: float = 1.0
+    warm_start: bool = False
     validation_fraction: float = 0.2
     newcomers: tuple[str, ...] = ()
     min_clients: int = 1
@@ -56,6 +64,9 @@ class DistillationParams(AlgorithmParams):
         for party, fam in {**self.families, "default_family": self.default_family}.items():
             if fam not in FAMILIES:
                 raise ParamsError(f"families.{party} = {fam!r}: known families are {', '.join(sorted(FAMILIES))}")
+        for flag in ("warm_start", "leave_one_out"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ParamsError(f"{flag} must be true or false, not {getattr(self, flag)!r}")
         if self.rounds < 1:
             raise ParamsError(f"rounds must be >= 1, not {self.rounds}")
         if self.reference not in ("arbiter", "synthetic"):

@@ -76,7 +76,8 @@ class Distillation(Algorithm):
                    "the silo's model probabilities on each reference row (no row of its own), its validation AUC "
                    "and training-row count"),
         Disclosure("client", "arbiter", "distill.r*.consensus", "aggregate",
-                   "the weighted average of the contributors' probabilities on each reference row"),
+                   "the weighted average of the contributors' probabilities on each reference row (leave_one_out: "
+                   "of the other contributors, with two of them the other silo's probabilities)"),
         Disclosure("arbiter", "client", "distill.summary", "aggregate",
                    "validation AUC of the local-only and the final model, accepted rounds, row counts"),
     )

@@ -9,9 +9,9 @@ Encryption is ``c = (1 + m·n) · ρ mod n²`` where the obfuscator ``ρ`` is an
   When the key was generated under the conditions of Ma, Han, Lei (ACSAC 2021, see
   :mod:`algorithms.paillier.keys`) it publishes its own ``hs`` of order dividing ``2·p₀·q₀`` and ``α`` is
   drawn with ℓ bits (448 for a 2048-bit ``n``), as that paper prescribes; for any other key the DJN
-  exponent above is kept. ``hs^α`` is computed from a precomputed fixed-base window table (``2^w``
-  powers per ``w``-bit digit of ``α``; ``w`` is the widest window whose table fits
-  :data:`TABLE_BUDGET_BYTES`), i.e. ``⌈|α|/w⌉`` modular multiplications instead of a full exponentiation.
+  exponent above is kept. ``hs^α`` is computed from a precomputed Lim–Lee comb table
+  (:mod:`algorithms.paillier.comb`; the cheapest layout whose table fits :data:`TABLE_BUDGET_BYTES`: for a
+  448-bit ``α`` modulo a 4096-bit ``n²`` 31 multiplications and 6 squarings), instead of a full exponentiation.
   The encryptor that holds the private key (e.g. the guest in SecureBoost) evaluates the table modulo
   ``p²`` and ``q²`` and recombines by CRT, which roughly halves the cost again.
 * ``"phe"`` — python-paillier's randomness ``ρ = r^n mod n²`` for a uniform ``r`` (about 10× slower).
@@ -36,30 +36,34 @@ import numpy as np
 from gmpy2 import mpz
 
 from algorithms.paillier import opcount
+from algorithms.paillier.comb import CombLayout, comb_indices, comb_layout, comb_power, comb_table
 from algorithms.paillier.encoding import check_bound, encode
 from algorithms.paillier.keys import PrivateKey, PublicKey
-from algorithms.paillier.parallel import chunk_slices, parallel_map, workers
+from algorithms.paillier.parallel import Packed, chunk_slices, parallel_map, remote, unpacked, workers
 from algorithms.paillier.vector import CiphertextVector, times_g_power
 
 Obfuscation = Literal["djn", "phe"]
 
-#: Memory one fixed-base table may take per process (bytes); the window is the widest that fits.
+#: Memory one fixed-base table may take per process (bytes); the comb layout is the cheapest that fits.
 TABLE_BUDGET_BYTES = 48 << 20
 MAX_WINDOW_BITS = 12
 _MIN_PARALLEL = 256
-#: Window for small requests served in the calling process (a few hundred per run: a big table would cost
-#: more to build than it saves).
-SMALL_WINDOW_BITS = 6
+#: Table for small requests served in the calling process (a few hundred per run: a big table would cost
+#: more to build than it saves; about the size of a 6-bit window table).
+SMALL_TABLE_BUDGET_BYTES = 5 << 19
 
-# Worker-side cache of fixed-base tables (at most TABLE_BUDGET_BYTES each), keyed by (modulus, base, window):
+# Worker-side cache of fixed-base tables (at most TABLE_BUDGET_BYTES each), keyed by (modulus, base, layout):
 # built once per process, bounded so a long-running service that creates many encryptors does not grow
 # without limit.
-_TABLES: OrderedDict[tuple[int, int, int], list[list[mpz]]] = OrderedDict()
+_TABLES: OrderedDict[tuple[int, int, CombLayout], list[mpz]] = OrderedDict()
 _MAX_TABLES = 4
 
 
 def window_bits(exponent_bits: int, modulus_bits: int, budget: int = TABLE_BUDGET_BYTES) -> int:
-    """The widest fixed-base window (≤ :data:`MAX_WINDOW_BITS`) whose table fits ``budget`` bytes."""
+    """The widest plain fixed-base window (≤ :data:`MAX_WINDOW_BITS`) whose table fits ``budget`` bytes.
+
+    Kept as the reference point of :func:`~algorithms.paillier.comb.comb_layout`, which never costs more.
+    """
     entry = (modulus_bits + 7) // 8 + 32  # digits plus the mpz object
     best = 4
     for w in range(4, MAX_WINDOW_BITS + 1):
@@ -68,67 +72,50 @@ def window_bits(exponent_bits: int, modulus_bits: int, budget: int = TABLE_BUDGE
     return best
 
 
-def _fixed_base_table(base: mpz, modulus: mpz, exponent_bits: int, window: int) -> list[list[mpz]]:
-    key = (int(modulus), int(base), window)
+def _fixed_base_table(base: mpz, modulus: mpz, layout: CombLayout) -> list[mpz]:
+    key = (int(modulus), int(base), layout)
     table = _TABLES.get(key)
     if table is not None:
         _TABLES.move_to_end(key)
     else:
-        table = []
-        step = base
-        for _ in range((exponent_bits + window - 1) // window):
-            row = [mpz(1), step]
-            for _ in range((1 << window) - 2):
-                row.append(row[-1] * step % modulus)
-            table.append(row)
-            step = row[-1] * step % modulus  # base^(2^(w·(i+1)))
+        table = comb_table(base, modulus, layout)
         _TABLES[key] = table
         while len(_TABLES) > _MAX_TABLES:
             _TABLES.popitem(last=False)
     return table
 
 
-def _digits(alpha: int, window: int, count: int) -> list[int]:
-    """Little-endian ``window``-bit digits of ``alpha``."""
-    mask = (1 << window) - 1
-    return [(alpha >> (window * i)) & mask for i in range(count)]
-
-
-def _table_power(table: list[list[mpz]], digits: list[int], modulus: mpz) -> mpz:
-    """``base^α`` from the table, with ``α`` given as little-endian window digits."""
-    acc: mpz | None = None
-    for row, digit in zip(table, digits):  # noqa: B905 - the exponent may be shorter than the table
-        if digit:
-            acc = row[digit] if acc is None else acc * row[digit] % modulus
-    return mpz(1) if acc is None else acc
-
-
-def _djn_obfuscators(spec: tuple[int, ...], count: int, alpha_bits: int, window: int = 8) -> list[mpz]:
+def _djn_obfuscators(spec: tuple[int, ...], count: int, alpha_bits: int, budget: int = TABLE_BUDGET_BYTES,
+                     pack: bool = False) -> list[mpz] | Packed:
     """``count`` fresh ``hs^α`` values, ``α`` uniform in ``[0, 2^alpha_bits)`` from the OS CSPRNG.
 
     ``spec`` is (nsquare, hs) or, for the key holder, (nsquare, hs, p², q², (p²)⁻¹ mod q², o_p, o_q) with
     ``o_p``, ``o_q`` the orders of ``hs`` modulo p² and q² where known (Ma et al.'s ``2p₀``, ``2q₀``; else 0):
-    then ``hs^α mod p² = hs^(α mod o_p) mod p²`` — the same value from an exponent half as long.
+    then ``hs^α mod p² = hs^(α mod o_p) mod p²`` — the same value from an exponent half as long. The powers
+    come from a Lim–Lee comb table of at most ``budget`` bytes (the key holder: two of half that). ``pack``:
+    return them as one :class:`~algorithms.paillier.parallel.Packed` blob (from a pool worker).
     """
     gmpy2.get_context().allow_release_gil = True
+    out = _djn_powers(spec, count, alpha_bits, budget)
+    return Packed.of(out, (int(mpz(spec[0]).bit_length()) + 7) // 8) if pack else out
+
+
+def _djn_powers(spec: tuple[int, ...], count: int, alpha_bits: int, budget: int) -> list[mpz]:
+    alphas = [secrets.randbits(alpha_bits) for _ in range(count)]
     if len(spec) == 2:
-        rows = -(-alpha_bits // window)
         nsq, hs = mpz(spec[0]), mpz(spec[1])
-        table = _fixed_base_table(hs, nsq, alpha_bits, window)
-        return [_table_power(table, _digits(secrets.randbits(alpha_bits), window, rows), nsq) for _ in range(count)]
+        layout = comb_layout(alpha_bits, int(nsq.bit_length()), budget)
+        table = _fixed_base_table(hs, nsq, layout)
+        return [comb_power(table, ix, layout, nsq) for ix in comb_indices(alphas, layout)]
     _, hs, psq, qsq, psq_inv, order_p, order_q = (mpz(v) for v in spec)
-    bits_p = int(order_p.bit_length()) if order_p else alpha_bits
-    bits_q = int(order_q.bit_length()) if order_q else alpha_bits
-    rows_p, rows_q = -(-bits_p // window), -(-bits_q // window)
-    table_p = _fixed_base_table(hs % psq, psq, bits_p, window)
-    table_q = _fixed_base_table(hs % qsq, qsq, bits_q, window)
-    out = []
-    for _ in range(count):
-        alpha = secrets.randbits(alpha_bits)
-        xp = _table_power(table_p, _digits(alpha % order_p if order_p else alpha, window, rows_p), psq)
-        xq = _table_power(table_q, _digits(alpha % order_q if order_q else alpha, window, rows_q), qsq)
-        out.append(xp + psq * ((xq - xp) * psq_inv % qsq))
-    return out
+    halves = []
+    for prime_sq, order in ((psq, order_p), (qsq, order_q)):
+        bits = int(order.bit_length()) if order else alpha_bits
+        layout = comb_layout(bits, int(prime_sq.bit_length()), budget // 2)
+        table = _fixed_base_table(hs % prime_sq, prime_sq, layout)
+        exponents = [a % order for a in alphas] if order else alphas
+        halves.append([comb_power(table, ix, layout, prime_sq) for ix in comb_indices(exponents, layout)])
+    return [xp + psq * ((xq - xp) * psq_inv % qsq) for xp, xq in zip(*halves, strict=True)]
 
 
 def _phe_obfuscators(n: int, count: int) -> list[mpz]:
@@ -181,13 +168,13 @@ class Encryptor:
                 hs_n = hs[0] + p2 * ((hs[1] - hs[0]) * gmpy2.invert(p2, q2) % q2)
         if private_key is None:
             self._spec: tuple[int, ...] = (int(nsq), int(hs_n))
-            self.window = window_bits(self.alpha_bits, 2 * public_key.bits)
+            self.layout = comb_layout(self.alpha_bits, int(nsq.bit_length()), TABLE_BUDGET_BYTES)
         else:
             p2, q2 = private_key.psquare, private_key.qsquare
             orders = (private_key.p_order, private_key.q_order) if published is not None else (0, 0)
             self._spec = (int(nsq), int(hs_n), int(p2), int(q2), int(gmpy2.invert(p2, q2)), *map(int, orders))
             exponent = int(orders[0]).bit_length() or self.alpha_bits
-            self.window = window_bits(exponent, public_key.bits, TABLE_BUDGET_BYTES // 2)
+            self.layout = comb_layout(exponent, int(p2.bit_length()), TABLE_BUDGET_BYTES // 2)
 
     # ----------------------------------------------------------- obfuscators
     def obfuscators(self, count: int) -> list[mpz]:
@@ -203,10 +190,11 @@ class Encryptor:
             calls = [(int(self.public_key.n), k) for k in sizes]
             chunks = parallel_map(_phe_obfuscators, calls, executor)
         else:
-            window = self.window if count >= _MIN_PARALLEL else min(self.window, SMALL_WINDOW_BITS)
-            calls = [(self._spec, k, self.alpha_bits, window) for k in sizes]
+            budget = TABLE_BUDGET_BYTES if count >= _MIN_PARALLEL else SMALL_TABLE_BUDGET_BYTES
+            pack = remote(executor, len(sizes))
+            calls = [(self._spec, k, self.alpha_bits, budget, pack) for k in sizes]
             chunks = parallel_map(_djn_obfuscators, calls, executor)
-        return [r for chunk in chunks for r in chunk]
+        return [r for chunk in chunks for r in unpacked(chunk)]
 
     # ------------------------------------------------------------ encryption
     def encrypt(self, values: np.ndarray, frac_bits: int) -> CiphertextVector:

@@ -8,7 +8,8 @@ caller's ``__main__`` (estimators work from plain scripts, notebooks and REPLs) 
 (see :mod:`algorithms.paillier.process_pool`). If no process pool can be started here it falls back to
 threads (gmpy2 releases the GIL in its exponentiations), with a warning. Roles never create a pool themselves:
 they run on the executor their :class:`~algorithms.api.RoleContext` (or their caller) hands them.
-Only our own worker processes are involved: nothing from a peer is ever unpickled.
+Only our own worker processes are involved: nothing from a peer is ever unpickled. Long lists of big integers
+travel to and from the workers as one :class:`Packed` blob (a list of ``mpz`` pickles one object at a time).
 
 What it reveals: nothing; this is local computation.
 """
@@ -21,7 +22,11 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
+
+import gmpy2
+from gmpy2 import mpz
 
 from algorithms.paillier.process_pool import detached_pool_options
 
@@ -102,3 +107,39 @@ def workers(executor: Executor | None) -> int:
         return executor.workers
     size = getattr(executor, "workers", None)
     return size if isinstance(size, int) and size > 0 else cpu_count()
+
+
+_BINARY_HEAD = b"\x01\x01"  # gmpy2.to_binary's header of a non-negative mpz
+
+
+@dataclass(frozen=True)
+class Packed:
+    """Non-negative integers below ``2^(8·width)`` as one blob in gmpy2's binary form at a fixed width.
+
+    Pickles as a single bytes object: packing and unpacking cost ~1.4 µs per 4096-bit value against
+    ~2.6 µs for pickling a list of ``mpz`` (its reducer runs once per element).
+    """
+
+    blob: bytes
+    width: int
+
+    @staticmethod
+    def of(values: Sequence[mpz], width: int) -> Packed:
+        return Packed(b"".join([_BINARY_HEAD + v.to_bytes(width, "little") for v in values]), width)
+
+    def unpack(self) -> list[mpz]:
+        step, blob = self.width + 2, self.blob
+        return [gmpy2.from_binary(blob[i:i + step]) for i in range(0, len(blob), step)]
+
+    def __len__(self) -> int:
+        return len(self.blob) // (self.width + 2)
+
+
+def unpacked(values: Sequence[mpz] | Packed) -> list[mpz]:
+    """``values`` as a list (unpacking a :class:`Packed` blob)."""
+    return values.unpack() if isinstance(values, Packed) else list(values)
+
+
+def remote(executor: Executor | None, calls: int) -> bool:
+    """Whether :func:`parallel_map` sends these calls to ``executor`` (rather than running them inline)."""
+    return executor is not None and calls > 1

@@ -2,7 +2,7 @@
 
 Each party holds a list of record ids. Ids are normalised (:mod:`.ids`: ``str``, stripped, Unicode NFC,
 unique), hashed to Curve25519 as a random oracle under a job-specific ``context`` both parties pass
-identically (:mod:`.hashing`, RFC 9380 ``curve25519_XMD:SHA-512_ELL2_RO_``), blinded with a fresh
+identically (:mod:`.hashing`: RFC 9380 ``hash_to_field``, then x-only try-and-increment), blinded with a fresh
 secret X25519 scalar per run (:mod:`.blinding`, chunked, on a process pool) and exchanged so that each
 side first learns only the intersection *size*, both accept or refuse it against their own minimums,
 and only then the intersection itself (:mod:`.protocol`).

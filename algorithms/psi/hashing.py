@@ -1,29 +1,30 @@
-"""Hash ids to Curve25519 as a random oracle: RFC 9380 ``curve25519_XMD:SHA-512_ELL2_RO_``, x-only.
+"""Hash ids to Curve25519 as a random oracle, x-only: RFC 9380 ``hash_to_field`` + try-and-increment.
 
-Each normalised id is expanded with ``expand_message_xmd`` (SHA-512) under a domain-separation tag that
-binds the protocol version and the job's ``context`` into two field elements ``u0, u1``; each is mapped
-to the curve with Elligator 2 and the two points are *added* (``P = map(u0) + map(u1)``). The output is
-P's Montgomery u-coordinate, the input X25519 takes.
+Each normalised id is expanded with RFC 9380's ``expand_message_xmd`` (SHA-512) under a domain-separation
+tag that binds the protocol version and the job's ``context`` into two field elements ``u0, u1`` (48 bytes
+each reduced mod p: statistically uniform, bias 2^-128). The hash is the first of them that is the
+Montgomery u-coordinate of a point of Curve25519 (``u^3 + A u^2 + u`` a non-zero square, one Jacobi symbol;
+u = 0, ±1, the points of order 2 and 4, excluded); if neither is (probability 1/4), two more are drawn
+under the tag extended with the round number, and so on. This is the input X25519 takes.
 
-Why two maps added, not one: a single Elligator 2 map reaches only about half of the curve's points and
-its output is distinguishable from uniform, so the security argument of DH-based PSI (which models the
-hash as a random oracle into the group) does not apply to it. The sum of two maps of independent field
-elements is indifferentiable from a random oracle (Brier et al., CRYPTO 2010; Farashahi et al., Math.
-Comp. 2013), which is why RFC 9380 defines its ``_RO_`` suites this way. libsodium has this construction
-(``crypto_core_ed25519_from_string_ro``, 1.0.19) but PyNaCl does not bind it, and composing PyNaCl's
-``crypto_core_ed25519_from_uniform`` twice plus ``crypto_core_ed25519_add`` costs 63 µs per id here
-(each call re-decompresses and re-compresses its points). This module computes the same map with gmpy2
-in ~35 µs per id (one exponentiation per Elligator map, batched inversions), and is checked against the
-RFC's test vectors (tests/test_psi.py).
+Why this is a random oracle into the group: a uniform field element conditioned on being a curve
+coordinate is uniform over the curve's coordinates, so the hash is uniform over the points of the curve
+up to sign, and x-only Diffie-Hellman never sees the sign (``k·P`` and ``k·(-P)`` share their u). After a
+clamped scalar (a multiple of the cofactor 8) multiplies it, the value is uniform in the prime-order
+subgroup, which is what the DDH argument of ECDH PSI needs (random-oracle model). A single Elligator 2 map
+would not do: it reaches about half the points, non-uniformly; RFC 9380's ``_RO_`` suites therefore add
+two maps, which costs two field square roots and a point addition (33 CPU-µs per id here, in gmpy2,
+against 6.5 µs for this construction; X25519 itself costs ~32 µs). Try-and-increment is uniform by
+rejection sampling and needs no square root because X25519 works on u alone. Rejecting a candidate point on
+the twist matters: the twist is a different group, and which group a blinded point lies in survives the
+blinding, so a peer could test candidate ids against that bit; every hash here lies on the curve.
 
-Cofactor: RFC 9380 finishes with ``clear_cofactor`` (multiplication by 8). We skip it because every
-scalar that ever multiplies these points is an X25519 scalar, which clamping makes a multiple of 8:
-``k·(Q + T) = k·Q`` for any small-order ``T``, so the blinded values lie in the prime-order subgroup
-and equal ``(k/8)·clear_cofactor(P)``; the hashed point itself never leaves the party.
-
-Timing: the field arithmetic here is not constant-time, but it runs only on the party's own ids, in
-chunks of tens of thousands, and a peer observes nothing but when a whole chunk of blinded points
-arrives. The secret scalars are only ever used by libsodium's constant-time X25519 (:mod:`.blinding`).
+Timing: the number of candidates (1, 2, rarely more) depends on the id's hash, so this is not constant
+time, which is why RFC 9380 does not standardise it. It runs only on the party's own ids, in chunks of
+tens of thousands, and a peer observes nothing but when a whole chunk of blinded points arrives (so at most the
+total number of candidates tried for the chunk, ~1.33 per id, a number that depends on the ids only through
+this job's hash). The secret scalars are only ever
+used by libsodium's constant-time X25519 (:mod:`.blinding`).
 
 What it reveals to whom: nothing; this is local computation (no output leaves the party unblinded).
 """
@@ -37,17 +38,14 @@ import gmpy2
 
 P = gmpy2.mpz(2**255 - 19)
 A = gmpy2.mpz(486662)
-_E_SQRT = (P + 3) // 8  # candidate square root exponent (p = 5 mod 8)
-SQRT_M1 = gmpy2.powmod(2, (P - 1) // 4, P)  # a square root of -1
-_ONE_MINUS_I = (1 - SQRT_M1) % P  # (1 - i)^2 = -2i
-_ONE_PLUS_I = (1 + SQRT_M1) % P  # (1 + i)^2 = 2i
 _L = 48  # bytes per field element: ceil((255 + 128) / 8), security level k = 128
-SUITE = b"curve25519_XMD:SHA-512_ELL2_RO_"
-PROTOCOL = b"FEDRISK-PSI-V2-"
+SUITE = b"curve25519-u_XMD:SHA-512_TAI_"  # hash_to_field of RFC 9380, then try-and-increment (x-only)
+PROTOCOL = b"FEDRISK-PSI-V3-"
+MAX_ROUNDS = 63  # extra rounds of two candidates before giving up (never reached: 4^-64)
 
 
 class HashToCurveError(ValueError):
-    """An id hashed to a point X25519 cannot use (probability about 2^-250 per id)."""
+    """No candidate of an id was a usable curve point (probability 4^-64 per id)."""
 
 
 def domain_tag(context: str) -> bytes:
@@ -89,77 +87,41 @@ def hash_to_field(messages: Sequence[bytes], dst: bytes) -> list[tuple[int, int]
     return out
 
 
-def _batch_invert(values: list[gmpy2.mpz]) -> list[gmpy2.mpz]:
-    """Montgomery's trick: n modular inverses for one inversion and 3(n-1) multiplications (no value is 0)."""
-    if not values:
-        return []
-    prefix = [values[0]]
-    for v in values[1:]:
-        prefix.append(prefix[-1] * v % P)
-    inv = gmpy2.invert(prefix[-1], P)
-    out: list[gmpy2.mpz] = [gmpy2.mpz(0)] * len(values)
-    for i in range(len(values) - 1, 0, -1):
-        out[i] = inv * prefix[i - 1] % P
-        inv = inv * values[i] % P
-    out[0] = inv
-    return out
+def curve_rhs(u: gmpy2.mpz) -> gmpy2.mpz:
+    """``g(u) = u^3 + A u^2 + u``: ``u`` is the Montgomery coordinate of a point of Curve25519 iff ``g(u)`` is a
+    square mod p (else the point is on the quadratic twist)."""
+    return u * (u * (u + A) + 1) % P
 
 
-def _sgn0(x: gmpy2.mpz) -> int:
-    return int(x & 1)
-
-
-def map_to_curve(us: Sequence[int]) -> list[tuple[gmpy2.mpz, gmpy2.mpz]]:
-    """Elligator 2 (RFC 9380 section 6.7.1, Z = 2) of each field element: points ``(x, y)`` on
-    ``y^2 = x^3 + A x^2 + x``. One exponentiation per element (the non-square branch reuses it, since
-    g(x2) = 2u^2 g(x1)), and one batched inversion for all ``1 + 2u^2`` (never 0: -1/2 is not a square)."""
-    u_mpz = [gmpy2.mpz(u) for u in us]
-    t = [2 * u * u % P for u in u_mpz]
-    inv_d = _batch_invert([(1 + v) % P for v in t])
-    x1s = [(P - A) * d % P for d in inv_d]  # x1 = -A / (1 + 2u^2), never 0
-    gx1s = [x * ((x + A) * x + 1) % P for x in x1s]  # x1^3 + A x1^2 + x1, never 0 (A^2 - 4 is not a square)
-    cs = gmpy2.powmod_base_list(gx1s, _E_SQRT, P)
-    out: list[tuple[gmpy2.mpz, gmpy2.mpz]] = []
-    for u, tu, x1, gx1, c in zip(u_mpz, t, x1s, gx1s, cs, strict=True):
-        c2 = c * c % P
-        if c2 == gx1 or c2 == P - gx1:  # g(x1) is a square: x = x1, y = sqrt(g(x1)) with sgn0(y) = 1
-            y = c if c2 == gx1 else c * SQRT_M1 % P
-            x = x1
-            if _sgn0(y) != 1:
-                y = P - y
-        else:  # c^2 = +-i g(x1): x = x2 = 2u^2 x1, y = u c (1 -+ i) = sqrt(2u^2 g(x1)) with sgn0(y) = 0
-            y = u * c * (_ONE_MINUS_I if c2 == gx1 * SQRT_M1 % P else _ONE_PLUS_I) % P
-            x = tu * x1 % P
-            if _sgn0(y) != 0:
-                y = P - y
-        out.append((x, y))
-    return out
-
-
-def add_x(p1: Sequence[tuple[gmpy2.mpz, gmpy2.mpz]], p2: Sequence[tuple[gmpy2.mpz, gmpy2.mpz]]) -> list[gmpy2.mpz]:
-    """The x-coordinate of ``p1[i] + p2[i]`` on the Montgomery curve (affine addition, one batched inversion)."""
-    num: list[gmpy2.mpz] = []
-    den: list[gmpy2.mpz] = []
-    for (x1, y1), (x2, y2) in zip(p1, p2, strict=True):
-        if x1 != x2:
-            num.append((y2 - y1) % P)
-            den.append((x2 - x1) % P)
-        elif y1 == y2 and y1 != 0:  # doubling: lambda = (3x^2 + 2Ax + 1) / 2y
-            num.append((3 * x1 * x1 + 2 * A * x1 + 1) % P)
-            den.append(2 * y1 % P)
-        else:  # P + (-P): the identity has no u-coordinate X25519 could use
-            raise HashToCurveError("an id hashed to the identity point")
-    lam = [n * d % P for n, d in zip(num, _batch_invert(den), strict=True)]
-    return [(m * m - A - a[0] - b[0]) % P for m, a, b in zip(lam, p1, p2, strict=True)]
+def _usable(u: int) -> gmpy2.mpz | None:
+    """``u`` as an mpz if it is the coordinate of a curve point of order above 4 (``g(u)`` a non-zero square
+    and ``u`` not 0, 1 or -1, the points of order 2 and 4), else None."""
+    m = gmpy2.mpz(u)
+    if m < 2 or m == P - 1:
+        return None
+    return m if gmpy2.jacobi(curve_rhs(m), P) == 1 else None
 
 
 def hash_to_u(messages: Sequence[bytes], dst: bytes) -> bytes:
     """The Montgomery u-coordinates (32 bytes little-endian each, concatenated) of the RO hashes of
-    ``messages`` under ``dst``."""
-    pairs = hash_to_field(messages, dst)
-    q0 = map_to_curve([u0 for u0, _ in pairs])
-    q1 = map_to_curve([u1 for _, u1 in pairs])
-    return b"".join(int(x).to_bytes(32, "little") for x in add_x(q0, q1))
+    ``messages`` under ``dst``: the first usable of the two field elements of :func:`hash_to_field`, and, with
+    probability 1/4 per round, two more under ``dst`` extended with the round number."""
+    out = bytearray()
+    for msg, (u0, u1) in zip(messages, hash_to_field(messages, dst), strict=True):
+        u = _usable(u0)
+        if u is None:
+            u = _usable(u1)
+        round_ = 1
+        while u is None:
+            if round_ > MAX_ROUNDS:  # pragma: no cover - probability 4^-64
+                raise HashToCurveError("an id found no curve point in 128 candidates")
+            v0, v1 = hash_to_field([msg], dst + b"-R" + bytes([round_]))[0]
+            u = _usable(v0)
+            if u is None:
+                u = _usable(v1)
+            round_ += 1
+        out += int(u).to_bytes(32, "little")
+    return bytes(out)
 
 
 def hash_ids(ids: Sequence[str], context: str) -> bytes:

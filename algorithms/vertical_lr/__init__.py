@@ -15,14 +15,17 @@ Protocol (per mini-batch ``B``; the same batches at every party from the shared 
 
 * each silo → arbiter: ``[[X_p[B]ᵀ d]] + mask`` (uniform in ``Z_n``); arbiter → silo: decrypted residues;
   the silo unmasks and updates its own weights (SGD/Adam with optional step decay, L2);
-* per epoch: guest → arbiter the masked loss, one ciphertext combining all terms (the Taylor loss, or in
-  local mode a surrogate upper bound of the second-order expansion around ``u_G``), then the plaintext
-  mean loss; (weight-diff mode: every silo → arbiter ``‖Δw_p‖²``); arbiter → all: stop/continue.
+* per epoch: host k → guest ``[[Σ u_kᵀd]]`` (local mode: its part of the second-order loss, from its own
+  gradient); guest → arbiter the masked loss, one ciphertext combining all terms (the Taylor loss, or in
+  local mode the second-order expansion around ``u_G``), then the plaintext mean loss; (weight-diff mode:
+  every silo → arbiter ``‖Δw_p‖²``); arbiter → all: stop/continue and the step control's verdict (an epoch
+  whose loss rose is undone by every party and the step scaled, :mod:`algorithms.vertical_lr.step_control`).
 
 Who learns what (the same for both approximations: the local expansion's coefficients are the guest's
 own and never leave it): the arbiter decrypts only masked vectors (uniform residues) and learns the epoch
 loss (and ``‖Δw_p‖²`` in weight-diff mode); hosts learn their own gradients and nothing about labels beyond
-what those imply (batch size > host feature count is enforced); the guest learns its own gradients and
+what those imply (batch size > host feature count is enforced), plus with step control one bit per epoch
+(whether the loss rose); the guest learns its own gradients and
 the loss, and at prediction time each host's per-row partial scores. See the role modules for details.
 """
 

@@ -7,15 +7,19 @@ the public key, the parameters and the start epoch to every silo.
 
 Training: per batch it decrypts each silo's *masked* gradient with ``decrypt_raw`` and returns the
 residues; per epoch it decrypts the guest's masked loss (one ciphertext), receives the plaintext epoch loss (and,
-with ``early_stopping="weight_diff"``, every silo's ``‖Δw‖²``) and broadcasts stop/continue.
+with ``early_stopping="weight_diff"``, every silo's ``‖Δw‖²``) and broadcasts the decision: stop/continue,
+converged, and the automatic step control's verdict (:mod:`algorithms.vertical_lr.step_control`): whether
+every party rolls back the epoch (its loss rose over the last accepted one) and the step scale from the next epoch.
 
 What it receives and learns: row and feature counts, the parameters, the per-epoch loss (an aggregate
 scalar) and, in weight-diff mode, each silo's squared weight change per epoch. Every vector it decrypts
 is masked by its owner with uniform values of ``Z_n``: the residues are uniformly random and reveal
 nothing about gradients, weights or labels. It refuses to decrypt a vector not marked as masked, and
 decrypts only vectors of the expected shape (a gradient of the silo's feature count, one-element loss
-total). Like every party it is honest-but-curious: it cannot verify that a masked vector really is
-what the protocol says, so a silo colluding with the arbiter, or a malicious silo, is out of scope.
+total). What it sends every silo per epoch: stop / converged / rollback and the step scale, so hosts learn
+one bit per epoch about the loss (whether it rose). Like every party it is honest-but-curious: it cannot
+verify that a masked vector really is what the protocol says, so a silo colluding with the arbiter, or a
+malicious silo, is out of scope.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from algorithms.paillier import CiphertextVector, Decryptor, PrivateKey, PublicK
 from algorithms.vertical_lr.common import DEFAULT_PARTIES, PREFIX, batch_tag, epoch_tag, expect_vector, saved_epoch
 from algorithms.vertical_lr.model import ArbiterSummary
 from algorithms.vertical_lr.params import ProtocolError, VerticalLRParams, batch_schedule, check_batch_guard
+from algorithms.vertical_lr.step_control import StepControl
 from federation.channel import Channel
 
 
@@ -36,7 +41,8 @@ class VerticalLRArbiter:
 
     ``params``: if given, must equal the guest's (otherwise the guest's are adopted). ``keypair``: use this
     key pair instead of generating one (tests share a session key). ``checkpoint``: receives the summary
-    after every epoch (the arbiter needs no state to resume: the guest reports the loss history).
+    after every epoch (the arbiter needs no state to resume: the guest reports the loss history, over which
+    the step control's decisions are replayed).
     """
 
     def __init__(self, parties: Parties = DEFAULT_PARTIES, params: VerticalLRParams | None = None,
@@ -111,17 +117,23 @@ class VerticalLRArbiter:
         params, n_rows, start, finished, self._converged, losses, key, decryptor = self._setup(channel)
         _, latest = saved_epoch(self.checkpoint)
         weight_diffs: list[float] = [float(v) for v in (latest or {}).get("weight_diffs", [])][:start]
+        control = step_control(params).replay(losses)  # the decisions already taken (resume)
         epoch = start
         servers = ThreadPoolExecutor(max_workers=len(p.silos), thread_name_prefix="arbiter")
         try:
-            self._train(channel, p, params, n_rows, epoch, finished, losses, weight_diffs, key, decryptor, servers)
+            self._train(channel, p, params, n_rows, epoch, finished, losses, weight_diffs, control, key, decryptor,
+                        servers)
         finally:
             servers.shutdown(wait=False, cancel_futures=True)
-        return ArbiterSummary(len(losses), losses, self._converged, weight_diffs)
+        return self._summary(losses, weight_diffs, control)
+
+    def _summary(self, losses: list[float], weight_diffs: list[float], control: StepControl) -> ArbiterSummary:
+        return ArbiterSummary(len(losses), list(losses), self._converged, list(weight_diffs), list(control.scales),
+                              list(control.rejected))
 
     def _train(self, channel: Channel, p: Parties, params: VerticalLRParams, n_rows: int, epoch: int,
-               finished: bool, losses: list[float], weight_diffs: list[float], key: PublicKey,
-               decryptor: Decryptor, servers: ThreadPoolExecutor) -> None:
+               finished: bool, losses: list[float], weight_diffs: list[float], control: StepControl,
+               key: PublicKey, decryptor: Decryptor, servers: ThreadPoolExecutor) -> None:
         while not finished and epoch < params.max_epochs:
             began = time.perf_counter()
             batches = batch_schedule(n_rows, params.batch_size, params.seed, epoch)
@@ -137,18 +149,25 @@ class VerticalLRArbiter:
             total = expect_vector(channel.recv(p.guest, f"{et}.loss"), "total", key, 1, p.guest)
             channel.send(p.guest, f"{et}.loss.plain", {"residues": self._decrypt_masked(decryptor, total, p.guest)})
             loss = float(channel.recv(p.guest, f"{et}.report")["loss"])
+            reference = control.reference  # the last accepted epoch's loss (step control off: the previous one)
+            verdict = control.decide(loss)
             if params.early_stopping == "weight_diff":
                 diff = sum(float(channel.recv(s, f"{et}.weight_diff")["sq_norm"]) for s in p.silos) ** 0.5
                 weight_diffs.append(diff)
-                self._converged = diff < params.tol
+                self._converged = verdict.accepted and diff < params.tol
             else:
-                self._converged = bool(losses) and abs(losses[-1] - loss) < params.tol
+                self._converged = verdict.accepted and reference is not None and abs(reference - loss) < params.tol
             losses.append(loss)
-            stop = self._converged or epoch == params.max_epochs - 1
-            channel.broadcast(p.silos, f"{et}.decision", {"stop": stop, "converged": self._converged})
+            stop = self._converged or verdict.exhausted or epoch == params.max_epochs - 1
+            channel.broadcast(p.silos, f"{et}.decision", {"stop": stop, "converged": self._converged,
+                                                          "rollback": verdict.rollback, "step_scale": verdict.scale})
             self.epoch_seconds.append(time.perf_counter() - began)
             if self.checkpoint is not None:
-                self.checkpoint.save(epoch, ArbiterSummary(len(losses), losses, self._converged,
-                                                           weight_diffs).to_dict())
+                self.checkpoint.save(epoch, self._summary(losses, weight_diffs, control).to_dict())
             finished = stop
             epoch += 1
+
+
+def step_control(params: VerticalLRParams) -> StepControl:
+    """The arbiter's step control for a job's parameters (fresh: no epoch decided yet)."""
+    return StepControl(params.step_reduction, params.max_step_reductions, params.tol)

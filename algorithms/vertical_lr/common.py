@@ -25,6 +25,7 @@ from algorithms.paillier import (
     matmul_transpose,
     unmask,
 )
+from algorithms.vertical_lr.optimizer import PartyOptimizer
 from algorithms.vertical_lr.params import (
     SCORE_LIMIT,
     ProtocolError,
@@ -139,6 +140,50 @@ def encrypted_product(vector: CiphertextVector, matrix: QuantisedMatrix, executo
                       ) -> CiphertextVector:
     """``[[Qᵀ v]]`` with the bucket width suited to each worker's chunk (small batches: narrow buckets)."""
     return matmul_transpose(vector, matrix, executor)
+
+
+#: A party's weights and optimizer state at the start of an epoch.
+Snapshot = tuple[np.ndarray, dict[str, Any]]
+
+
+def snapshot(weights: np.ndarray, optimizer: PartyOptimizer) -> Snapshot:
+    return weights.copy(), optimizer.state()
+
+
+def apply_decision(decision: dict[str, Any], weights: np.ndarray, optimizer: PartyOptimizer, start: Snapshot,
+                   anchor: Snapshot, sender: str) -> tuple[np.ndarray, Snapshot]:
+    """Apply the arbiter's step control at the end of an epoch; returns the weights to go on with and the anchor.
+
+    ``start``: this epoch's starting state; ``anchor``: the starting state of the last accepted epoch (the one
+    the loss is compared with). Accepted: the epoch becomes the anchor. Rejected (its loss rose): back to the
+    anchor, whose loss is the one the rise was measured against — the epoch's own start would not do, since
+    the weights it starts from are the ones whose loss rose (with full batches its loss is theirs exactly).
+    Then the step scale of the next epochs is taken. Every party applies the same decision, so the parties'
+    optimizers stay in lock-step and the joint update stays that of one optimizer on the joined weights.
+    """
+    rollback, scale = decision.get("rollback", False), decision.get("step_scale", 1.0)
+    if not isinstance(rollback, bool) or not isinstance(scale, int | float) or isinstance(scale, bool) \
+            or not 0 < scale <= 1:
+        raise ProtocolError(f"{sender!r} sent an invalid step decision (rollback={rollback!r}, step_scale={scale!r})")
+    if rollback:
+        weights = anchor[0].copy()
+        optimizer.load(anchor[1])
+    else:
+        anchor = start
+    optimizer.scale = float(scale)
+    return weights, anchor
+
+
+def anchor_state(anchor: Snapshot) -> dict[str, Any]:
+    return {"weights": anchor[0].copy(), "optimizer": anchor[1]}
+
+
+def restore_anchor(state: dict[str, Any] | None, weights: np.ndarray, optimizer: PartyOptimizer) -> Snapshot:
+    """The anchor saved in a checkpoint, or (fresh start, or a checkpoint without one) the current state."""
+    saved = (state or {}).get("anchor")
+    if saved is None:
+        return snapshot(weights, optimizer)
+    return np.asarray(saved["weights"], dtype=float).copy(), dict(saved["optimizer"])
 
 
 @dataclass(frozen=True)

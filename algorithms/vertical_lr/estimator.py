@@ -102,7 +102,8 @@ class VerticalLogisticRegression:
                  keypair: tuple[PublicKey, PrivateKey] | None = None,
                  checkpoints: dict[str, Checkpoint] | None = None,
                  approximation: Approximation = DEFAULT_PARAMS.approximation,
-                 lr_decay: float = DEFAULT_PARAMS.lr_decay) -> None:
+                 lr_decay: float = DEFAULT_PARAMS.lr_decay, step_reduction: float = DEFAULT_PARAMS.step_reduction,
+                 max_step_reductions: int = DEFAULT_PARAMS.max_step_reductions) -> None:
         self.learning_rate = learning_rate
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -119,13 +120,16 @@ class VerticalLogisticRegression:
         self.checkpoints = checkpoints
         self.approximation = approximation
         self.lr_decay = lr_decay
+        self.step_reduction = step_reduction
+        self.max_step_reductions = max_step_reductions
 
     @property
     def params(self) -> VerticalLRParams:
         return VerticalLRParams(learning_rate=self.learning_rate, max_epochs=self.max_epochs,
                                 batch_size=self.batch_size, optimizer=self.optimizer, l2=self.l2, tol=self.tol,
                                 early_stopping=self.early_stopping, seed=self.seed, fit_intercept=self.fit_intercept,
-                                approximation=self.approximation, lr_decay=self.lr_decay)
+                                approximation=self.approximation, lr_decay=self.lr_decay,
+                                step_reduction=self.step_reduction, max_step_reductions=self.max_step_reductions)
 
     def fit(self, data: VerticalDataset | VerticalArrays) -> VerticalLogisticRegression:
         arrays = as_arrays(data)

@@ -12,8 +12,16 @@ Per mini-batch ``B`` host k
    decrypt it;
 3. unmasks, divides by ``|B|``, adds ``l2·w_k`` and updates ``w_k`` locally (SGD or Adam).
 
-What it receives and learns: the arbiter's public key, the job parameters and the stop/continue
-decisions; ciphertexts under the arbiter's key (``[[d]]``; other hosts' ``[[u]]``), which it cannot read;
+At the end of an epoch (local approximation without label DP) it sends the guest ``[[Σ_epoch u_kᵀd]]``, a
+fresh encryption of ``w_k·(X_kᵀd)`` summed over the batches, which it knows from its own gradient: the
+guest adds it into the loss total (the second-order loss, :mod:`algorithms.vertical_lr.approximation`).
+Then it applies the arbiter's decision: a rejected epoch (loss rose) is undone (weights and
+optimizer state back to the start of the last accepted epoch) and the step is scaled as every other party's.
+
+What it receives and learns: the arbiter's public key, the job parameters and the per-epoch decisions
+(stop/continue, converged, and the step control's rollback and step scale: one bit per epoch on whether the
+loss rose, :mod:`algorithms.vertical_lr.step_control`); ciphertexts under the arbiter's key (``[[d]]``;
+other hosts' ``[[u]]``), which it cannot read;
 the masked residues of its own gradient, i.e. its own plaintext gradient ``X_k[B]ᵀ d / |B|`` per batch.
 That gradient is a linear function of ``d``; batches are always larger than ``X_k``'s feature count, so it
 cannot be solved for ``d`` or the labels within a batch (the FATE guard); across batches ``d`` changes
@@ -32,9 +40,11 @@ import numpy as np
 from algorithms.base import Checkpoint, Parties
 from algorithms.dp.label import label_noise_allowance
 from algorithms.paillier import CiphertextVector, QuantisedMatrix
-from algorithms.vertical_lr.approximation import expansion
+from algorithms.vertical_lr.approximation import expansion, fore_gradient_loss
 from algorithms.vertical_lr.common import (
     DEFAULT_PARTIES,
+    anchor_state,
+    apply_decision,
     batch_tag,
     checkpoint_state,
     encrypted_product,
@@ -44,8 +54,10 @@ from algorithms.vertical_lr.common import (
     for_key_holder,
     partial_scores,
     publish,
+    restore_anchor,
     saved_epoch,
     silo_setup,
+    snapshot,
     state_at,
     unmask_gradient,
 )
@@ -59,6 +71,7 @@ from algorithms.vertical_lr.params import (
     VerticalLRParams,
     batch_schedule,
     cross_bound,
+    dot_bound,
     n_batches,
     score_bound,
     square_bound,
@@ -105,7 +118,7 @@ class VerticalLRHost:
         earlier, later = p.hosts[:index], p.hosts[index + 1:]
         executor = self.executor  # None: inline
         # per epoch: [[u]] per row; per batch [[Σu²]], the cross term, the masked gradient's re-randomisation
-        per_epoch = n_rows + n_batches(n_rows, params.batch_size) * (1 + (1 if later else 0) + n_features)
+        per_epoch = n_rows + n_batches(n_rows, params.batch_size) * (1 + (1 if later else 0) + n_features) + 1
         epochs_left = params.max_epochs - setup.start_epoch
         capacity = 2 * (n_rows // n_batches(n_rows, params.batch_size) + 2)
         encryptor = PooledEncryptor(key, executor, per_epoch * epochs_left, capacity, party=me)
@@ -113,10 +126,14 @@ class VerticalLRHost:
         d_frac, d_bound = expansion(params.approximation).fore_gradient_header(len(p.hosts) * score_bound(),
                                                                                 FORWARD_FRAC_BITS)
         d_header = d_frac, d_bound + label_noise_allowance(params.label_dp_noise, d_frac)  # public, as the guest's
+        dot_loss = fore_gradient_loss(params.approximation, params.label_dp_noise)
         previous = state
+        anchor = restore_anchor(state, weights, optimizer)  # start of the last accepted epoch (step control)
         try:
             for epoch in range(setup.start_epoch, params.max_epochs):
                 start_weights = weights.copy()
+                start = snapshot(weights, optimizer)
+                dot = 0.0  # Σ_epoch u_kᵀd, the host's part of the local loss
                 for b, rows in enumerate(batch_schedule(n_rows, params.batch_size, params.seed, epoch)):
                     tag = batch_tag(epoch, b)
                     u = partial_scores(self.x[rows], weights, me, tag)
@@ -136,15 +153,21 @@ class VerticalLRHost:
                     channel.send(p.arbiter, f"{tag}.gradient", {"g": masked})
                     residues = expect_residues(channel.recv(p.arbiter, f"{tag}.gradient.plain"), n_features,
                                                p.arbiter)
-                    gradient = (unmask_gradient(residues, masks, key, product.frac_bits, me, tag) / len(rows)
-                                + params.l2 * weights)
-                    weights = optimizer.step(weights, gradient)
+                    raw = unmask_gradient(residues, masks, key, product.frac_bits, me, tag)  # X_kᵀd
+                    dot += float(weights @ raw)  # u_kᵀd with the weights the batch's scores came from
+                    weights = optimizer.step(weights, raw / len(rows) + params.l2 * weights)
                 et = epoch_tag(epoch)
+                if dot_loss:  # one fresh ciphertext per epoch, for the guest's loss total only
+                    term = publish(encryptor.encrypt(np.array([dot]), FORWARD_FRAC_BITS),
+                                   dot_bound(n_rows, len(p.hosts)))
+                    channel.send(p.guest, f"{et}.loss_term", {"ud": term})
                 if params.early_stopping == "weight_diff":
                     delta = weights - start_weights
                     channel.send(p.arbiter, f"{et}.weight_diff", {"sq_norm": float(delta @ delta)})
                 decision = channel.recv(p.arbiter, f"{et}.decision")
+                weights, anchor = apply_decision(decision, weights, optimizer, start, anchor, p.arbiter)
                 state = {"epoch": epoch, "weights": weights.copy(), "optimizer": optimizer.state(),
+                         "anchor": anchor_state(anchor),
                          "stopped": bool(decision["stop"])}
                 if self.checkpoint is not None:
                     self.checkpoint.save(epoch, checkpoint_state(state, previous))

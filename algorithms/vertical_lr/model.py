@@ -2,7 +2,8 @@
 
 * :class:`GuestModel` — the guest's feature weights, intercept, feature names and loss history;
 * :class:`HostModel` — one host's feature weights and feature names;
-* :class:`ArbiterSummary` — what the arbiter saw: number of epochs, the epoch losses, the convergence flag.
+* :class:`ArbiterSummary` — what the arbiter saw: number of epochs, the epoch losses, the convergence flag,
+  the step scale of every epoch and the epochs that were undone (automatic step reduction).
 
 What it reveals: nothing by itself; each object stays with its party. No object holds another party's
 weights (the in-process simulation gathers them only for inspection).
@@ -67,20 +68,28 @@ class HostModel:
 
 @dataclass
 class ArbiterSummary:
-    """The coordinator's view of a training run (aggregate scalars only)."""
+    """The coordinator's view of a training run (aggregate scalars only).
+
+    ``step_scales[e]``: the step scale epoch ``e`` ran with (1.0 until the first reduction); ``rejected``: the
+    epochs whose loss rose and which every party undid (:mod:`algorithms.vertical_lr.step_control`).
+    """
 
     epochs: int
     losses: list[float]
     converged: bool
     weight_diffs: list[float] = field(default_factory=list)
+    step_scales: list[float] = field(default_factory=list)
+    rejected: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "vertical_lr.arbiter", "epochs": int(self.epochs), "losses": [float(v) for v in self.losses],
-                "converged": bool(self.converged), "weight_diffs": [float(v) for v in self.weight_diffs]}
+                "converged": bool(self.converged), "weight_diffs": [float(v) for v in self.weight_diffs],
+                "step_scales": [float(v) for v in self.step_scales], "rejected": [int(v) for v in self.rejected]}
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> ArbiterSummary:
         if d.get("kind") != "vertical_lr.arbiter":
             raise ValueError(f"not a vertical LR arbiter summary (kind={d.get('kind')!r})")
         return ArbiterSummary(int(d["epochs"]), [float(v) for v in d["losses"]], bool(d["converged"]),
-                              [float(v) for v in d.get("weight_diffs", [])])
+                              [float(v) for v in d.get("weight_diffs", [])],
+                              [float(v) for v in d.get("step_scales", [])], [int(v) for v in d.get("rejected", [])])

@@ -18,8 +18,10 @@ from algorithms.vertical_lr.params import Optimizer
 class PartyOptimizer:
     """SGD (``w -= lr_t·g``) or Adam (β₁ = 0.9, β₂ = 0.999, ε = 1e-8) on one party's weight vector.
 
-    The step size decays with the number ``t`` of updates already made: ``lr_t = lr / (1 + decay·t)``
-    (``decay = 0``: constant). Every party counts the same updates, so the joint update stays exact.
+    The step size decays with the number ``t`` of updates already made: ``lr_t = scale·lr / (1 + decay·t)``
+    (``decay = 0``: constant). ``scale`` is the arbiter's step scale (automatic step reduction,
+    :mod:`algorithms.vertical_lr.step_control`). Every party counts the same updates and applies the same
+    scale, so the joint update stays exact.
     """
 
     beta1 = 0.9
@@ -31,12 +33,13 @@ class PartyOptimizer:
         self.learning_rate = float(learning_rate)
         self.decay = float(decay)
         self.step_count = 0
+        self.scale = 1.0
         self.m = np.zeros(size)
         self.v = np.zeros(size)
 
     def step(self, weights: np.ndarray, gradient: np.ndarray) -> np.ndarray:
         """Return the updated weights (the input is not modified)."""
-        rate = self.learning_rate / (1.0 + self.decay * self.step_count)
+        rate = self.scale * self.learning_rate / (1.0 + self.decay * self.step_count)
         self.step_count += 1
         if self.kind == "sgd":
             return weights - rate * gradient
@@ -47,11 +50,13 @@ class PartyOptimizer:
         return weights - rate * m_hat / (np.sqrt(v_hat) + self.eps)
 
     def state(self) -> dict[str, Any]:
-        return {"kind": self.kind, "step": self.step_count, "m": self.m.copy(), "v": self.v.copy()}
+        return {"kind": self.kind, "step": self.step_count, "scale": self.scale, "m": self.m.copy(),
+                "v": self.v.copy()}
 
     def load(self, state: dict[str, Any]) -> None:
         if state["kind"] != self.kind:
             raise ValueError(f"checkpoint holds {state['kind']!r} optimizer state but the job uses {self.kind!r}")
         self.step_count = int(state["step"])
+        self.scale = float(state.get("scale", 1.0))  # checkpoints from before step control: unscaled
         self.m = np.asarray(state["m"], dtype=float).copy()
         self.v = np.asarray(state["v"], dtype=float).copy()

@@ -54,6 +54,12 @@ def cross_bound(rows: int, peers: int) -> int:
     return peers * rows * score_bound() * (SCORE_LIMIT << CROSS_FRAC_BITS)
 
 
+def dot_bound(rows: int, hosts: int) -> int:
+    """Public bound of a host's ``[[Σ u_kᵀd]]`` over ``rows`` rows (local loss; scale ``2^FORWARD_FRAC_BITS``):
+    ``|u_k| <= SCORE_LIMIT`` and ``|d| <= 1 + ¼·hosts·SCORE_LIMIT <= hosts·SCORE_LIMIT``."""
+    return rows * SCORE_LIMIT * hosts * SCORE_LIMIT << FORWARD_FRAC_BITS
+
+
 class ProtocolError(RuntimeError):
     """A peer sent something the protocol does not allow, or the parties' setups disagree."""
 
@@ -66,18 +72,22 @@ class VerticalLRParams(AlgorithmParams):
     (:mod:`algorithms.vertical_lr.approximation`): ``"local"`` (default; expansion around the guest's own
     score, matches the exact logistic regression's AUC) or ``"taylor"`` (expansion around 0, FATE/Hardy et
     al.; its optimum is the least-squares fit). ``lr_decay``: the step after ``t`` updates is
-    ``learning_rate / (1 + lr_decay·t)``.
+    ``scale·learning_rate / (1 + lr_decay·t)``, ``scale`` the step control's (1 until a reduction).
 
-    Defaults: Adam with step 0.2 decaying with ``lr_decay = 0.3`` on batches of 1024 rows. On default credit
-    (standardised, heavy-tailed features) the test AUC after each of epochs 2 to 5 is within 0.004 of the
-    exact logistic regression's for every one of 16 batch orders tried (plaintext simulation of the same
-    update); a constant step keeps the mini-batch noise and misses it by up to 0.01. Adam is insensitive
-    to the features' scale. 1024 rows keep the per-batch round trips cheap and are far above any
-    realistic feature count (the guard refuses batches not larger than the widest host or than the guest's
-features plus intercept).
+    Defaults: Adam with step 0.1 decaying with ``lr_decay = 0.3`` on batches of 1024 rows, the intercept
+    starting at the base-rate log-odds, and automatic step reduction (``step_reduction = 0.5``, at most
+    ``max_step_reductions = 4`` times): an epoch whose loss rose over the last accepted one is undone by every
+    party and the step halved (:mod:`algorithms.vertical_lr.step_control`). Measured in a plaintext replica of
+    the same update: on default credit (standardised, heavy-tailed features, 22 % bads) the test AUC after
+    each of epochs 2 to 5 is within 0.002 of the exact logistic regression's for each of 4 batch orders
+    (Adam 0.2 as before: 0.0049); on an imbalanced table (3,190 rows, 6 % bads) the epoch loss falls every
+    epoch with no reduction needed (0.215 → 0.199 over 5 epochs), where Adam 0.2 let it rise. A constant step
+    keeps the mini-batch noise. Adam is insensitive to the features' scale. 1024 rows keep the per-batch round
+    trips cheap and are far above any realistic feature count (the guard refuses batches not larger than the
+    widest host or than the guest's features plus intercept).
     """
 
-    learning_rate: float = 0.2
+    learning_rate: float = 0.1
     max_epochs: int = 5
     batch_size: int | None = 1024
     optimizer: Optimizer = "adam"
@@ -90,6 +100,8 @@ features plus intercept).
     lr_decay: float = 0.3
     key_bits: int = MIN_KEY_BITS  # the arbiter's Paillier modulus
     label_dp_noise: float = 0.0  # z > 0: Gaussian noise on the fore-gradient to hosts (algorithms.dp.label)
+    step_reduction: float = 0.5  # an epoch whose loss rose is undone and the step scaled by this (0: off)
+    max_step_reductions: int = 4  # at most this many reductions; a further rise stops at the best epoch
 
     def __post_init__(self) -> None:
         if not (isinstance(self.learning_rate, int | float) and self.learning_rate > 0):
@@ -112,6 +124,12 @@ features plus intercept).
             raise ValueError(f"approximation must be 'taylor' or 'local', got {self.approximation!r}")
         if not (isinstance(self.lr_decay, int | float) and not isinstance(self.lr_decay, bool) and self.lr_decay >= 0):
             raise ValueError(f"lr_decay must be >= 0, got {self.lr_decay!r}")
+        if not (isinstance(self.step_reduction, int | float) and not isinstance(self.step_reduction, bool)
+                and (self.step_reduction == 0 or 0 < self.step_reduction < 1)):
+            raise ValueError(f"step_reduction must be 0 (off) or in (0, 1), got {self.step_reduction!r}")
+        if not (isinstance(self.max_step_reductions, int) and not isinstance(self.max_step_reductions, bool)
+                and self.max_step_reductions >= 0):
+            raise ValueError(f"max_step_reductions must be an integer >= 0, got {self.max_step_reductions!r}")
         if not (isinstance(self.key_bits, int) and self.key_bits >= MIN_KEY_BITS):
             raise ValueError(f"key_bits must be an integer >= {MIN_KEY_BITS}, got {self.key_bits!r}")
 

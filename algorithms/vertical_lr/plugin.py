@@ -7,7 +7,9 @@ The guest reports the evaluation metrics (it holds the labels and receives the s
 What it reveals to whom (the protocol in :mod:`algorithms.vertical_lr`; the ledger in
 :attr:`VerticalLR.disclosures`): the arbiter decrypts only masked residues and learns row and feature
 counts, the per-epoch loss and stop/continue (and ``‖Δw‖²`` per silo in weight-diff mode); a host learns
-its own gradient per batch and receives ciphertexts under the arbiter's key; the guest learns its own
+its own gradient per batch, receives ciphertexts under the arbiter's key and, with automatic step reduction
+(``step_reduction > 0``), one bit per epoch: whether the epoch loss rose (the epoch is then undone by every
+party and the step scaled, :mod:`algorithms.vertical_lr.step_control`); the guest learns its own
 gradient per batch and the loss during training, and each host's per-row partial score when scoring.
 """
 
@@ -28,6 +30,7 @@ from algorithms.api import (
 )
 from algorithms.base import Parties, Payload
 from algorithms.dp.label import label_dp_epsilon
+from algorithms.vertical_lr.approximation import fore_gradient_loss
 from algorithms.vertical_lr.arbiter import VerticalLRArbiter
 from algorithms.vertical_lr.guest import VerticalLRGuest
 from algorithms.vertical_lr.host import VerticalLRHost
@@ -35,7 +38,7 @@ from algorithms.vertical_lr.model import ArbiterSummary, GuestModel, HostModel
 from algorithms.vertical_lr.params import ProtocolError, VerticalLRParams, check_batch_guard
 from algorithms.vertical_lr.predict import VerticalLRGuestPredictor, VerticalLRHostPredictor
 
-_DEMO = {"default_credit": {"max_epochs": 2},  # package defaults: Adam 0.2, lr_decay 0.3, batches of 1024
+_DEMO = {"default_credit": {"max_epochs": 2},  # package defaults: Adam 0.1, lr_decay 0.3, batches of 1024
          "breast": {"max_epochs": 3, "batch_size": 128, "learning_rate": 0.15, "optimizer": "adam"}}
 
 
@@ -62,6 +65,8 @@ class VerticalLR(Algorithm):
                    "[[u_k]] and [[Σ u_k²]] under the arbiter's key"),
         Disclosure("guest", "host", "vlr.e*.b*.cross", "ciphertext", "re-randomised [[Σ u_k·u_l]] cross terms"),
         Disclosure("host", "host", "vlr.e*.b*.peer_forward", "ciphertext", "a later host's [[u_l]]"),
+        Disclosure("guest", "host", "vlr.e*.loss_term", "ciphertext",
+                   "[[Σ u_kᵀd]] over the epoch under the arbiter's key (local loss), added into the masked total"),
         Disclosure("host", "guest", "vlr.e*.b*.fore_gradient", "ciphertext",
                    "re-randomised fore-gradient [[d]] under the arbiter's key"),
         Disclosure("arbiter", "guest", "vlr.e*.b*.gradient", "masked",
@@ -78,7 +83,9 @@ class VerticalLR(Algorithm):
                    "its own masked epoch loss, decrypted: one value per epoch, never a host's Σu² on its own"),
         Disclosure("arbiter", "guest", "vlr.e*.report", "aggregate", "the epoch's mean loss"),
         Disclosure("arbiter", "*", "vlr.e*.weight_diff", "aggregate", "‖Δw_p‖² per silo (weight-diff mode)"),
-        Disclosure("*", "arbiter", "vlr.e*.decision", "public", "stop / continue"),
+        Disclosure("*", "arbiter", "vlr.e*.decision", "public",
+                   "stop / continue, converged, and the step control's rollback flag and step scale: one bit per "
+                   "epoch on whether the epoch loss rose (step_reduction > 0)"),
         Disclosure("host", "guest", "vlr.*.request", "public", "how many rows are scored"),
         Disclosure("guest", "host", "vlr.*.partial", "row_level", "the host's partial score X_k·w_k per scored row"),
     )
@@ -148,23 +155,59 @@ class VerticalLR(Algorithm):
         return params
 
     def training_diagnostics(self, params: AlgorithmParams, arbiter_part: Payload | None) -> Payload:
-        """The loss curve, and warnings when the loss rose or training stopped unconverged."""
+        """The loss curve, and warnings when the loss rose, the step was reduced or training stopped unconverged."""
         assert isinstance(params, VerticalLRParams)
         if not arbiter_part:
             return {}
         summary = ArbiterSummary.from_dict(arbiter_part)
         losses = summary.losses
         warnings = []
-        rises = [(i, losses[i - 1], losses[i]) for i in range(1, len(losses)) if losses[i] > losses[i - 1] + params.tol]
-        if rises:
-            i, before, after = rises[0]
-            warnings.append(f"the training loss rose in {len(rises)} of {len(losses) - 1} epochs (first in epoch {i}: "
-                            f"{before:.4f} -> {after:.4f}); the step is too large for this data: lower learning_rate "
-                            f"(now {params.learning_rate:g}) or raise lr_decay (now {params.lr_decay:g})")
+        if summary.rejected:  # step control: every rise was undone, say where and whether it recovered
+            warnings.append(step_control_warning(params, summary))
+        else:
+            rises = [(i, losses[i - 1], losses[i]) for i in range(1, len(losses))
+                     if losses[i] > losses[i - 1] + params.tol]
+            if rises:
+                i, before, after = rises[0]
+                warnings.append(f"the training loss rose in {len(rises)} of {len(losses) - 1} epochs (first in epoch "
+                                f"{i}: {before:.4f} -> {after:.4f}); the step is too large for this data: lower "
+                                f"learning_rate (now {params.learning_rate:g}), raise lr_decay (now "
+                                f"{params.lr_decay:g}) or set step_reduction = 0.5 (automatic step reduction)")
         if not summary.converged and params.early_stopping == "loss":
-            last = abs(losses[-1] - losses[-2]) if len(losses) > 1 else float("nan")
-            warnings.append(f"training stopped after max_epochs = {params.max_epochs} without converging (last loss "
-                            f"change {last:.2g} > tol {params.tol:g}); the model may be under-fitted: raise "
-                            "max_epochs or check the loss curve")
-        return {"curve": {"name": "training loss (Taylor surrogate)", "values": losses}, "warnings": warnings}
+            kept = [v for i, v in enumerate(losses) if i not in summary.rejected]  # undone epochs left out
+            last = abs(kept[-1] - kept[-2]) if len(kept) > 1 else float("nan")
+            warnings.append(f"training stopped after {len(losses)} of max_epochs = {params.max_epochs} epochs without "
+                            f"converging (last loss change {last:.2g} > tol {params.tol:g}); the model may be "
+                            "under-fitted: raise max_epochs or check the loss curve")
+        kind = ("second-order expansion" if fore_gradient_loss(params.approximation, params.label_dp_noise)
+                else "Taylor surrogate" if params.approximation == "taylor" else "upper bound")
+        return {"curve": {"name": f"training loss ({kind})", "values": losses}, "warnings": warnings}
 
+
+def step_control_warning(params: VerticalLRParams, summary: ArbiterSummary) -> str:
+    """One line on the step reductions: where the step was halved, whether training recovered."""
+    losses, rejected, scales = summary.losses, summary.rejected, summary.step_scales
+    factor = "halved" if params.step_reduction == 0.5 else f"scaled by {params.step_reduction:g}"
+    reduced = rejected[: params.max_step_reductions]
+    where = ", ".join(f"epoch {e} ({_reference(losses, rejected, e):.4f} -> {losses[e]:.4f})" for e in reduced)
+    line = (f"the training loss rose and the step was {factor} at {where}: each such epoch was undone by every "
+            f"party (back to the start of the last accepted epoch)")
+    last = len(losses) - 1
+    final_scale = scales[-1] * (params.step_reduction if last in reduced else 1.0) if scales else 1.0
+    if len(rejected) > params.max_step_reductions:
+        line += (f"; it rose again at epoch {rejected[params.max_step_reductions]} after {params.max_step_reductions} "
+                 "reductions, so training stopped at the last accepted epoch: the step is far too large for this "
+                 f"data, lower learning_rate (now {params.learning_rate:g})")
+    elif last in rejected:
+        line += (f"; it never recovered (the last epoch was undone too, final step scale {final_scale:g}): the model "
+                 f"is the last accepted epoch's, lower learning_rate (now {params.learning_rate:g})")
+    else:
+        line += (f"; the loss then fell at step scale {final_scale:g}: consider learning_rate = "
+                 f"{params.learning_rate * final_scale:g}")
+    return line
+
+
+def _reference(losses: list[float], rejected: list[int], epoch: int) -> float:
+    """The loss of the last accepted epoch before ``epoch`` (what its loss was compared with)."""
+    accepted = [i for i in range(epoch) if i not in rejected]
+    return losses[accepted[-1]] if accepted else float("nan")
