@@ -29,6 +29,7 @@ from federation.grpc_transport import (
     _PeerLink,
 )
 from federation.proto import transport_pb2 as pb
+from tests.certificates import tls_with_common_names
 
 PARTIES = ("bank", "insurer", "arbiter")
 FAST = RetryPolicy(initial_backoff=0.05, max_backoff=0.4, give_up_after=1.5, call_timeout=10.0)
@@ -390,25 +391,7 @@ def test_stalled_stream_is_cancelled(certs: Path, nodes: Callable[..., PartyNode
 
 def test_data_plane_refuses_a_certificate_with_two_common_names(certs: Path, nodes: Callable[..., PartyNode]) -> None:
     """gRPC reports only the first CN: a CA-signed CN=bank+CN=arbiter certificate must not pass as the bank."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    ca = CertificateAuthority.load((certs / "ca.pem").read_bytes(), (certs / "ca-key.pem").read_bytes())
-    key = ec.generate_private_key(ec.SECP256R1())
-    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bank"),
-                                     x509.NameAttribute(NameOID.COMMON_NAME, "arbiter")]))
-            .issuer_name(ca.cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(start).not_valid_after(start + dt.timedelta(days=1))
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-                           critical=False)
-            .sign(ca.key, hashes.SHA256()))
-    tls = TlsConfig((certs / "ca.pem").read_bytes(), cert.public_bytes(serialization.Encoding.PEM),
-                    key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption()))
+    tls = tls_with_common_names(certs, ["bank", "arbiter"])
     insurer = nodes("insurer")
     insurer.add_peer("bank", "127.0.0.1:1")
     link = _PeerLink("insurer", insurer.address, tls)

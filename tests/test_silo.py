@@ -195,31 +195,12 @@ def test_sql_password_never_in_errors(url: str) -> None:
 
 def test_control_plane_demands_exactly_one_common_name(tmp_path: Path) -> None:
     """A CA-signed certificate with two CNs ("arbiter", then "insurer") used to pass as the arbiter."""
-    import datetime as dt
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    from federation.certs import CertificateAuthority, TlsConfig, provision
+    from federation.certs import TlsConfig, provision
     from silo.control import ControlClient, ControlError, ControlServer
+    from tests.certificates import tls_with_common_names
 
     provision(tmp_path, ["bank", "insurer", "arbiter"])
-    ca = CertificateAuthority.load((tmp_path / "ca.pem").read_bytes(), (tmp_path / "ca-key.pem").read_bytes())
-    key = ec.generate_private_key(ec.SECP256R1())
-    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "arbiter"),
-                                     x509.NameAttribute(NameOID.COMMON_NAME, "insurer")]))
-            .issuer_name(ca.cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(start).not_valid_after(start + dt.timedelta(days=1))
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-                           critical=False)
-            .sign(ca.key, hashes.SHA256()))
-    two_names = TlsConfig((tmp_path / "ca.pem").read_bytes(), cert.public_bytes(serialization.Encoding.PEM),
-                          key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                            serialization.NoEncryption()))
+    two_names = tls_with_common_names(tmp_path, ["arbiter", "insurer"])
     server = ControlServer("127.0.0.1:0", TlsConfig.from_dir(tmp_path, "bank"), lambda p: {"pong": True},
                            "arbiter").start()
     try:
