@@ -4,6 +4,8 @@ accepted before membership; refusals reveal sizes only; only blinded curve point
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import threading
 import unicodedata
 from collections.abc import Callable
@@ -79,20 +81,25 @@ def split_points(data: bytes) -> list[bytes]:
 
 
 # ------------------------------------------------------------------------------------------ hashing
-_RFC_DST = b"QUUX-V01-CS02-with-curve25519_XMD:SHA-512_ELL2_RO_"
+_RFC_DST = b"QUUX-V01-CS02-with-curve25519_XOF:SHAKE256_TAI_"
 def test_hash_to_field_matches_rfc9380_vectors() -> None:
-    """The field elements are RFC 9380's (appendix J.4.1 and K.3 vectors); the curve step is ours."""
-    u0, u1 = h2c.hash_to_field([b""], _RFC_DST)[0]
-    assert (u0, u1) == (0x005fe8a7b8fef0a16c105e6cadf5a6740b3365e18692a9c05bfbb4d97f645a6a,
-                        0x1347edbec6a2b5d8c02e058819819bee177077c9d10a4ce165aab0fd0252261a)
-    assert h2c.expand_message_xmd(b"", b"QUUX-V01-CS02-with-expander", 0x20).hex() == \
-        "2eaa1f7b5715f4736e6a5dbe288257abf1faa028680c1d938cd62ac699ead642"
-    assert h2c.expand_message_xmd(b"abc", b"QUUX-V01-CS02-with-expander", 0x80).hex().startswith(
-        "779ae4fd8a92f365e4df96b9fde97b40486bb005c1a2096c86f55f3d92875d89")
+    """The expander is RFC 9380's expand_message_xof with SHAKE256 (appendix K.5 vectors and those of the
+    drafts' K.4, same algorithm, shorter DST); the field elements are its 96 bytes cut in two, mod p."""
+    rfc, draft = b"QUUX-V01-CS02-with-expander-SHAKE256", b"QUUX-V01-CS02-with-expander"
+    assert h2c.expand_message_xof(b"", rfc, 0x20).hex() == \
+        "2ffc05c48ed32b95d72e807f6eab9f7530dd1c2f013914c8fed38c5ccc15ad76"
+    assert h2c.expand_message_xof(b"", draft, 0x20).hex() == \
+        "58e90433d81860c47d350b0bb6fb94f98f6b0f9657efd04d410ae743260c096d"
+    assert h2c.expand_message_xof(b"abc", draft, 0x20).hex() == \
+        "c7f5e3c044790033707e24f21d971aaa03a760dfda6215bf0c8634da9012c8f8"
+    assert h2c.expand_message_xof(b"abc", draft, 0x80).hex().startswith(
+        "c5f366dc668697014a0a90a40ae27c19edcb8500f6ad5d4234fbf4204f64df52")
+    with pytest.raises(ValueError, match="DST longer"):
+        h2c.expand_message_xof(b"", b"x" * 256, 32)
     many = [f"m{i}".encode() for i in range(40)]
     assert h2c.hash_to_field(many, _RFC_DST) == [
         (int.from_bytes(e[:48], "big") % _P, int.from_bytes(e[48:], "big") % _P)
-        for e in (h2c.expand_message_xmd(m, _RFC_DST, 96) for m in many)]
+        for e in (h2c.expand_message_xof(m, _RFC_DST, 96) for m in many)]
 
 
 def test_try_and_increment_takes_the_first_curve_candidate() -> None:
@@ -133,6 +140,25 @@ def test_hash_is_context_bound_and_on_the_curve() -> None:
     a, b = hash_to_curve(ids, "job-1"), hash_to_curve(ids, "job-2")
     assert len(set(a)) == 50 and not set(a) & set(b)
     assert all(_on_curve25519(p) for p in a)
+
+
+def test_blinding_initialises_libsodium_before_its_first_call() -> None:
+    """libsodium picks its fast X25519 in sodium_init; the pool workers import only this module, so the module
+    itself must run it (without it every multiplication falls back to the 1.5x slower reference code)."""
+    code = "import algorithms.psi.blinding; from nacl._sodium import lib; print(lib.sodium_init())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "1"  # 1: already initialised
+
+
+def test_blinding_refuses_low_order_points_naming_the_peer() -> None:
+    scalar = bytes(range(1, 33))
+    good = hash_to_curve(["a", "b"], "ctx")
+    bad = (0).to_bytes(32, "little")  # the point of order 2
+    with pytest.raises(PsiError, match=r"position 2 from 'insurer'"):
+        blinding_mod._blind_bytes(scalar, b"".join(good) + bad, 0, "insurer")
+    assert split_points(blinding_mod._blind_bytes(scalar, b"".join(good), 0, "insurer")) == \
+        [crypto_scalarmult(scalar, p) for p in good]
 
 
 def test_members_handles_shared_prefixes() -> None:

@@ -26,10 +26,12 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, Future
 
 import numpy as np
-from nacl.bindings import crypto_scalarmult
-from nacl.exceptions import RuntimeError as NaclRuntimeError
+from nacl._sodium import ffi, lib  # the cffi handle nacl.bindings.crypto_scalarmult wraps (see _blind_bytes)
+from nacl.bindings import sodium_init
 
 from algorithms.psi.hashing import hash_ids
+
+sodium_init()  # picks libsodium's fastest X25519 for this CPU (30 instead of 47 µs here); idempotent
 
 POINT_BYTES = 32
 CHUNK = 1 << 15  # points per task and per message (1 MiB of points)
@@ -45,13 +47,18 @@ def new_scalar() -> bytes:
 
 
 def _blind_bytes(scalar: bytes, points: bytes, offset: int, peer: str) -> bytes:
+    """``scalar·P`` for every 32-byte point of ``points``. Calls libsodium's ``crypto_scalarmult`` through PyNaCl's
+    cffi handle with pointers into one output buffer: the same C call as ``nacl.bindings.crypto_scalarmult``
+    without its per-point allocation and copies (~1.3 of ~33 CPU-µs per point). A non-zero return is
+    libsodium refusing a low-order point (an all-zero result)."""
+    if len(scalar) != POINT_BYTES or len(points) % POINT_BYTES:
+        raise PsiError(f"points from {peer!r} are not whole {POINT_BYTES}-byte values")
     out = bytearray(len(points))
-    mult = crypto_scalarmult
+    dst, src, key = ffi.from_buffer(out), ffi.from_buffer(points), ffi.from_buffer(scalar)
+    mult = lib.crypto_scalarmult
     for i in range(0, len(points), POINT_BYTES):
-        try:
-            out[i:i + POINT_BYTES] = mult(scalar, points[i:i + POINT_BYTES])
-        except (NaclRuntimeError, TypeError, ValueError) as exc:
-            raise PsiError(f"invalid curve point at position {offset + i // POINT_BYTES} from {peer!r}") from exc
+        if mult(dst + i, key, src + i):
+            raise PsiError(f"invalid curve point at position {offset + i // POINT_BYTES} from {peer!r}")
     return bytes(out)
 
 
@@ -125,23 +132,31 @@ def random_permutation(n: int) -> np.ndarray:
 
 
 def members(items: np.ndarray, pool: np.ndarray) -> np.ndarray:
-    """Boolean mask: ``items[i]`` (a 32-byte point) occurs in ``pool``; both ``(n, 32)`` uint8 arrays."""
+    """Boolean mask: ``items[i]`` (a 32-byte point) occurs in ``pool``; both ``(n, 32)`` uint8 arrays.
+
+    Both sides are sorted on their first 8 bytes and merged (``searchsorted`` with sorted queries walks the
+    pool once; random queries into ten million keys cost 8x more in cache misses), then every candidate is
+    compared in full; pool keys shared by several points (about n^2 / 2^65 of them) are settled exactly."""
     if not len(items) or not len(pool):
         return np.zeros(len(items), dtype=bool)
     a = np.ascontiguousarray(items).view("<u8")
     b = np.ascontiguousarray(pool).view("<u8")
-    order = np.argsort(b[:, 0])
-    keys = b[order, 0]
-    pos = np.minimum(np.searchsorted(keys, a[:, 0]), len(keys) - 1)
-    hit = keys[pos] == a[:, 0]
-    idx = np.flatnonzero(hit)
+    order_b = np.argsort(b[:, 0])
+    keys = b[order_b, 0]
+    order_a = np.argsort(a[:, 0])
+    queries = a[order_a, 0]
+    pos = np.minimum(np.searchsorted(keys, queries), len(keys) - 1)
+    hit_sorted = keys[pos] == queries
+    idx = np.flatnonzero(hit_sorted)
     for s in range(0, len(idx), 1 << 20):  # full 32-byte comparison, a million candidates at a time
         part = idx[s:s + (1 << 20)]
-        hit[part] = np.all(b[order[pos[part]], 1:] == a[part, 1:], axis=1)
-    clash = np.flatnonzero(keys[1:] == keys[:-1])  # pool points sharing their first 8 bytes (about n^2 / 2^65)
+        hit_sorted[part] = np.all(b[order_b[pos[part]], 1:] == a[order_a[part], 1:], axis=1)
+    hit = np.empty(len(items), dtype=bool)
+    hit[order_a] = hit_sorted
+    clash = np.flatnonzero(keys[1:] == keys[:-1])  # pool points sharing their first 8 bytes
     if clash.size:
-        shared = set(keys[clash].tolist())
-        full = {bytes(row) for row in np.asarray(pool)[order][np.isin(keys, list(shared))]}
-        for i in np.flatnonzero(np.isin(a[:, 0], list(shared))):
+        shared = np.unique(keys[clash])
+        full = {bytes(row) for row in np.asarray(pool)[order_b][np.isin(keys, shared)]}
+        for i in np.flatnonzero(np.isin(a[:, 0], shared)):
             hit[i] = bytes(np.asarray(items)[i]) in full
     return hit

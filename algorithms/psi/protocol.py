@@ -323,17 +323,17 @@ class PsiGuest(_PsiRole):
         if reasons:
             raise self._refuse(me, "; ".join(f"{h}: {r}" for h, r in reasons.items()), sizes)
         pairwise = {h: self._canonical(p.reveal(channel).tolist()) for h, p in pairs.items()}
-        final = set.intersection(*(set(rows) for rows in pairwise.values())) if len(hosts) > 1 \
-            else set(pairwise[hosts[0]])
-        canonical = self._canonical(final)
+        final = set.intersection(*(set(rows) for rows in pairwise.values())) if len(hosts) > 1 else None
+        first = pairwise[hosts[0]]  # already canonical: the all-party rows keep its order
+        canonical = first if final is None else [row for row in first if row in final]
         if len(hosts) > 1:
             floor = max(minimums.values())
             refused = "" if len(canonical) >= floor else \
                 f"the all-party intersection is below a party's minimum ({floor})"
             # hosts hear only *that* the alignment was refused, never another host's intersection size
             for host, rows in pairwise.items():
-                indices = np.array([] if refused else [k for k, row in enumerate(rows) if row in final],
-                                   dtype=np.int64)
+                indices = np.array([] if refused or final is None else
+                                   [k for k, row in enumerate(rows) if row in final], dtype=np.int64)
                 channel.send(host, f"psi.{host}.keep", {"indices": indices, "refused": refused})
             if refused:
                 raise self._refuse(me, f"{refused}: {len(canonical)} ids", sizes)
