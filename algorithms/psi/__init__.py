@@ -2,10 +2,10 @@
 
 Each party holds a list of record ids. Ids are normalised (:mod:`.ids`: ``str``, stripped, Unicode NFC,
 unique), hashed to Curve25519 as a random oracle under a job-specific ``context`` both parties pass
-identically (:mod:`.hashing`: RFC 9380 ``hash_to_field``, then x-only try-and-increment), blinded with a fresh
-secret X25519 scalar per run (:mod:`.blinding`, chunked, on a process pool) and exchanged so that each
-side first learns only the intersection *size*, both accept or refuse it against their own minimums,
-and only then the intersection itself (:mod:`.protocol`).
+identically (:mod:`.hashing`: RFC 9380 ``hash_to_field`` with SHAKE256, then x-only try-and-increment),
+blinded with a fresh secret X25519 scalar per run (:mod:`.blinding`, chunked, on a process pool) and
+exchanged so that each side first learns only the intersection *size*, both accept or refuse it against
+their own minimums, and only then the intersection itself (:mod:`.protocol`).
 
 What it reveals to whom (details and the order of events in :mod:`.protocol`): to each party, the
 other party's set size and the intersection size; then, only if both accepted that size (at least the
