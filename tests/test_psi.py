@@ -253,7 +253,12 @@ def test_only_blinded_curve_points_cross_the_channel() -> None:
         kind = delivery.tag.split(".")[2]
         kinds.add(kind)
         if kind in ("blinded", "double"):
-            assert set(delivery.payload) == {"total", "points"} and delivery.payload["total"] == 300
+            first_blinded = kind == "blinded" and delivery.tag.endswith(".0")
+            assert set(delivery.payload) == ({"total", "points", "suite"} if first_blinded else {"total", "points"})
+            assert delivery.payload["total"] == 300
+            if first_blinded:
+                assert delivery.payload["suite"] == protocol.HASH_SUITE
+                assert protocol.HASH_SUITE == "FEDRISK-PSI-V4-curve25519-u_XOF:SHAKE256_TAI_"
             points = split_points(delivery.payload["points"])
             assert len(points) == 300 and all(_on_curve25519(p) for p in points)
             assert not unblinded & set(points)  # never a bare hash of an id
@@ -311,7 +316,8 @@ class _LowOrderHost:
     """A misbehaving host that answers with low-order points."""
 
     def run(self, channel: Channel) -> None:
-        channel.send("bank", "psi.insurer.blinded.insurer.0", {"total": 150, "points": bytes(POINT_BYTES) * 150})
+        channel.send("bank", "psi.insurer.blinded.insurer.0",
+                     {"total": 150, "points": bytes(POINT_BYTES) * 150, "suite": protocol.HASH_SUITE})
         channel.recv("bank", "psi.insurer.blinded.bank.0")
 
 
@@ -321,6 +327,33 @@ def test_low_order_points_from_a_peer_are_rejected() -> None:
     with pytest.raises(PsiError, match="invalid curve point at position 0 from 'insurer'"):
         run_parties({"bank": lambda: PsiGuest(customer_ids(0, 150), PAIR, "c").run(channels["bank"]),
                      "insurer": lambda: _LowOrderHost().run(channels["insurer"])}, network)
+
+
+class _OldReleaseHost:
+    """A host on an older release: its blinded points come without (or with another) hash suite."""
+
+    def __init__(self, suite: str | None) -> None:
+        self.suite = suite
+
+    def run(self, channel: Channel) -> None:
+        msg: dict[str, Any] = {"total": 150, "points": b"".join(hash_to_curve(customer_ids(0, 150), "c"))}
+        if self.suite is not None:
+            msg["suite"] = self.suite
+        channel.send("bank", "psi.insurer.blinded.insurer.0", msg)
+        channel.recv("bank", "psi.insurer.blinded.bank.0")
+
+
+@pytest.mark.parametrize("suite", [None, "FEDRISK-PSI-V3-curve25519-u_XMD:SHA-512_TAI_"])
+def test_a_peer_hashing_ids_differently_is_named_not_blamed_on_the_id_format(suite: str | None) -> None:
+    """Otherwise every id would hash to a different point and the run would end in an empty intersection
+    with a hint about id formats."""
+    network = InMemoryNetwork()
+    channels = {p: network.channel(p) for p in PAIR.silos}
+    with pytest.raises(PsiError, match=r"'insurer' hashes ids with .* but 'bank' with FEDRISK-PSI-V4-.*"
+                                       r"different fedrisk releases") as err:
+        run_parties({"bank": lambda: PsiGuest(customer_ids(0, 150), PAIR, "c").run(channels["bank"]),
+                     "insurer": lambda: _OldReleaseHost(suite).run(channels["insurer"])}, network)
+    assert (suite or "an older, unnamed suite") in str(err.value)
 
 
 def test_multi_host_refusal_reaches_every_host_without_sizes() -> None:

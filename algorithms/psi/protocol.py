@@ -60,10 +60,12 @@ from algorithms.psi.blinding import (
     new_scalar,
     random_permutation,
 )
+from algorithms.psi.hashing import PROTOCOL, SUITE
 from algorithms.psi.ids import normalise_ids, shape_hint
 from federation.channel import Channel
 
 DEFAULT_MIN_INTERSECTION = 100
+HASH_SUITE = (PROTOCOL + SUITE).decode("ascii")  # named in the first blinded chunk: both sides must hash alike
 PARALLEL_MIN = 20_000  # ids below which hashing and blinding run inline (a process pool costs ~1 s to start)
 
 
@@ -82,7 +84,8 @@ class Disclosure(NamedTuple):
 _PAIRWISE = tuple(
     Disclosure(receiver, sender, tag, kind, what) for receiver, sender in (("guest", "host"), ("host", "guest"))
     for tag, kind, what in (
-        ("psi.*.blinded.*", "ciphertext", f"the {sender}'s hashed ids under its secret scalar, in a random order: "
+        ("psi.*.blinded.*", "ciphertext", f"the {sender}'s hashed ids under its secret scalar, in a random order "
+                                          "(the first chunk names the public hash suite): "
                                           f"the {sender}'s set size"),
         ("psi.*.double.*", "ciphertext", f"the {receiver}'s own blinded points under the {sender}'s scalar, "
                                          "re-shuffled: the intersection size only"),
@@ -118,20 +121,35 @@ class PsiResult:
         return len(self.ids)
 
 
-def _send_points(channel: Channel, peer: str, tag: str, chunks: Iterable[bytes], total: int) -> None:
+def _send_points(channel: Channel, peer: str, tag: str, chunks: Iterable[bytes], total: int,
+                 first: dict[str, str] | None = None) -> None:
     sent = 0
     for k, data in enumerate(chunks):
-        channel.send(peer, f"{tag}.{k}", {"total": total, "points": data})
+        head = first if first and k == 0 else {}
+        channel.send(peer, f"{tag}.{k}", {"total": total, "points": data, **head})
         sent += len(data) // POINT_BYTES
     if sent != total:  # pragma: no cover - internal invariant
         raise PsiError(f"sent {sent} points, announced {total}")
 
 
-def _recv_points(channel: Channel, peer: str, tag: str, what: str) -> Iterable[tuple[int, bytes]]:
-    """Yield ``(total, chunk)`` of a streamed list of points until ``total`` points arrived."""
+def _check_suite(peer: str, me: str, msg: dict[str, object]) -> None:
+    """The peer's first blinded chunk names its hash suite: a silo on another fedrisk release would hash every id
+    to different points and the run would end in an empty intersection blamed on the id format."""
+    theirs = msg.get("suite")
+    if theirs != HASH_SUITE:
+        raise PsiError(f"{peer!r} hashes ids with {theirs or 'an older, unnamed suite'!s} but {me!r} with "
+                       f"{HASH_SUITE}: the silos run different fedrisk releases; upgrade both to the same one")
+
+
+def _recv_points(channel: Channel, peer: str, tag: str, what: str,
+                 me: str | None = None) -> Iterable[tuple[int, bytes]]:
+    """Yield ``(total, chunk)`` of a streamed list of points until ``total`` points arrived (the first chunk's hash
+    suite checked when ``me`` is given)."""
     got, k, total = 0, 0, None
     while total is None or got < total:
         msg = channel.recv(peer, f"{tag}.{k}")
+        if k == 0 and me is not None:
+            _check_suite(peer, me, msg)
         data, n = msg.get("points"), msg.get("total")
         if not isinstance(n, int) or n <= 0 or (total is not None and n != total):
             raise PsiError(f"{peer!r} sent malformed {what}: a bad or changing total")
@@ -177,11 +195,12 @@ class _Pair:
         shuffled = np.asarray(ids, dtype=object)[self._order].tolist()
         t = self._lap("shuffle own ids", t)
         _send_points(channel, self.peer, f"{self.prefix}.blinded.{self.me}",
-                     hash_and_blind(scalar, shuffled, context, self.executor), len(ids))
+                     hash_and_blind(scalar, shuffled, context, self.executor), len(ids), {"suite": HASH_SUITE})
         del shuffled
         t = self._lap("hash + blind own ids, send", t)
         blinder = Blinder(scalar, self.peer, self.executor)
-        for total, data in _recv_points(channel, self.peer, f"{self.prefix}.blinded.{self.peer}", "blinded points"):
+        for total, data in _recv_points(channel, self.peer, f"{self.prefix}.blinded.{self.peer}", "blinded points",
+                                        self.me):
             self.peer_size = total
             blinder.add(data)
         doubled_theirs = blinder.result()  # a·b·h(y), in the peer's order
