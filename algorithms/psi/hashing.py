@@ -107,9 +107,9 @@ def hash_to_u(messages: Sequence[bytes], dst: bytes) -> bytes:
 
     The loop inlines :func:`hash_to_field` and :func:`_usable` (one SHAKE256 call, then ``u1`` only when
     ``u0`` fails): it is this module's whole cost, ~5 CPU-µs per id."""
-    tail = (2 * _L).to_bytes(2, "big") + dst + bytes([len(dst)])
     if len(dst) > 255:
         raise ValueError("expand_message_xof: DST longer than 255 bytes")
+    tail = (2 * _L).to_bytes(2, "big") + dst + bytes([len(dst)])
     shake, jacobi, from_bytes = hashlib.shake_256, gmpy2.jacobi, int.from_bytes
     p, a, top = P, A, P - 1
     out = bytearray(POINT_BYTES * len(messages))
