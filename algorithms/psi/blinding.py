@@ -29,11 +29,10 @@ import numpy as np
 from nacl._sodium import ffi, lib  # the cffi handle nacl.bindings.crypto_scalarmult wraps (see _blind_bytes)
 from nacl.bindings import sodium_init
 
-from algorithms.psi.hashing import hash_ids
+from algorithms.psi.hashing import POINT_BYTES, hash_ids
 
 sodium_init()  # picks libsodium's fastest X25519 for this CPU (30 instead of 47 µs here); idempotent
 
-POINT_BYTES = 32
 CHUNK = 1 << 15  # points per task and per message (1 MiB of points)
 
 
