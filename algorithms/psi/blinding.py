@@ -50,7 +50,10 @@ def _blind_bytes(scalar: bytes, points: bytes, offset: int, peer: str) -> bytes:
     cffi handle with pointers into one output buffer: the same C call as ``nacl.bindings.crypto_scalarmult``
     without its per-point allocation and copies (~1.3 of ~33 CPU-µs per point). A non-zero return is
     libsodium refusing a low-order point (an all-zero result)."""
-    if len(scalar) != POINT_BYTES or len(points) % POINT_BYTES:
+    # the C call reads 32 bytes at each pointer: a short scalar or a partial last point would read past the buffer
+    if len(scalar) != POINT_BYTES:
+        raise ValueError(f"an X25519 scalar is {POINT_BYTES} bytes, not {len(scalar)}")
+    if len(points) % POINT_BYTES:
         raise PsiError(f"points from {peer!r} are not whole {POINT_BYTES}-byte values")
     out = bytearray(len(points))
     dst, src, key = ffi.from_buffer(out), ffi.from_buffer(points), ffi.from_buffer(scalar)
