@@ -81,6 +81,8 @@ DEFAULT_MAX_PAYLOAD = 1 << 30
 #: What a node holds in memory for one sender / for all (stored and being received); beyond, senders retry.
 DEFAULT_MAX_PEER_BYTES = 2 << 30
 DEFAULT_MAX_TOTAL_BYTES = 4 << 30
+#: How long one connection attempt to a peer may take (TCP, TLS and HTTP/2 handshakes): gRPC's default.
+CONNECT_TIMEOUT_MS = 20_000
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 
@@ -396,9 +398,13 @@ class _PeerLink:
         options = [
             ("grpc.ssl_target_name_override", peer_id),
             ("grpc.enable_retries", 0),  # retries are ours (with dedup), not gRPC's
+            # reconnect soon after a peer restarts (backoff 0.1 s, growing to 2 s) ...
             ("grpc.initial_reconnect_backoff_ms", 100),
-            ("grpc.min_reconnect_backoff_ms", 100),
             ("grpc.max_reconnect_backoff_ms", 2000),
+            # ... but give each attempt gRPC's default 20 s to connect: this option is the *minimum connect
+            # timeout* (TCP + TLS + HTTP/2 handshake). At 100 ms a lost SYN (retransmitted after 1 s) or a
+            # long-haul link with a 50 ms round trip failed the attempt, and a link check with it.
+            ("grpc.min_reconnect_backoff_ms", CONNECT_TIMEOUT_MS),
         ]
         self._channel = grpc.secure_channel(address, tls.channel_credentials(), options=options)
         self._stub = pb_grpc.InboxStub(self._channel)
@@ -445,14 +451,22 @@ class _PeerLink:
         it as ``peer_id``; otherwise why not, in words. The probe is an envelope without a tag, which the
         receiver refuses (``INVALID_ARGUMENT``) after every identity check and before storing anything."""
         env = pb.Envelope(job_id="probe", tag="", sender=sender, receiver=self.peer_id, seq=0, payload_size=0)
-        try:
-            self._stub.Deliver(iter([pb.Chunk(envelope=env)]), timeout=timeout)
-        except grpc.RpcError as exc:
-            code, details = exc.code(), exc.details() or ""
-            if code == grpc.StatusCode.INVALID_ARGUMENT:
-                return None
-            return describe_failure(self.peer_id, self.address, code, details, plane="data")
-        return None
+        until = time.monotonic() + timeout
+        backoff = 0.1
+        while True:  # a transient failure (a connection reset on a lossy link) is tried again until `timeout`
+            try:
+                self._stub.Deliver(iter([pb.Chunk(envelope=env)]), timeout=max(until - time.monotonic(), 0.01))
+            except grpc.RpcError as exc:
+                code, details = exc.code(), exc.details() or ""
+                if code == grpc.StatusCode.INVALID_ARGUMENT:
+                    return None
+                transient = code in _RETRYABLE and not MISCONFIGURED_TLS.search(details)
+                if transient and time.monotonic() + backoff < until:
+                    time.sleep(backoff)
+                    backoff = min(2 * backoff, 1.0)
+                    continue
+                return describe_failure(self.peer_id, self.address, code, details, plane="data")
+            return None
 
     def close(self) -> None:
         self._channel.close()

@@ -3,6 +3,9 @@ the address and the cause ("not signed by our CA", "not a control plane") instea
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -57,3 +60,62 @@ def test_data_plane_probe_names_the_cause(two_cas: tuple[Path, Path]) -> None:
         for n in (insurer, foreign, bank):
             n.stop(0)
         control.stop(0)
+
+
+class _SlowLink:
+    """A TCP relay to ``target`` that holds the first bytes the server sends on each connection for ``delay``
+    seconds (a long-haul link, or a lost packet TCP has to retransmit); ``delay=None`` never answers."""
+
+    def __init__(self, target: int, delay: float | None) -> None:
+        self.target, self.delay = target, delay
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.address = f"127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.delay is None:
+                continue  # accept the TCP connection, then say nothing
+            server = socket.create_connection(("127.0.0.1", self.target))
+            threading.Thread(target=self._pump, args=(client, server, 0.0), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, self.delay), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket, delay: float) -> None:
+        try:
+            while data := source.recv(65536):
+                time.sleep(delay)
+                delay = 0.0
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            sink.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_data_plane_probe_waits_for_a_slow_handshake(two_cas: tuple[Path, Path]) -> None:
+    """A handshake that takes longer than a LAN's (here 0.6 s, as when TCP retransmits a lost SYN-ACK) still
+    passes the link check; a peer that accepts but never answers is reported within the probe's deadline."""
+    ours, _ = two_cas
+    insurer = PartyNode("insurer", "127.0.0.1:0", TlsConfig.from_dir(ours, "insurer")).start()
+    slow, silent = _SlowLink(insurer.port, 0.6), _SlowLink(insurer.port, None)
+    bank = PartyNode("bank", "127.0.0.1:0", TlsConfig.from_dir(ours, "bank"), {"insurer": slow.address})
+    try:
+        assert bank.probe("insurer", timeout=5.0) is None
+        bank.add_peer("insurer", silent.address)
+        started = time.monotonic()
+        problem = bank.probe("insurer", timeout=2.0)
+        assert problem is not None and f"'insurer' at {silent.address} did not answer in time" in problem
+        assert time.monotonic() - started < 4.0
+    finally:
+        for link in (slow, silent):
+            link.close()
+        for n in (insurer, bank):
+            n.stop(0)
