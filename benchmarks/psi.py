@@ -175,24 +175,28 @@ def party(role: str, n: int, conn: Connection, ready: Any, go: Any, results: Any
     shared_executor().shutdown(wait=True)
 
 
-def primitive_costs(n: int = 20_000) -> tuple[float, float]:
-    """CPU µs per id of the random-oracle hash and of one X25519 multiplication, measured here and now (after a
-    warm-up, the best of three passes: the floor the protocol's per-id work is compared against)."""
-    from algorithms.psi.blinding import _blind_bytes, new_scalar
+def primitive_costs(n: int = 20_000) -> tuple[float, dict[str, float]]:
+    """CPU µs per id of the random-oracle hash and of one X25519 multiplication with each implementation, measured
+    here and now (after a warm-up, the best of three alternating passes: the floor the protocol's per-id work is
+    compared against)."""
+    from algorithms.psi.blinding import IMPLEMENTATIONS, new_scalar
     from algorithms.psi.hashing import hash_ids
 
     ids = [f"CUST-{i:08d}" for i in range(n)]
     scalar = new_scalar()
-    _blind_bytes(scalar, hash_ids(ids[:500], "warm-up"), 0, "self")
-    hashing, mult = [], []
+    for multiply in IMPLEMENTATIONS.values():
+        multiply(scalar, hash_ids(ids[:500], "warm-up"), 0, "self")
+    hashing: list[float] = []
+    mult: dict[str, list[float]] = {name: [] for name in IMPLEMENTATIONS}
     for rep in range(3):
         t = time.process_time()
         points = hash_ids(ids, f"calibration-{rep}")
         hashing.append((time.process_time() - t) / n * 1e6)
-        t = time.process_time()
-        _blind_bytes(scalar, points, 0, "self")
-        mult.append((time.process_time() - t) / n * 1e6)
-    return min(hashing), min(mult)
+        for name, multiply in IMPLEMENTATIONS.items():
+            t = time.process_time()
+            multiply(scalar, points, 0, "self")
+            mult[name].append((time.process_time() - t) / n * 1e6)
+    return min(hashing), {name: min(v) for name, v in mult.items()}
 
 
 def main() -> None:
@@ -233,9 +237,15 @@ def main() -> None:
         print(f"psi_dry_seconds={wall:.2f}")
         print(f"psi_peak_rss_gib={max(g['rss'], h['rss']) / 2**30:.3f}")
         return
-    hashing, x25519 = primitive_costs()
+    from algorithms.psi.blinding import implementation
+
+    hashing, costs = primitive_costs()
+    used = implementation()
+    x25519 = costs[used]
     floor = 2 * n * (hashing + 2 * x25519) / 1e6  # per id and party: one hash, two X25519 (own set, peer's set)
     main = g["main_cpu"] + h["main_cpu"]
+    print("x25519 per multiplication: " + " ".join(f"{k}_us={v:.1f}" for k, v in costs.items())
+          + f" -> this CPU uses {used}")
     print(f"budget per id and party: hash_us={hashing:.1f} x25519_us={x25519:.1f} (x2) -> floor "
           f"{hashing + 2 * x25519:.1f} us; measured cpu_us_per_id_per_party={cpu / (2 * n) * 1e6:.1f} = pool workers "
           f"{(cpu - main) / (2 * n) * 1e6:.1f} + main process {main / (2 * n) * 1e6:.1f} (shuffles, sorts, matching, "

@@ -151,14 +151,46 @@ def test_blinding_initialises_libsodium_before_its_first_call() -> None:
     assert out.stdout.strip() == "1"  # 1: already initialised
 
 
-def test_blinding_refuses_low_order_points_naming_the_peer() -> None:
+@pytest.mark.parametrize("name", sorted(blinding_mod.IMPLEMENTATIONS))
+def test_blinding_refuses_low_order_points_naming_the_peer(name: str) -> None:
+    multiply = blinding_mod.IMPLEMENTATIONS[name]
     scalar = bytes(range(1, 33))
     good = hash_to_curve(["a", "b"], "ctx")
-    bad = (0).to_bytes(32, "little")  # the point of order 2
-    with pytest.raises(PsiError, match=r"position 2 from 'insurer'"):
-        blinding_mod._blind_bytes(scalar, b"".join(good) + bad, 0, "insurer")
-    assert split_points(blinding_mod._blind_bytes(scalar, b"".join(good), 0, "insurer")) == \
-        [crypto_scalarmult(scalar, p) for p in good]
+    p = 2**255 - 19
+    for bad in (0, 1, p, p + 1):  # the points of order 2 and 4 (and their non-canonical encodings)
+        with pytest.raises(PsiError, match=r"position 12 from 'insurer'"):
+            multiply(scalar, b"".join(good) + bad.to_bytes(32, "little"), 10, "insurer")
+    assert split_points(multiply(scalar, b"".join(good), 0, "insurer")) == [crypto_scalarmult(scalar, p) for p in good]
+
+
+def test_the_x25519_implementations_agree() -> None:
+    """libsodium and OpenSSL compute the same function on any 32 bytes a peer could send: curve and twist points,
+    the top bit set (ignored), u-coordinates of p or more (reduced); so the faster one can be chosen per CPU."""
+    rng = np.random.default_rng(7)
+    raw = [bytes(row) for row in rng.integers(0, 256, (300, 32), dtype=np.uint8)]
+    p = 2**255 - 19
+    raw += [(p + 9).to_bytes(32, "little"), (2**255 - 1).to_bytes(32, "little"), (9 | 1 << 255).to_bytes(32, "little")]
+    points = b"".join(raw) + b"".join(hash_to_curve([str(i) for i in range(50)], "agree"))
+    for scalar in (bytes(range(1, 33)), bytes(32), b"\xff" * 32, blinding_mod.new_scalar()):
+        results = {name: f(scalar, points, 0, "peer") for name, f in blinding_mod.IMPLEMENTATIONS.items()}
+        assert len(set(results.values())) == 1, scalar
+        assert split_points(results["libsodium"])[:3] == [crypto_scalarmult(scalar, q) for q in raw[:3]]
+
+
+def test_the_x25519_implementation_can_be_fixed(monkeypatch: pytest.MonkeyPatch) -> None:
+    blinding_mod.implementation.cache_clear()
+    try:
+        monkeypatch.setenv("FEDRISK_PSI_X25519", "libsodium")
+        assert blinding_mod.implementation() == "libsodium"
+        blinding_mod.implementation.cache_clear()
+        monkeypatch.setenv("FEDRISK_PSI_X25519", "boringssl")
+        with pytest.raises(ValueError, match=r"FEDRISK_PSI_X25519='boringssl': choose one of libsodium, openssl"):
+            blinding_mod.implementation()
+        blinding_mod.implementation.cache_clear()
+        monkeypatch.delenv("FEDRISK_PSI_X25519")
+        assert blinding_mod.implementation() in blinding_mod.IMPLEMENTATIONS  # timed: the faster here
+    finally:
+        blinding_mod.implementation.cache_clear()
 
 
 def test_members_handles_shared_prefixes() -> None:
