@@ -10,8 +10,8 @@ bytes checked by libsodium.
 Blinding uses X25519 (RFC 7748: a constant-time Montgomery ladder), from libsodium (PyNaCl) or from
 OpenSSL (``cryptography``): the same function, and which one is faster depends on the CPU (libsodium's
 AVX code on the AMD EPYC machines measured here, 30-34 against 37 µs; OpenSSL's ADX code on the Intel Xeon
-ones, 34 against 37 µs), so each process times both on the same points once and uses the faster
-(:func:`implementation`; ``FEDRISK_PSI_X25519`` fixes it). Scalar multiplication commutes,
+ones, 34 against 37 µs), so the party's process times both on the same points once and has its pool workers
+use the faster (:func:`implementation`; ``FEDRISK_PSI_X25519`` fixes it). Scalar multiplication commutes,
 ``a·(b·P) = b·(a·P)``, and clamping makes every scalar a multiple of the cofactor 8, so a small-order
 component in a hashed point (see :mod:`.hashing`) or smuggled in by a peer is erased; both libraries refuse
 a low-order input (an all-zero result), which fails the run with :class:`PsiError` naming the peer and the
@@ -85,39 +85,41 @@ IMPLEMENTATIONS: dict[str, Callable[[bytes, bytes, int, str], bytes]] = {
 
 @functools.cache
 def implementation() -> str:
-    """The X25519 implementation this process uses: ``FEDRISK_PSI_X25519`` if set, else the faster of the two on
-    this CPU, timed on the same 256 points (alternating, best of three: about 60 ms, once per process)."""
+    """The X25519 implementation to use: ``FEDRISK_PSI_X25519`` if set, else the faster of the two on this CPU,
+    by CPU time on the same 1,024 points (alternating, best of three: about 0.2 s, once per process; the two
+    are within 10 % of each other, so a wrong pick under load costs little)."""
     chosen = os.environ.get("FEDRISK_PSI_X25519", "").strip().lower()
     if chosen:
         if chosen not in IMPLEMENTATIONS:
             raise ValueError(f"FEDRISK_PSI_X25519={chosen!r}: choose one of {', '.join(sorted(IMPLEMENTATIONS))}")
         return chosen
-    scalar, points = new_scalar(), hash_ids([f"calibration-{i}" for i in range(256)], "fedrisk-x25519-timing")
+    scalar, points = new_scalar(), hash_ids([f"calibration-{i}" for i in range(1024)], "fedrisk-x25519-timing")
     best = dict.fromkeys(IMPLEMENTATIONS, float("inf"))
     for _ in range(3):
         for name, multiply in IMPLEMENTATIONS.items():
-            start = time.perf_counter()
+            start = time.process_time()
             multiply(scalar, points, 0, "self")
-            best[name] = min(best[name], time.perf_counter() - start)
+            best[name] = min(best[name], time.process_time() - start)
     return min(best, key=best.__getitem__)
 
 
-def _blind_bytes(scalar: bytes, points: bytes, offset: int, peer: str) -> bytes:
-    """``scalar·P`` for every 32-byte point of ``points``, with this process's :func:`implementation`."""
+def _blind_bytes(scalar: bytes, points: bytes, offset: int, peer: str, using: str | None = None) -> bytes:
+    """``scalar·P`` for every 32-byte point of ``points``, with the X25519 of ``using`` (an
+    :data:`IMPLEMENTATIONS` name; default :func:`implementation`)."""
     # libsodium reads 32 bytes at each pointer: a short scalar or a partial last point would read past the buffer
     if len(scalar) != POINT_BYTES:
         raise ValueError(f"an X25519 scalar is {POINT_BYTES} bytes, not {len(scalar)}")
     if len(points) % POINT_BYTES:
         raise PsiError(f"points from {peer!r} are not whole {POINT_BYTES}-byte values")
-    return IMPLEMENTATIONS[implementation()](scalar, points, offset, peer)
+    return IMPLEMENTATIONS[using or implementation()](scalar, points, offset, peer)
 
 
-def _hash_and_blind_task(scalar: bytes, ids: list[str], context: str, offset: int) -> bytes:
-    return _blind_bytes(scalar, hash_ids(ids, context), offset, "self")
+def _hash_and_blind_task(scalar: bytes, ids: list[str], context: str, offset: int, using: str) -> bytes:
+    return _blind_bytes(scalar, hash_ids(ids, context), offset, "self", using)
 
 
-def _blind_task(scalar: bytes, points: bytes, offset: int, peer: str) -> bytes:
-    return _blind_bytes(scalar, points, offset, peer)
+def _blind_task(scalar: bytes, points: bytes, offset: int, peer: str, using: str) -> bytes:
+    return _blind_bytes(scalar, points, offset, peer, using)
 
 
 def _results(futures: list[Future[bytes]]) -> Iterator[bytes]:
@@ -132,13 +134,13 @@ def _results(futures: list[Future[bytes]]) -> Iterator[bytes]:
 def hash_and_blind(scalar: bytes, ids: Sequence[str], context: str, executor: Executor | None,
                    chunk: int | None = None) -> Iterator[bytes]:
     """``scalar·H(id)`` for every id, yielded as one ``bytes`` per chunk of ``chunk`` ids, in order."""
-    chunk = chunk or CHUNK
+    chunk, using = chunk or CHUNK, implementation()
     starts = range(0, len(ids), chunk)
     if executor is None:
         for s in starts:
-            yield _hash_and_blind_task(scalar, list(ids[s:s + chunk]), context, s)
+            yield _hash_and_blind_task(scalar, list(ids[s:s + chunk]), context, s, using)
         return
-    yield from _results([executor.submit(_hash_and_blind_task, scalar, list(ids[s:s + chunk]), context, s)
+    yield from _results([executor.submit(_hash_and_blind_task, scalar, list(ids[s:s + chunk]), context, s, using)
                          for s in starts])
 
 
@@ -147,14 +149,16 @@ class Blinder:
 
     def __init__(self, scalar: bytes, peer: str, executor: Executor | None) -> None:
         self.scalar, self.peer, self.executor = scalar, peer, executor
+        self.using = implementation()  # chosen here, once, so every worker runs the same X25519
         self._parts: list[Future[bytes] | bytes] = []
         self._offset = 0
 
     def add(self, points: bytes) -> None:
         if self.executor is None:
-            self._parts.append(_blind_task(self.scalar, points, self._offset, self.peer))
+            self._parts.append(_blind_task(self.scalar, points, self._offset, self.peer, self.using))
         else:
-            self._parts.append(self.executor.submit(_blind_task, self.scalar, points, self._offset, self.peer))
+            self._parts.append(self.executor.submit(_blind_task, self.scalar, points, self._offset, self.peer,
+                                                    self.using))
         self._offset += len(points) // POINT_BYTES
 
     def result(self) -> np.ndarray:

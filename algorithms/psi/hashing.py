@@ -27,7 +27,7 @@ time, which is why RFC 9380 does not standardise it. It runs only on the party's
 tens of thousands, and a peer observes nothing but when a whole chunk of blinded points arrives (so at most the
 total number of candidates tried for the chunk, ~1.33 per id, a number that depends on the ids only through
 this job's hash). The secret scalars are only ever
-used by libsodium's constant-time X25519 (:mod:`.blinding`).
+used by constant-time X25519 (libsodium's or OpenSSL's, :mod:`.blinding`).
 
 What it reveals to whom: nothing; this is local computation (no output leaves the party unblinded).
 """
