@@ -5,7 +5,7 @@ Points travel as fixed-width byte strings: a chunk of n points is one ``bytes`` 
 ``k·H(id)``) and :func:`blind` (peer points → ``k·P``) cut the work into chunks of :data:`CHUNK` points
 and map module-level functions over an ``Executor`` (the silo's process pool; inline when ``None``).
 The scalar goes to our own worker processes only; nothing from a peer is unpickled, peer points are raw
-bytes checked by libsodium.
+bytes checked by the X25519 implementation.
 
 Blinding uses X25519 (RFC 7748: a constant-time Montgomery ladder), from libsodium (PyNaCl) or from
 OpenSSL (``cryptography``): the same function, and which one is faster depends on the CPU (libsodium's
