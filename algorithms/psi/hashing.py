@@ -17,7 +17,7 @@ clamped scalar (a multiple of the cofactor 8) multiplies it, the value is unifor
 subgroup, which is what the DDH argument of ECDH PSI needs (random-oracle model). A single Elligator 2 map
 would not do: it reaches about half the points, non-uniformly; RFC 9380's ``_RO_`` suites therefore add
 two maps, which costs two field square roots and a point addition (33 CPU-µs per id here, in gmpy2,
-against 5 µs for this construction; X25519 itself costs ~35 µs). Try-and-increment is uniform by
+against 5-8 µs for this construction, by CPU; X25519 itself costs 30-38 µs). Try-and-increment is uniform by
 rejection sampling and needs no square root because X25519 works on u alone. Rejecting a candidate point on
 the twist matters: the twist is a different group, and which group a blinded point lies in survives the
 blinding, so a peer could test candidate ids against that bit; every hash here lies on the curve.
@@ -106,7 +106,7 @@ def hash_to_u(messages: Sequence[bytes], dst: bytes) -> bytes:
     probability 1/4 per round, two more under ``dst`` extended with the round number.
 
     The loop inlines :func:`hash_to_field` and :func:`_usable` (one SHAKE256 call, then ``u1`` only when
-    ``u0`` fails): it is this module's whole cost, ~5 CPU-µs per id."""
+    ``u0`` fails): it is this module's whole cost, 5-8 CPU-µs per id (by CPU)."""
     if len(dst) > 255:
         raise ValueError("expand_message_xof: DST longer than 255 bytes")
     tail = (2 * _L).to_bytes(2, "big") + dst + bytes([len(dst)])
