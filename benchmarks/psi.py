@@ -180,26 +180,19 @@ def party(role: str, n: int, conn: Connection, ready: Any, go: Any, results: Any
 
 def primitive_costs(n: int = 20_000) -> tuple[float, dict[str, float]]:
     """CPU µs per id of the random-oracle hash and of one X25519 multiplication with each implementation, measured
-    here and now (after a warm-up, the best of three alternating passes: the floor the protocol's per-id work is
-    compared against)."""
-    from algorithms.psi.blinding import IMPLEMENTATIONS, new_scalar
+    here and now (after a warm-up, the best of three passes: the floor the protocol's per-id work is compared
+    against)."""
+    from algorithms.psi.blinding import cpu_costs
     from algorithms.psi.hashing import hash_ids
 
     ids = [f"CUST-{i:08d}" for i in range(n)]
-    scalar = new_scalar()
-    for multiply in IMPLEMENTATIONS.values():
-        multiply(scalar, hash_ids(ids[:500], "warm-up"), 0, "self")
+    cpu_costs(hash_ids(ids[:500], "warm-up"), rounds=1)
     hashing: list[float] = []
-    mult: dict[str, list[float]] = {name: [] for name in IMPLEMENTATIONS}
     for rep in range(3):
         t = time.process_time()
         points = hash_ids(ids, f"calibration-{rep}")
         hashing.append((time.process_time() - t) / n * 1e6)
-        for name, multiply in IMPLEMENTATIONS.items():
-            t = time.process_time()
-            multiply(scalar, points, 0, "self")
-            mult[name].append((time.process_time() - t) / n * 1e6)
-    return min(hashing), {name: min(v) for name, v in mult.items()}
+    return min(hashing), {name: s * 1e6 for name, s in cpu_costs(points).items()}
 
 
 def main() -> None:

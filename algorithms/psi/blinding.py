@@ -83,24 +83,31 @@ IMPLEMENTATIONS: dict[str, Callable[[bytes, bytes, int, str], bytes]] = {
     "libsodium": _multiply_libsodium, "openssl": _multiply_openssl}
 
 
+def cpu_costs(points: bytes, rounds: int = 3) -> dict[str, float]:
+    """CPU seconds per point of each X25519 implementation on the same ``points`` (a fresh scalar; the
+    implementations alternate, the best of ``rounds`` passes counts, so a busy moment hurts neither)."""
+    scalar, n = new_scalar(), max(len(points) // POINT_BYTES, 1)
+    best = dict.fromkeys(IMPLEMENTATIONS, float("inf"))
+    for _ in range(rounds):
+        for name, multiply in IMPLEMENTATIONS.items():
+            start = time.process_time()
+            multiply(scalar, points, 0, "self")
+            best[name] = min(best[name], (time.process_time() - start) / n)
+    return best
+
+
 @functools.cache
 def implementation() -> str:
-    """The X25519 implementation to use: ``FEDRISK_PSI_X25519`` if set, else the faster of the two on this CPU,
-    by CPU time on the same 1,024 points (alternating, best of three: about 0.2 s, once per process; the two
-    are within 10 % of each other, so a wrong pick under load costs little)."""
+    """The X25519 implementation to use: ``FEDRISK_PSI_X25519`` if set, else the faster of the two on this CPU
+    by :func:`cpu_costs` over 1,024 points (about 0.2 s, once per process; the two are within 10 % of each
+    other, so a wrong pick under load costs little)."""
     chosen = os.environ.get("FEDRISK_PSI_X25519", "").strip().lower()
     if chosen:
         if chosen not in IMPLEMENTATIONS:
             raise ValueError(f"FEDRISK_PSI_X25519={chosen!r}: choose one of {', '.join(sorted(IMPLEMENTATIONS))}")
         return chosen
-    scalar, points = new_scalar(), hash_ids([f"calibration-{i}" for i in range(1024)], "fedrisk-x25519-timing")
-    best = dict.fromkeys(IMPLEMENTATIONS, float("inf"))
-    for _ in range(3):
-        for name, multiply in IMPLEMENTATIONS.items():
-            start = time.process_time()
-            multiply(scalar, points, 0, "self")
-            best[name] = min(best[name], time.process_time() - start)
-    return min(best, key=best.__getitem__)
+    costs = cpu_costs(hash_ids([f"calibration-{i}" for i in range(1024)], "fedrisk-x25519-timing"))
+    return min(costs, key=costs.__getitem__)
 
 
 def _blind_bytes(scalar: bytes, points: bytes, offset: int, peer: str, using: str | None = None) -> bytes:
